@@ -1,0 +1,39 @@
+# Scry. `make run` starts the all-in-one server; `make test` runs every test.
+GO       ?= go
+FUZZTIME ?= 10s
+PKGS     := ./...
+
+.PHONY: all build run test unit fuzz bench lint clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+# The all-in-one binary arrives with the single-node issue; until then
+# `make run` says so instead of pretending.
+run:
+	@if [ -d cmd/scry ]; then $(GO) run ./cmd/scry; else echo "cmd/scry is not built yet: see the README's status section" >&2; exit 1; fi
+
+test: lint unit fuzz
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# Short fuzz runs of every decoder that takes bytes from outside.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzSpansFromOTLP$$' -fuzztime $(FUZZTIME) ./model/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGroup$$' -fuzztime $(FUZZTIME) ./storage/badger/
+
+# Benchmarks on the reference workload (DESIGN.md). Figures go in the README
+# and in issue notes; compare runs with benchstat.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./storage/badger/
+
+lint:
+	@out="$$(gofmt -l .)"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf bin

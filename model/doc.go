@@ -1,0 +1,12 @@
+// Package model is Scry's span model: plain data, no I/O.
+//
+// The model is OTLP's: a span carries its resource and instrumentation scope,
+// 16-byte trace and 8-byte span IDs, typed attributes (string, int, double,
+// bool, bytes, array, map), events, links with attributes, status, dropped
+// counts and flags. Nothing an OTLP sender gave is lost on the way to storage
+// and back. 64-bit Jaeger and Zipkin IDs are zero-padded on the left to 128
+// bits.
+//
+// Conversions live beside the types: OTLP protobuf to and from the model
+// (otlp.go) and the model to Jaeger's UI JSON (jaegerjson.go).
+package model

@@ -1,0 +1,183 @@
+package badger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/storage"
+	"github.com/scrytrace/scry/storage/storagetest"
+)
+
+func openTest(t *testing.T, dir string, mod func(*Config)) *Store {
+	t.Helper()
+	cfg := Config{Dir: dir, NoSync: true}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return openTest(t, t.TempDir(), nil)
+	})
+}
+
+// testSpans makes n spans in traces of 10, all of service svc, starting at base.
+func testSpans(n int, svc string, base time.Time, seed byte) []*model.Span {
+	res := &model.Resource{Attributes: []model.KeyValue{{Key: "service.name", Value: model.StringValue(svc)}}}
+	scope := &model.Scope{Name: "test"}
+	spans := make([]*model.Span, n)
+	for i := range spans {
+		sp := &model.Span{Resource: res, Scope: scope, Name: fmt.Sprintf("op-%d", i%3)}
+		sp.TraceID[0], sp.TraceID[1], sp.TraceID[2] = seed, byte(i/10>>8), byte(i/10)
+		sp.SpanID[0], sp.SpanID[1], sp.SpanID[7] = byte(i>>8), byte(i), 1
+		sp.StartTime = uint64(base.UnixNano()) + uint64(i)*1000
+		sp.EndTime = sp.StartTime + 5000
+		sp.Attributes = []model.KeyValue{
+			{Key: "i", Value: model.IntValue(int64(i))},
+			{Key: "payload", Value: model.StringValue(strings.Repeat(fmt.Sprint(i), 20))},
+		}
+		spans[i] = sp
+	}
+	return spans
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, nil)
+	spans := testSpans(100, "svc", time.Now(), 1)
+	id := spans[0].TraceID
+	if err := s.WriteSpans(context.Background(), spans); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if _, err := s.GetTrace(context.Background(), id, storage.TimeHint{}); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("read after close: got %v, want ErrClosed", err)
+	}
+	s = openTest(t, dir, nil)
+	got, err := s.GetTrace(context.Background(), id, storage.TimeHint{})
+	if err != nil || len(got) != 10 {
+		t.Fatalf("after reopen: %d spans, %v", len(got), err)
+	}
+	svcs, _ := s.Services(context.Background())
+	if len(svcs) != 1 || svcs[0] != "svc" {
+		t.Fatalf("services after reopen: %v", svcs)
+	}
+	ops, _ := s.Operations(context.Background(), "svc", storage.AnyKind)
+	if len(ops) != 3 {
+		t.Fatalf("operations after reopen: %v", ops)
+	}
+}
+
+func TestOpenRefusesUnknownFormat(t *testing.T) {
+	dir := t.TempDir()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(txn *badger.Txn) error { return txn.Set(formatKey, []byte("scry-badger-99")) })
+	db.Close()
+	_, err = Open(Config{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "unknown store format") {
+		t.Fatalf("got %v, want an unknown-format error", err)
+	}
+}
+
+func TestOpenRefusesForeignDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("jaeger-key"), []byte("x")) })
+	db.Close()
+	_, err = Open(Config{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "not a Scry store") {
+		t.Fatalf("got %v, want a not-a-Scry-store error", err)
+	}
+}
+
+func TestOpenDamagedStoreFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, nil)
+	if err := s.WriteSpans(context.Background(), testSpans(50, "svc", time.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.WriteFile(filepath.Join(dir, "MANIFEST"), []byte("this is not a manifest at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(Config{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "cannot open store") {
+		t.Fatalf("got %v, want a clear open error", err)
+	}
+}
+
+func TestRetentionDeletesFromDisk(t *testing.T) {
+	var now atomic.Int64
+	start := time.Now()
+	now.Store(start.UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	dir := t.TempDir()
+	s := openTest(t, dir, func(c *Config) {
+		c.Retention = 12 * time.Second // one-second buckets
+		c.Now = clock
+		c.MaintenanceInterval = time.Hour
+	})
+	ctx := context.Background()
+	old := testSpans(20000, "old", start, 1)
+	if err := s.WriteSpans(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	full := s.DiskSize()
+
+	now.Store(start.Add(30 * time.Second).UnixNano())
+	fresh := testSpans(10, "fresh", clock(), 2)
+	if err := s.WriteSpans(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	// Past retention, reads no longer see the old spans even before upkeep.
+	if _, err := s.GetTrace(ctx, old[0].TraceID, storage.TimeHint{}); !errors.Is(err, storage.ErrTraceNotFound) {
+		t.Fatalf("expired trace: got %v, want ErrTraceNotFound", err)
+	}
+	if svcs, _ := s.Services(ctx); len(svcs) != 1 || svcs[0] != "fresh" {
+		t.Fatalf("services after expiry: %v", svcs)
+	}
+	if err := s.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	after := s.DiskSize()
+	if after > full/2 {
+		t.Fatalf("disk after dropping expired data: %d bytes, before: %d", after, full)
+	}
+	if _, err := s.GetTrace(ctx, fresh[0].TraceID, storage.TimeHint{}); err != nil {
+		t.Fatalf("fresh trace: %v", err)
+	}
+}

@@ -1,0 +1,217 @@
+package badger
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scrytrace/scry/internal/workload"
+	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/storage"
+)
+
+// The benchmarks use the reference workload of DESIGN.md: batches of 500
+// spans, 10 spans a trace, ~10 attributes a span, 8 services.
+
+const batchSpans = 500
+
+func benchBatches(n int, start time.Time) [][]*model.Span {
+	g := workload.New(workload.Config{Seed: 42})
+	out := make([][]*model.Span, n)
+	for i := range out {
+		out[i] = g.Batch(batchSpans, start.Add(time.Duration(i)*50*time.Millisecond), time.Millisecond)
+	}
+	return out
+}
+
+// BenchmarkWrite measures WriteSpans throughput with durable (fsync) and
+// non-durable writes, four writers at once.
+func BenchmarkWrite(b *testing.B) {
+	for _, durable := range []bool{true, false} {
+		b.Run(fmt.Sprintf("sync=%v", durable), func(b *testing.B) {
+			s, err := Open(Config{Dir: b.TempDir(), NoSync: !durable})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			batches := benchBatches(200, time.Now().Add(-time.Hour))
+			b.ReportAllocs()
+			b.ResetTimer()
+			var mu sync.Mutex
+			next := 0
+			b.SetParallelism(2) // 2 cores x 2 = 4 writers
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					mu.Lock()
+					batch := batches[next%len(batches)]
+					next++
+					mu.Unlock()
+					if err := s.WriteSpans(context.Background(), batch); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*batchSpans)/b.Elapsed().Seconds(), "spans/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// readStore is a store of benchReadSpans spans built once for the read
+// benchmarks (SCRY_BENCH_SPANS overrides the size).
+var readStore struct {
+	once  sync.Once
+	s     *Store
+	dir   string
+	ids   []model.TraceID
+	start time.Time
+	end   time.Time
+	err   error
+	bytes float64
+}
+
+func benchReadSpans() int {
+	if v, err := strconv.Atoi(os.Getenv("SCRY_BENCH_SPANS")); err == nil && v > 0 {
+		return v
+	}
+	return 1_000_000
+}
+
+func openReadStore(b *testing.B) *Store {
+	readStore.once.Do(func() {
+		dir, err := os.MkdirTemp("", "scry-bench-*")
+		if err != nil {
+			readStore.err = err
+			return
+		}
+		readStore.dir = dir
+		s, err := Open(Config{Dir: dir, NoSync: true})
+		if err != nil {
+			readStore.err = err
+			return
+		}
+		total := benchReadSpans()
+		// Spread the spans over the last 2 hours.
+		g := workload.New(workload.Config{Seed: 7})
+		readStore.end = time.Now().Add(-time.Minute)
+		readStore.start = readStore.end.Add(-2 * time.Hour)
+		nb := total / batchSpans
+		step := 2 * time.Hour / time.Duration(nb)
+		tstep := step / (batchSpans / 10)
+		t0 := time.Now()
+		for i := range nb {
+			batch := g.Batch(batchSpans, readStore.start.Add(time.Duration(i)*step), tstep)
+			if i%97 == 0 {
+				readStore.ids = append(readStore.ids, batch[0].TraceID)
+			}
+			if err := s.WriteSpans(context.Background(), batch); err != nil {
+				readStore.err = err
+				return
+			}
+		}
+		fmt.Fprintf(os.Stderr, "built a store of %d spans in %v\n", total, time.Since(t0).Round(time.Millisecond))
+		if err := s.Compact(); err != nil {
+			readStore.err = err
+			return
+		}
+		readStore.bytes = float64(s.DiskSize()) / float64(total)
+		readStore.s = s
+	})
+	if readStore.err != nil {
+		b.Fatal(readStore.err)
+	}
+	return readStore.s
+}
+
+// latency runs fn b.N times and reports p50 and p99 in microseconds.
+func latency(b *testing.B, fn func(i int)) {
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		fn(i)
+		lat = append(lat, time.Since(t))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkRead measures reads on a store of 1M spans: trace by ID and
+// searches over a one-hour window with limit 20, plus disk bytes per span
+// after compaction.
+func BenchmarkRead(b *testing.B) {
+	s := openReadStore(b)
+	ctx := context.Background()
+	b.Run("DiskBytesPerSpan", func(b *testing.B) {
+		for range b.N {
+		}
+		b.ReportMetric(readStore.bytes, "bytes/span")
+		b.ReportMetric(0, "ns/op")
+	})
+	b.Run("TraceByID", func(b *testing.B) {
+		b.ReportAllocs()
+		latency(b, func(i int) {
+			sp, err := s.GetTrace(ctx, readStore.ids[i%len(readStore.ids)], storage.TimeHint{})
+			if err != nil || len(sp) != 10 {
+				b.Fatalf("trace: %d spans, %v", len(sp), err)
+			}
+		})
+	})
+	g := workload.New(workload.Config{Seed: 7})
+	winEnd := readStore.end.Add(-30 * time.Minute)
+	base := storage.Query{
+		StartMin: uint64(winEnd.Add(-time.Hour).UnixNano()),
+		StartMax: uint64(winEnd.UnixNano()),
+		Kind:     storage.AnyKind,
+		Limit:    20,
+	}
+	queries := map[string]func(i int) storage.Query{
+		"Service": func(i int) storage.Query {
+			q := base
+			q.Service = workload.ServiceName(i % 8)
+			return q
+		},
+		"ServiceOperation": func(i int) storage.Query {
+			q := base
+			q.Service = workload.ServiceName(i % 8)
+			q.Operation = g.Operation(i%8, i%6)
+			return q
+		},
+		// One user in 10,000, on ~1 span in 1,000: a selective search.
+		"ServiceAttribute": func(i int) storage.Query {
+			q := base
+			q.Service = workload.ServiceName(1 + i%7)
+			q.Attributes = []storage.Attribute{{Key: "customer.tier", Value: "enterprise"}, {Key: "http.response.status_code", Value: "500"}}
+			return q
+		},
+		"NoService": func(i int) storage.Query {
+			q := base
+			q.Attributes = []storage.Attribute{{Key: "http.response.status_code", Value: "500"}}
+			return q
+		},
+	}
+	for _, name := range []string{"Service", "ServiceOperation", "ServiceAttribute", "NoService"} {
+		mk := queries[name]
+		b.Run("Find"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			found := 0
+			latency(b, func(i int) {
+				refs, err := s.FindTraceIDs(ctx, mk(i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				found += len(refs)
+			})
+			b.ReportMetric(float64(found)/float64(b.N), "traces/op")
+		})
+	}
+}

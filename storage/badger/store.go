@@ -1,0 +1,488 @@
+package badger
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/storage"
+)
+
+// FormatVersion is the on-disk format this package writes and reads.
+const FormatVersion = "scry-badger-1"
+
+// Key prefixes; FORMAT.md describes each.
+const (
+	prefixMeta    = 0x00
+	prefixBucket  = 'b'
+	prefixService = 'S'
+	prefixOp      = 'O'
+	prefixOpSeen  = 'u'
+	prefixData    = 'd'
+	prefixIndex   = 'i'
+	prefixDeps    = 'g'
+)
+
+var formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
+
+// Config configures a Store.
+type Config struct {
+	// Dir is the folder that holds the Badger files. It is created if missing.
+	Dir string
+	// Retention is how long spans are kept, counted from their start time.
+	// Data older than Retention plus one bucket width (Retention/12, at least
+	// one second) is deleted from disk. Default 72h.
+	Retention time.Duration
+	// MemTableSize bounds each of Badger's two memtables. Default 32 MiB.
+	MemTableSize int64
+	// BlockCacheSize and IndexCacheSize bound Badger's caches.
+	// Defaults 64 MiB and 32 MiB.
+	BlockCacheSize, IndexCacheSize int64
+	// NoSync skips fsync on writes: a crash of the machine (not just the
+	// process) may lose the last writes. For benchmarks and tests only.
+	NoSync bool
+	// MaintenanceInterval is how often expired buckets are dropped, value-log
+	// garbage is collected and dependency counts are flushed. Default 1 min.
+	MaintenanceInterval time.Duration
+	// Logger receives the store's and Badger's logs. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Retention == 0 {
+		c.Retention = 72 * time.Hour
+	}
+	if c.MemTableSize == 0 {
+		c.MemTableSize = 32 << 20
+	}
+	if c.BlockCacheSize == 0 {
+		c.BlockCacheSize = 64 << 20
+	}
+	if c.IndexCacheSize == 0 {
+		c.IndexCacheSize = 32 << 20
+	}
+	if c.MaintenanceInterval == 0 {
+		c.MaintenanceInterval = time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports what is wrong with the configuration.
+func (c *Config) Validate() error {
+	if c.Dir == "" {
+		return errors.New("data directory is not set")
+	}
+	if c.Retention < time.Second {
+		return fmt.Errorf("retention %v is shorter than one second", c.Retention)
+	}
+	if c.MemTableSize < 1<<20 {
+		return fmt.Errorf("memtable size %d is below 1 MiB", c.MemTableSize)
+	}
+	return nil
+}
+
+// bucketWidth is the span of start times one bucket covers.
+func (c *Config) bucketWidth() uint32 {
+	w := c.Retention / 12
+	w = min(max(w, time.Second), 24*time.Hour)
+	return uint32(w / time.Second)
+}
+
+// Store is the Badger-backed storage.Store. It is safe for concurrent use.
+type Store struct {
+	cfg   Config
+	db    *badger.DB
+	log   *slog.Logger
+	width uint32
+
+	// life is held shared by every call that uses db and exclusively by
+	// Close, so Close waits for calls in progress.
+	life   sync.RWMutex
+	closed bool
+
+	mu      sync.RWMutex      // guards the dictionaries and bucket list below
+	buckets map[uint32]uint32 // bucket start (Unix s) -> width (s)
+	svcByID []string
+	svcIDs  map[string]uint32
+	ops     []opInfo          // by op ID
+	opIDs   map[opKey]uint32  // (service, kind, name) -> op ID
+	opSeen  map[uint32]bitset // bucket -> op IDs seen in it
+	deps    *depTracker
+
+	writeMu sync.Mutex // serialises dictionary and marker updates
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type opKey struct {
+	svc  uint32
+	kind model.SpanKind
+	name string
+}
+
+type opInfo struct {
+	svc  uint32
+	kind model.SpanKind
+	name string
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens or creates the store in cfg.Dir. It fails with a clear error,
+// rather than crashing, if the folder holds a damaged store, another
+// program's data, or a store in a format this version does not know.
+// Start-up reads only the dictionaries and bucket list, not the spans, so it
+// takes about the same time whatever the store's size.
+func Open(cfg Config) (s *Store, err error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid badger store config: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create data directory: %w", err)
+	}
+	opts := badger.DefaultOptions(cfg.Dir).
+		WithLogger(badgerLogger{cfg.Logger}).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false).
+		WithSyncWrites(!cfg.NoSync).
+		WithMemTableSize(cfg.MemTableSize).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(4).
+		WithNumLevelZeroTablesStall(12).
+		WithNumCompactors(2).
+		WithBlockCacheSize(cfg.BlockCacheSize).
+		WithIndexCacheSize(cfg.IndexCacheSize).
+		WithCompression(options.Snappy).
+		WithValueThreshold(1 << 20).
+		WithValueLogFileSize(256 << 20).
+		WithNumGoroutines(2)
+	db, err := openBadger(opts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
+	}
+	s = &Store{
+		cfg:     cfg,
+		db:      db,
+		log:     cfg.Logger,
+		width:   cfg.bucketWidth(),
+		buckets: map[uint32]uint32{},
+		svcIDs:  map[string]uint32{},
+		opIDs:   map[opKey]uint32{},
+		opSeen:  map[uint32]bitset{},
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	s.deps = newDepTracker()
+	if err := s.checkFormat(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
+	}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
+	}
+	go s.maintain()
+	return s, nil
+}
+
+// openBadger turns a panic inside Badger on a damaged folder into an error.
+func openBadger(opts badger.Options) (db *badger.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("damaged store: %v", r)
+		}
+	}()
+	return badger.Open(opts)
+}
+
+// checkFormat writes the format version into a new store and checks it in an
+// existing one.
+func (s *Store) checkFormat() error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(formatKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			it := txn.NewIterator(badger.IteratorOptions{})
+			it.Rewind()
+			empty := !it.Valid()
+			it.Close()
+			if !empty {
+				return errors.New("the folder holds a Badger database that is not a Scry store (no format version)")
+			}
+			return txn.Set(formatKey, []byte(FormatVersion))
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read format version: %w", err)
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("cannot read format version: %w", err)
+		}
+		if string(v) != FormatVersion {
+			return fmt.Errorf("unknown store format %q (this version reads %q)", v, FormatVersion)
+		}
+		return nil
+	})
+}
+
+// load reads the bucket list and the dictionaries.
+func (s *Store) load() error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
+		defer it.Close()
+		for it.Seek([]byte{prefixBucket}); it.ValidForPrefix([]byte{prefixBucket}); it.Next() {
+			k := it.Item().Key()
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil || len(k) != 5 || len(v) != 4 {
+				return fmt.Errorf("damaged bucket record %x", k)
+			}
+			s.buckets[binary.BigEndian.Uint32(k[1:])] = binary.BigEndian.Uint32(v)
+		}
+		for it.Seek([]byte{prefixService}); it.ValidForPrefix([]byte{prefixService}); it.Next() {
+			k := it.Item().Key()
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil || len(k) != 5 {
+				return fmt.Errorf("damaged service record %x", k)
+			}
+			id := binary.BigEndian.Uint32(k[1:])
+			if id != uint32(len(s.svcByID)) {
+				return fmt.Errorf("damaged service dictionary: id %d out of sequence", id)
+			}
+			s.svcByID = append(s.svcByID, string(v))
+			s.svcIDs[string(v)] = id
+		}
+		for it.Seek([]byte{prefixOp}); it.ValidForPrefix([]byte{prefixOp}); it.Next() {
+			k := it.Item().Key()
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil || len(k) != 5 {
+				return fmt.Errorf("damaged operation record %x", k)
+			}
+			id := binary.BigEndian.Uint32(k[1:])
+			op, ok := decodeOp(v)
+			if !ok || id != uint32(len(s.ops)) || op.svc >= uint32(len(s.svcByID)) {
+				return fmt.Errorf("damaged operation dictionary at id %d", id)
+			}
+			s.ops = append(s.ops, op)
+			s.opIDs[opKey(op)] = id
+		}
+		for it.Seek([]byte{prefixOpSeen}); it.ValidForPrefix([]byte{prefixOpSeen}); it.Next() {
+			k := it.Item().Key()
+			if len(k) != 9 {
+				return fmt.Errorf("damaged operation marker %x", k)
+			}
+			b := binary.BigEndian.Uint32(k[1:])
+			bs := s.opSeen[b]
+			bs.set(binary.BigEndian.Uint32(k[5:]))
+			s.opSeen[b] = bs
+		}
+		return nil
+	})
+}
+
+func encodeOp(op opInfo) []byte {
+	b := binary.AppendUvarint(nil, uint64(op.svc))
+	b = binary.AppendVarint(b, int64(op.kind))
+	return append(b, op.name...)
+}
+
+func decodeOp(b []byte) (opInfo, bool) {
+	svc, n := binary.Uvarint(b)
+	if n <= 0 || svc > 1<<32-1 {
+		return opInfo{}, false
+	}
+	b = b[n:]
+	kind, n := binary.Varint(b)
+	if n <= 0 {
+		return opInfo{}, false
+	}
+	return opInfo{svc: uint32(svc), kind: model.SpanKind(kind), name: string(b[n:])}, true
+}
+
+// Close flushes pending dependency counts and closes Badger. It is safe to
+// call twice.
+func (s *Store) Close() error {
+	s.life.Lock()
+	if s.closed {
+		s.life.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.life.Unlock()
+	close(s.stop)
+	<-s.done
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err := s.flushDeps()
+	if cerr := s.db.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("cannot close store: %w", cerr)
+	}
+	return err
+}
+
+// liveBuckets returns the buckets not yet past retention, newest first.
+func (s *Store) liveBuckets() []uint32 {
+	cutoff := s.expiryCutoff()
+	s.mu.RLock()
+	out := make([]uint32, 0, len(s.buckets))
+	for b, w := range s.buckets {
+		if uint64(b)+uint64(w) > cutoff {
+			out = append(out, b)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i] > out[j] })
+	return out
+}
+
+// expiryCutoff is the Unix second before which buckets have expired.
+func (s *Store) expiryCutoff() uint64 {
+	c := s.cfg.Now().Add(-s.cfg.Retention).Unix()
+	return uint64(max(c, 0))
+}
+
+// maintain runs the periodic work until Close.
+func (s *Store) maintain() {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.MaintenanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.Maintain(context.Background()); err != nil {
+				s.log.Warn("store maintenance failed", "err", err)
+			}
+		}
+	}
+}
+
+// Maintain runs one round of the store's upkeep: it deletes buckets past
+// retention from disk, collects value-log garbage and persists dependency
+// counts. The store calls it every MaintenanceInterval; tests and tools may
+// call it directly.
+func (s *Store) Maintain(ctx context.Context) error {
+	cutoff := s.expiryCutoff()
+	s.mu.RLock()
+	var expired []uint32
+	for b, w := range s.buckets {
+		if uint64(b)+uint64(w) <= cutoff {
+			expired = append(expired, b)
+		}
+	}
+	s.mu.RUnlock()
+	s.writeMu.Lock()
+	err := s.flushDeps()
+	s.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, b := range expired {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.dropBucket(b); err != nil {
+			return err
+		}
+	}
+	for s.db.RunValueLogGC(0.5) == nil {
+	}
+	return nil
+}
+
+func (s *Store) dropBucket(b uint32) error {
+	var bk [4]byte
+	binary.BigEndian.PutUint32(bk[:], b)
+	prefixes := make([][]byte, 0, 4)
+	for _, p := range []byte{prefixData, prefixIndex, prefixOpSeen, prefixDeps} {
+		prefixes = append(prefixes, append([]byte{p}, bk[:]...))
+	}
+	if err := s.db.DropPrefix(prefixes...); err != nil {
+		return fmt.Errorf("cannot drop expired data: %w", err)
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Delete(append([]byte{prefixBucket}, bk[:]...))
+	}); err != nil {
+		return fmt.Errorf("cannot drop expired bucket record: %w", err)
+	}
+	s.mu.Lock()
+	delete(s.buckets, b)
+	delete(s.opSeen, b)
+	s.mu.Unlock()
+	s.log.Info("dropped expired spans", "bucket_start", time.Unix(int64(b), 0).UTC())
+	return nil
+}
+
+// DiskSize returns the bytes the data folder takes on disk: blocks really
+// allocated, since Badger preallocates sparse log files.
+func (s *Store) DiskSize() int64 {
+	var n int64
+	filepath.Walk(s.cfg.Dir, func(_ string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return nil
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			n += st.Blocks * 512
+		} else {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// Compact merges all of Badger's levels into one, dropping overwritten and
+// deleted data. It is slow on a large store; benchmarks use it to measure
+// disk use after compaction.
+func (s *Store) Compact() error {
+	if err := s.db.Flatten(2); err != nil {
+		return fmt.Errorf("cannot compact store: %w", err)
+	}
+	for s.db.RunValueLogGC(0.1) == nil {
+	}
+	return nil
+}
+
+// badgerLogger sends Badger's logs to slog.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error("badger: " + fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn("badger: " + fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug("badger: " + fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Debug("badger: " + fmt.Sprintf(f, a...)) }
+
+// bitset is a growable set of small integers.
+type bitset []uint64
+
+func (b *bitset) set(i uint32) {
+	w := int(i / 64)
+	for len(*b) <= w {
+		*b = append(*b, 0)
+	}
+	(*b)[w] |= 1 << (i % 64)
+}
+
+func (b bitset) has(i uint32) bool {
+	w := int(i / 64)
+	return w < len(b) && b[w]&(1<<(i%64)) != 0
+}

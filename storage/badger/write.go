@@ -1,0 +1,481 @@
+package badger
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/dgraph-io/badger/v4"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/storage"
+)
+
+// maxEntryExtent bounds how far apart the start times of the spans under one
+// index entry may be; search scans this much before a window's start.
+const maxEntryExtent = 60 * 1e9 // ns
+
+var (
+	encoderPool = sync.Pool{New: func() any { return newEncoder() }}
+	zstdEncoder *zstd.Encoder
+	zstdDecoder *zstd.Decoder
+)
+
+func init() {
+	var err error
+	// Both are safe for concurrent EncodeAll/DecodeAll and hold no data
+	// between calls; they are stateless codecs, not store state.
+	zstdEncoder, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(2), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		panic(err)
+	}
+	zstdDecoder, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(64<<20))
+	if err != nil {
+		panic(err)
+	}
+}
+
+// WriteSpans implements storage.Writer. See the interface for the contract.
+func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
+	keep, rejected := storage.Prepare(spans)
+	if len(keep) == 0 {
+		return rejected
+	}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return storage.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	groups := groupByTrace(keep)
+	now := s.cfg.Now()
+	nowSec, cutoff := uint64(now.Unix()), s.expiryCutoff()
+
+	// Resolve dictionary IDs, registering what is new durably first so no
+	// index entry can refer to an unknown ID after a crash.
+	w := &groupWriter{s: s, nowSec: nowSec, cutoff: cutoff}
+	if err := w.resolve(groups); err != nil {
+		return err
+	}
+
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	enc := encoderPool.Get().(*encoder)
+	defer encoderPool.Put(enc)
+	for _, g := range groups {
+		if err := w.writeGroup(wb, enc, g); err != nil {
+			return err
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("cannot write spans: %w", err)
+	}
+	s.deps.observe(keep, w.svcOf)
+	if rejected != nil {
+		return rejected
+	}
+	return nil
+}
+
+// groupByTrace splits spans by trace ID, keeping first-seen order.
+func groupByTrace(spans []*model.Span) [][]*model.Span {
+	if len(spans) == 0 {
+		return nil
+	}
+	idx := make(map[model.TraceID]int, len(spans)/8+1)
+	var groups [][]*model.Span
+	for _, sp := range spans {
+		i, ok := idx[sp.TraceID]
+		if !ok {
+			i = len(groups)
+			idx[sp.TraceID] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], sp)
+	}
+	return groups
+}
+
+// groupWriter holds one WriteSpans call's state.
+type groupWriter struct {
+	s              *Store
+	nowSec, cutoff uint64
+	svcOf          map[*model.Resource]uint32
+	opOf           []uint32 // op ID per span, in group order
+	scratch        []byte
+	pairs          []hashPair
+}
+
+// bucketOf returns the bucket for a span start time, clamped so that spans
+// from the far past or future land in a live bucket.
+func (w *groupWriter) bucketOf(startNs uint64) uint32 {
+	sec := startNs / 1e9
+	if sec < w.cutoff {
+		sec = w.cutoff
+	}
+	if sec > w.nowSec+uint64(w.s.width) {
+		sec = w.nowSec
+	}
+	return uint32(sec - sec%uint64(w.s.width))
+}
+
+// resolve assigns service and operation IDs to every span and makes sure
+// buckets and per-bucket operation markers exist.
+func (w *groupWriter) resolve(groups [][]*model.Span) error {
+	s := w.s
+	w.svcOf = make(map[*model.Resource]uint32, 8)
+	n := 0
+	for _, g := range groups {
+		n += len(g)
+	}
+	w.opOf = make([]uint32, 0, n)
+	type mark struct{ bucket, op uint32 }
+	var missing bool
+	var marks []mark
+
+	lookup := func() {
+		missing = false
+		w.opOf = w.opOf[:0]
+		marks = marks[:0]
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		for _, g := range groups {
+			for _, sp := range g {
+				svc, ok := w.svcOf[sp.Resource]
+				if !ok {
+					svc, ok = s.svcIDs[sp.ServiceName()]
+					if !ok {
+						missing = true
+						w.opOf = append(w.opOf, 0)
+						continue
+					}
+					w.svcOf[sp.Resource] = svc
+				}
+				op, ok := s.opIDs[opKey{svc, sp.Kind, sp.Name}]
+				if !ok {
+					missing = true
+					w.opOf = append(w.opOf, 0)
+					continue
+				}
+				w.opOf = append(w.opOf, op)
+				b := w.bucketOf(sp.StartTime)
+				if _, ok := s.buckets[b]; !ok || !s.opSeen[b].has(op) {
+					marks = append(marks, mark{b, op})
+				}
+			}
+		}
+	}
+	lookup()
+	if !missing && len(marks) == 0 {
+		return nil
+	}
+
+	// Slow path: register new names and markers under writeMu.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	txn := s.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	var newSvcs []string
+	var newOps []opInfo
+	s.mu.RLock()
+	nextSvc, nextOp := uint32(len(s.svcByID)), uint32(len(s.ops))
+	pendingSvc := map[string]uint32{}
+	pendingOp := map[opKey]uint32{}
+	for _, g := range groups {
+		for _, sp := range g {
+			name := sp.ServiceName()
+			svc, ok := s.svcIDs[name]
+			if !ok {
+				if svc, ok = pendingSvc[name]; !ok {
+					svc = nextSvc
+					nextSvc++
+					pendingSvc[name] = svc
+					newSvcs = append(newSvcs, name)
+				}
+			}
+			k := opKey{svc, sp.Kind, sp.Name}
+			if _, ok := s.opIDs[k]; !ok {
+				if _, ok := pendingOp[k]; !ok {
+					pendingOp[k] = nextOp
+					nextOp++
+					newOps = append(newOps, opInfo(k))
+				}
+			}
+		}
+	}
+	s.mu.RUnlock()
+	base := uint32(len(s.svcByID))
+	for i, name := range newSvcs {
+		if err := txn.Set(idKey(prefixService, base+uint32(i)), []byte(name)); err != nil {
+			return fmt.Errorf("cannot register service: %w", err)
+		}
+	}
+	base = uint32(len(s.ops))
+	for i, op := range newOps {
+		if err := txn.Set(idKey(prefixOp, base+uint32(i)), encodeOp(op)); err != nil {
+			return fmt.Errorf("cannot register operation: %w", err)
+		}
+	}
+	if len(newSvcs)+len(newOps) > 0 {
+		if err := txn.Commit(); err != nil {
+			return fmt.Errorf("cannot register services and operations: %w", err)
+		}
+		s.mu.Lock()
+		for _, name := range newSvcs {
+			s.svcIDs[name] = uint32(len(s.svcByID))
+			s.svcByID = append(s.svcByID, name)
+		}
+		for _, op := range newOps {
+			s.opIDs[opKey(op)] = uint32(len(s.ops))
+			s.ops = append(s.ops, op)
+		}
+		s.mu.Unlock()
+		txn = s.db.NewTransaction(true)
+	}
+	if missing {
+		// Everything is registered now, by this call or a concurrent one.
+		clear(w.svcOf)
+		lookup()
+	}
+	if len(marks) == 0 {
+		return nil
+	}
+	newBuckets := map[uint32]bool{}
+	s.mu.RLock()
+	for _, m := range marks {
+		if _, ok := s.buckets[m.bucket]; !ok && !newBuckets[m.bucket] {
+			newBuckets[m.bucket] = true
+			var v [4]byte
+			binary.BigEndian.PutUint32(v[:], s.width)
+			if err := txn.Set(idKey(prefixBucket, m.bucket), v[:]); err != nil {
+				s.mu.RUnlock()
+				return fmt.Errorf("cannot register bucket: %w", err)
+			}
+		}
+		k := append(idKey(prefixOpSeen, m.bucket), 0, 0, 0, 0)
+		binary.BigEndian.PutUint32(k[5:], m.op)
+		if err := txn.Set(k, nil); err != nil {
+			s.mu.RUnlock()
+			return fmt.Errorf("cannot register operation marker: %w", err)
+		}
+	}
+	s.mu.RUnlock()
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("cannot register buckets: %w", err)
+	}
+	s.mu.Lock()
+	for b := range newBuckets {
+		s.buckets[b] = s.width
+	}
+	for _, m := range marks {
+		bs := s.opSeen[m.bucket]
+		bs.set(m.op)
+		s.opSeen[m.bucket] = bs
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func idKey(prefix byte, id uint32) []byte {
+	k := make([]byte, 5, 9)
+	k[0] = prefix
+	binary.BigEndian.PutUint32(k[1:], id)
+	return k
+}
+
+// writeGroup adds one trace's spans (its data value and index entries) to wb.
+// Spans' op IDs are taken from w.opOf in order.
+func (w *groupWriter) writeGroup(wb *badger.WriteBatch, enc *encoder, g []*model.Span) error {
+	ops := w.opOf[:len(g)]
+	w.opOf = w.opOf[len(g):]
+	g, ops = dedupGroup(g, ops)
+	raw := enc.encodeGroup(g)
+	sum := xxhash.Sum64(raw)
+	val := zstdEncoder.EncodeAll(raw, make([]byte, 0, len(raw)/3+16))
+
+	id := g[0].TraceID
+	minStart := g[0].StartTime
+	for _, sp := range g {
+		minStart = min(minStart, sp.StartTime)
+	}
+	dk := make([]byte, 0, 29)
+	dk = append(dk, prefixData)
+	dk = binary.BigEndian.AppendUint32(dk, w.bucketOf(minStart))
+	dk = append(dk, id[:]...)
+	dk = binary.BigEndian.AppendUint64(dk, sum)
+	if err := wb.Set(dk, val); err != nil {
+		return fmt.Errorf("cannot write spans: %w", err)
+	}
+
+	// Index entries: spans sorted by start, cut wherever an entry would
+	// cover more than maxEntryExtent.
+	order := make([]int, len(g))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmpU64(g[a].StartTime, g[b].StartTime)
+	})
+	for lo, n := 0, 0; lo < len(order); n++ {
+		start := g[order[lo]].StartTime
+		hi := lo + 1
+		for hi < len(order) && g[order[hi]].StartTime-start <= maxEntryExtent {
+			hi++
+		}
+		k, v := w.indexEntry(g, ops, order[lo:hi], start, sum, n)
+		if err := wb.Set(k, v); err != nil {
+			return fmt.Errorf("cannot write index: %w", err)
+		}
+		lo = hi
+	}
+	return nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// hashPair is one attribute hash of an index entry with the service of the
+// span it was found on.
+type hashPair struct {
+	h   uint16
+	svc uint32
+}
+
+// indexEntry builds the key and value of one index entry over g[idx...].
+func (w *groupWriter) indexEntry(g []*model.Span, ops []uint32, idx []int, start, sum uint64, n int) ([]byte, []byte) {
+	id := g[0].TraceID
+	k := make([]byte, 0, 35)
+	k = append(k, prefixIndex)
+	k = binary.BigEndian.AppendUint32(k, w.bucketOf(start))
+	k = binary.BigEndian.AppendUint64(k, ^start)
+	k = append(k, id[:]...)
+	k = binary.BigEndian.AppendUint32(k, uint32(sum))
+	k = binary.AppendUvarint(k, uint64(n))
+
+	v := make([]byte, 0, 16+len(idx)*10)
+	v = append(v, indexCodecVersion)
+	v = binary.AppendUvarint(v, uint64(len(idx)))
+	pairs := w.pairs[:0]
+	seenRes := map[*model.Resource]bool{}
+	for _, i := range idx {
+		sp := g[i]
+		v = binary.AppendUvarint(v, uint64(ops[i]))
+		v = binary.AppendUvarint(v, sp.StartTime-start)
+		v = binary.AppendUvarint(v, sp.EndTime-sp.StartTime)
+		svc := w.svcOf[sp.Resource]
+		pairs = w.appendHashes(pairs, sp.Attributes, svc)
+		for e := range sp.Events {
+			pairs = w.appendHashes(pairs, sp.Events[e].Attributes, svc)
+		}
+		if !seenRes[sp.Resource] {
+			seenRes[sp.Resource] = true
+			pairs = w.appendHashes(pairs, sp.Resource.Attributes, svc)
+		}
+	}
+	slices.SortFunc(pairs, func(a, b hashPair) int {
+		if a.h != b.h {
+			return int(a.h) - int(b.h)
+		}
+		return cmpU64(uint64(a.svc), uint64(b.svc))
+	})
+	pairs = slices.Compact(pairs)
+	v = binary.AppendUvarint(v, uint64(len(pairs)))
+	for _, p := range pairs {
+		v = binary.LittleEndian.AppendUint16(v, p.h)
+		v = binary.AppendUvarint(v, uint64(p.svc))
+	}
+	w.pairs = pairs
+	return k, v
+}
+
+func (w *groupWriter) appendHashes(pairs []hashPair, kvs []model.KeyValue, svc uint32) []hashPair {
+	for i := range kvs {
+		w.scratch = appendAttrText(w.scratch[:0], kvs[i].Key, &kvs[i].Value)
+		pairs = append(pairs, hashPair{uint16(xxhash.Sum64(w.scratch)), svc})
+	}
+	return pairs
+}
+
+// appendAttrText appends key, a zero byte and the value's text form
+// (model.Value.String) to b: what attribute hashes are taken of.
+func appendAttrText(b []byte, key string, v *model.Value) []byte {
+	b = append(b, key...)
+	b = append(b, 0)
+	switch v.Type {
+	case model.ValueString:
+		return append(b, v.Str...)
+	case model.ValueInt:
+		return strconv.AppendInt(b, v.Int, 10)
+	case model.ValueBool:
+		return strconv.AppendBool(b, v.Bool)
+	}
+	return append(b, v.String()...)
+}
+
+// attrHash is the index hash of key=value as a query states it.
+func attrHash(key, value string) uint16 {
+	b := make([]byte, 0, len(key)+1+len(value))
+	b = append(b, key...)
+	b = append(b, 0)
+	b = append(b, value...)
+	return uint16(xxhash.Sum64(b))
+}
+
+const indexCodecVersion = 1
+
+// dedupGroup drops spans equal in every field to an earlier span of g, with
+// their op IDs.
+func dedupGroup(g []*model.Span, ops []uint32) ([]*model.Span, []uint32) {
+	var seen map[model.SpanID]int
+	var out []*model.Span
+	var outOps []uint32
+	for i, sp := range g {
+		if seen == nil {
+			seen = make(map[model.SpanID]int, len(g))
+		}
+		j, ok := seen[sp.SpanID]
+		if ok && (reflect.DeepEqual(g[j], sp) || isDuplicate(g[:i], sp)) {
+			if out == nil {
+				out = append([]*model.Span(nil), g[:i]...)
+				outOps = append([]uint32(nil), ops[:i]...)
+			}
+			continue
+		}
+		if !ok {
+			seen[sp.SpanID] = i
+		}
+		if out != nil {
+			out = append(out, sp)
+			outOps = append(outOps, ops[i])
+		}
+	}
+	if out == nil {
+		return g, ops
+	}
+	return out, outOps
+}
+
+// isDuplicate reports whether sp equals any span of g.
+func isDuplicate(g []*model.Span, sp *model.Span) bool {
+	for _, o := range g {
+		if o.SpanID == sp.SpanID && reflect.DeepEqual(o, sp) {
+			return true
+		}
+	}
+	return false
+}

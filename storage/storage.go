@@ -1,0 +1,205 @@
+// Package storage defines how Scry stores and reads spans: small interfaces
+// whose doc comments state what is safe concurrently, what is durable when a
+// call returns and what order results come in, plus the errors they share.
+//
+// Backends live in sub-packages (badger, memory); storagetest is the
+// conformance suite every backend runs.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/scrytrace/scry/model"
+)
+
+// ErrTraceNotFound is returned by GetTrace when no span of the trace is stored.
+var ErrTraceNotFound = errors.New("trace not found")
+
+// ErrClosed is returned by calls on a store after Close.
+var ErrClosed = errors.New("store is closed")
+
+// Writer stores spans.
+//
+// WriteSpans is safe to call from many goroutines at once. When it returns nil
+// every span is durable: it survives a crash of the process. Writes are
+// idempotent: a span (trace ID and span ID) written again with the same content
+// is stored once. Spans of one trace may arrive in any number of calls.
+//
+// A span with an all-zero trace or span ID is rejected; the other spans of the
+// call are still stored, and the error is a *RejectedError naming each
+// rejected span. Spans are normalised first (see model.Span.Normalize): the
+// caller must not use the slice's spans concurrently with the call.
+type Writer interface {
+	WriteSpans(ctx context.Context, spans []*model.Span) error
+}
+
+// Reader answers queries. All methods are safe to call concurrently with each
+// other and with writes; a read sees every write that returned before it began.
+type Reader interface {
+	// GetTrace returns every stored span of the trace, ordered by start time
+	// then span ID, or ErrTraceNotFound. The hint, if given, may narrow the
+	// search but never hides spans outside it.
+	GetTrace(ctx context.Context, id model.TraceID, hint TimeHint) ([]*model.Span, error)
+
+	// FindTraceIDs returns the IDs of traces matching q, newest first (by the
+	// start time of their newest matching span), at most q.Limit of them.
+	FindTraceIDs(ctx context.Context, q Query) ([]TraceRef, error)
+
+	// Services returns the names of services with stored spans, sorted.
+	Services(ctx context.Context) ([]string, error)
+
+	// Operations returns the operations (span name and kind) of a service,
+	// sorted by name then kind. kind AnyKind returns every kind.
+	Operations(ctx context.Context, service string, kind model.SpanKind) ([]Operation, error)
+
+	// Dependencies returns parent-service to child-service call counts for
+	// spans that started in [start, end) (Unix ns), sorted by parent then child.
+	Dependencies(ctx context.Context, start, end uint64) ([]DependencyLink, error)
+}
+
+// Store is a backend: a Writer and a Reader over the same data.
+type Store interface {
+	Writer
+	Reader
+	// Close releases the store. It is safe to call twice; calls after it fail
+	// with ErrClosed.
+	Close() error
+}
+
+// TimeHint optionally says when a trace happened (Unix ns; 0 means unknown).
+type TimeHint struct {
+	Start, End uint64
+}
+
+// AnyKind in a Query or Operations call matches spans of every kind.
+const AnyKind model.SpanKind = -1
+
+// Query selects traces. Only spans that started inside the window count.
+// A trace matches when it has at least one such span that satisfies every
+// span-level condition together (service, operation, kind, duration bounds),
+// and each attribute condition holds on some such span of the trace (of the
+// service, when one is given) as a span, resource or event attribute;
+// different attributes may hold on different spans, as in Jaeger.
+type Query struct {
+	Service   string         // "" for any service
+	Operation string         // "" for any; needs nothing else
+	Kind      model.SpanKind // AnyKind for any
+	// Attributes must all hold; Value is compared with model.Value.String().
+	Attributes []Attribute
+	// StartMin and StartMax bound span start times, inclusive, in Unix ns.
+	// Zero means unbounded.
+	StartMin, StartMax uint64
+	// DurationMin and DurationMax bound span durations, inclusive, in ns.
+	// Zero means unbounded.
+	DurationMin, DurationMax uint64
+	// Limit caps the number of traces returned; it must be positive.
+	Limit int
+}
+
+// Validate reports what is wrong with q, if anything.
+func (q *Query) Validate() error {
+	var errs []string
+	if q.Limit <= 0 {
+		errs = append(errs, fmt.Sprintf("limit must be positive, got %d", q.Limit))
+	}
+	if q.StartMax != 0 && q.StartMin > q.StartMax {
+		errs = append(errs, "start of the time window is after its end")
+	}
+	if q.DurationMax != 0 && q.DurationMin > q.DurationMax {
+		errs = append(errs, "minimum duration is greater than maximum duration")
+	}
+	if q.Kind < AnyKind || q.Kind > model.SpanKindConsumer {
+		errs = append(errs, fmt.Sprintf("unknown span kind %d", q.Kind))
+	}
+	for _, a := range q.Attributes {
+		if a.Key == "" {
+			errs = append(errs, "attribute key is empty")
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid query: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Attribute is one key=value condition of a Query.
+type Attribute struct {
+	Key, Value string
+}
+
+// TraceRef is one FindTraceIDs result.
+type TraceRef struct {
+	TraceID model.TraceID
+	// Start is the start time (Unix ns) of the trace's newest matching span;
+	// results are ordered by it, newest first.
+	Start uint64
+}
+
+// Operation is a span name with its kind, as seen for one service.
+type Operation struct {
+	Name string
+	Kind model.SpanKind
+}
+
+// DependencyLink counts calls from spans of Parent to spans of Child.
+type DependencyLink struct {
+	Parent, Child string
+	CallCount     uint64
+}
+
+// RejectedError reports spans a write refused. Every other span of the call
+// was stored. Retrying the same spans cannot succeed.
+type RejectedError struct {
+	Errs []error // one per rejected span, each naming it
+}
+
+func (e *RejectedError) Error() string {
+	if len(e.Errs) == 1 {
+		return "rejected 1 span: " + e.Errs[0].Error()
+	}
+	msgs := make([]string, 0, 3)
+	for i, err := range e.Errs {
+		if i == 3 {
+			msgs = append(msgs, "...")
+			break
+		}
+		msgs = append(msgs, err.Error())
+	}
+	return fmt.Sprintf("rejected %d spans: %s", len(e.Errs), strings.Join(msgs, "; "))
+}
+
+// Unwrap gives errors.Is access to each span's error.
+func (e *RejectedError) Unwrap() []error { return e.Errs }
+
+// Prepare normalises spans for storage and splits off those that cannot be
+// stored. It returns the spans to keep (in order) and a *RejectedError, or nil
+// when all are kept. Backends call it first thing in WriteSpans.
+func Prepare(spans []*model.Span) ([]*model.Span, error) {
+	var rejected []error
+	keep := spans[:0:0]
+	for i, s := range spans {
+		if s == nil {
+			rejected = append(rejected, fmt.Errorf("span %d of the batch is nil", i))
+			continue
+		}
+		if err := s.ValidateIDs(); err != nil {
+			rejected = append(rejected, err)
+			continue
+		}
+		if s.Resource == nil {
+			s.Resource = &model.Resource{}
+		}
+		if s.Scope == nil {
+			s.Scope = &model.Scope{}
+		}
+		s.Normalize()
+		keep = append(keep, s)
+	}
+	if rejected == nil {
+		return spans, nil
+	}
+	return keep, &RejectedError{Errs: rejected}
+}

@@ -56,7 +56,9 @@ type Reader interface {
 	Operations(ctx context.Context, service string, kind model.SpanKind) ([]Operation, error)
 
 	// Dependencies returns parent-service to child-service call counts for
-	// spans that started in [start, end) (Unix ns), sorted by parent then child.
+	// child spans that started in [start, end) (Unix ns), sorted by parent
+	// then child. A backend may count at one-second resolution: a call then
+	// counts when the second its child started in overlaps the window.
 	Dependencies(ctx context.Context, start, end uint64) ([]DependencyLink, error)
 }
 

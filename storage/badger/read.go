@@ -117,6 +117,7 @@ func sortSpans(spans []*model.Span) {
 // seen so far may satisfy.
 type traceState struct {
 	spanOK   bool
+	start    uint64 // newest start of a span meeting the span conditions
 	attrs    uint64
 	verified bool
 }
@@ -203,6 +204,16 @@ func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.Tr
 				continue
 			}
 			st.verified = true
+			if len(hashes) == 0 {
+				// The index states span conditions exactly: no need to
+				// read the trace.
+				results = append(results, storage.TraceRef{TraceID: id, Start: st.start})
+				if len(results) == q.Limit {
+					sortRefs(results)
+					return results, nil
+				}
+				continue
+			}
 			spans, err := s.readTrace(txn, buckets, id)
 			if err != nil {
 				return nil, err
@@ -270,11 +281,12 @@ func (s *Store) scanEntry(v []byte, start uint64, q *storage.Query, ops bitset, 
 			continue
 		}
 		inWindow = true
-		if st.spanOK || (ops != nil && !ops.has(op)) {
+		if ops != nil && !ops.has(op) {
 			continue
 		}
 		if (q.DurationMin == 0 || dur >= q.DurationMin) && (q.DurationMax == 0 || dur <= q.DurationMax) {
 			st.spanOK = true
+			st.start = max(st.start, at)
 		}
 	}
 	if !inWindow || len(hashes) == 0 {

@@ -1,0 +1,13 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/scrytrace/scry/storage"
+	"github.com/scrytrace/scry/storage/memory"
+	"github.com/scrytrace/scry/storage/storagetest"
+)
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return memory.New() })
+}

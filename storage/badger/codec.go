@@ -37,6 +37,16 @@ type encoder struct {
 	scpList []*model.Scope
 	body    []byte // spans, written before the tables are known
 	out     []byte
+
+	// dict, when set, gives the store-wide dictionary ID of a resource or
+	// scope; those are written as references instead of inline.
+	dict *groupDict
+}
+
+// groupDict maps the resources and scopes of one write to dictionary IDs.
+type groupDict struct {
+	res map[*model.Resource]uint32
+	scp map[*model.Scope]uint32
 }
 
 func newEncoder() *encoder {
@@ -223,32 +233,170 @@ func (e *encoder) encodeGroup(spans []*model.Span) []byte {
 	tail := len(b)
 	b = appendUvarint(b, uint64(len(e.resList)))
 	for _, r := range e.resList {
-		b = e.appendAttrs(b, r.Attributes)
-		b = appendUvarint(b, uint64(r.DroppedAttributesCount))
-		b = e.appendStr(b, r.SchemaURL)
+		if id, ok := e.dict.resource(r); ok {
+			b = append(b, entryRef)
+			b = appendUvarint(b, uint64(id))
+			continue
+		}
+		b = append(b, entryInline)
+		b = e.appendResource(b, r)
 	}
 	b = appendUvarint(b, uint64(len(e.scpList)))
 	for _, sc := range e.scpList {
-		b = e.appendStr(b, sc.Name)
-		b = e.appendStr(b, sc.Version)
-		b = e.appendAttrs(b, sc.Attributes)
-		b = appendUvarint(b, uint64(sc.DroppedAttributesCount))
-		b = e.appendStr(b, sc.SchemaURL)
+		if id, ok := e.dict.scope(sc); ok {
+			b = append(b, entryRef)
+			b = appendUvarint(b, uint64(id))
+			continue
+		}
+		b = append(b, entryInline)
+		b = e.appendScope(b, sc)
 	}
 	e.body = b
 
 	out := e.out
 	out = append(out, groupCodecVersion)
 	out = binary.LittleEndian.AppendUint64(out, base)
+	out = e.appendStrTable(out)
+	out = append(out, b[tail:]...) // resources and scopes
+	out = append(out, b[:tail]...) // spans
+	e.out = out
+	return out
+}
+
+// Resource and scope table entries are inline or dictionary references.
+const (
+	entryInline = 0
+	entryRef    = 1
+)
+
+func (d *groupDict) resource(r *model.Resource) (uint32, bool) {
+	if d == nil {
+		return 0, false
+	}
+	id, ok := d.res[r]
+	return id, ok
+}
+
+func (d *groupDict) scope(sc *model.Scope) (uint32, bool) {
+	if d == nil {
+		return 0, false
+	}
+	id, ok := d.scp[sc]
+	return id, ok
+}
+
+func (e *encoder) appendResource(b []byte, r *model.Resource) []byte {
+	b = e.appendAttrs(b, r.Attributes)
+	b = appendUvarint(b, uint64(r.DroppedAttributesCount))
+	return e.appendStr(b, r.SchemaURL)
+}
+
+func (e *encoder) appendScope(b []byte, sc *model.Scope) []byte {
+	b = e.appendStr(b, sc.Name)
+	b = e.appendStr(b, sc.Version)
+	b = e.appendAttrs(b, sc.Attributes)
+	b = appendUvarint(b, uint64(sc.DroppedAttributesCount))
+	return e.appendStr(b, sc.SchemaURL)
+}
+
+// encodeBlob encodes one resource or scope on its own, with its own string
+// table: a dictionary value.
+func (e *encoder) encodeBlob(r *model.Resource, sc *model.Scope) []byte {
+	e.reset()
+	if r != nil {
+		e.body = e.appendResource(e.body, r)
+	} else {
+		e.body = e.appendScope(e.body, sc)
+	}
+	out := append(e.out, groupCodecVersion)
+	out = e.appendStrTable(out)
+	out = append(out, e.body...)
+	e.out = out
+	return out
+}
+
+func (e *encoder) appendStrTable(out []byte) []byte {
 	out = appendUvarint(out, uint64(len(e.strList)))
 	for _, s := range e.strList {
 		out = appendUvarint(out, uint64(len(s)))
 		out = append(out, s...)
 	}
-	out = append(out, b[tail:]...) // resources and scopes
-	out = append(out, b[:tail]...) // spans
-	e.out = out
 	return out
+}
+
+// blobDecoder starts decoding a dictionary value.
+func blobDecoder(b []byte) *decoder {
+	d := &decoder{b: b}
+	if v := d.byte1("version"); v != groupCodecVersion {
+		d.fail("dictionary entry version")
+		return d
+	}
+	d.strTable()
+	return d
+}
+
+func (d *decoder) strTable() {
+	d.strs = make([]string, d.count("string table"))
+	for i := range d.strs {
+		n := d.count("string")
+		d.strs[i] = string(d.bytes(n, "string"))
+	}
+}
+
+func (d *decoder) resource() *model.Resource {
+	r := &model.Resource{}
+	r.Attributes = d.attrs()
+	r.DroppedAttributesCount = d.u32("resource dropped count")
+	r.SchemaURL = d.str("resource schema")
+	return r
+}
+
+func (d *decoder) scope() *model.Scope {
+	sc := &model.Scope{}
+	sc.Name = d.str("scope name")
+	sc.Version = d.str("scope version")
+	sc.Attributes = d.attrs()
+	sc.DroppedAttributesCount = d.u32("scope dropped count")
+	sc.SchemaURL = d.str("scope schema")
+	return sc
+}
+
+// dictReader returns the stored dictionary value of a resource (scope false)
+// or scope, or nil if the ID is unknown.
+type dictReader func(scope bool, id uint32) []byte
+
+func (d *decoder) dictEntry(dict dictReader, scope bool) (*model.Resource, *model.Scope) {
+	switch d.byte1("table entry") {
+	case entryInline:
+		if scope {
+			return nil, d.scope()
+		}
+		return d.resource(), nil
+	case entryRef:
+		id := d.u32("dictionary reference")
+		var blob []byte
+		if dict != nil {
+			blob = dict(scope, id)
+		}
+		if blob == nil {
+			d.fail("dictionary reference")
+			return nil, nil
+		}
+		bd := blobDecoder(blob)
+		var r *model.Resource
+		var sc *model.Scope
+		if scope {
+			sc = bd.scope()
+		} else {
+			r = bd.resource()
+		}
+		if bd.err != nil || len(bd.b) != 0 {
+			d.fail("dictionary entry")
+		}
+		return r, sc
+	}
+	d.fail("table entry kind")
+	return nil, nil
 }
 
 // errCorrupt is wrapped by every decoding error.
@@ -387,8 +535,9 @@ func (d *decoder) attrsDepth(depth int) []model.KeyValue {
 	return kvs
 }
 
-// decodeGroup decodes an encoded group of spans of trace id.
-func decodeGroup(id model.TraceID, b []byte) ([]*model.Span, error) {
+// decodeGroup decodes an encoded group of spans of trace id. dict resolves
+// dictionary references (nil: there are none).
+func decodeGroup(id model.TraceID, b []byte, dict dictReader) ([]*model.Span, error) {
 	d := &decoder{b: b}
 	if v := d.byte1("version"); v != groupCodecVersion {
 		return nil, fmt.Errorf("%w: unknown group encoding version %d", errCorrupt, v)
@@ -398,29 +547,17 @@ func decodeGroup(id model.TraceID, b []byte) ([]*model.Span, error) {
 		return nil, d.err
 	}
 	base := binary.LittleEndian.Uint64(baseB)
-	nStr := d.count("string table")
-	d.strs = make([]string, nStr)
-	for i := range d.strs {
-		n := d.count("string")
-		d.strs[i] = string(d.bytes(n, "string"))
-	}
+	d.strTable()
 	resources := make([]*model.Resource, d.count("resources"))
 	for i := range resources {
-		r := &model.Resource{}
-		r.Attributes = d.attrs()
-		r.DroppedAttributesCount = d.u32("resource dropped count")
-		r.SchemaURL = d.str("resource schema")
-		resources[i] = r
+		resources[i], _ = d.dictEntry(dict, false)
 	}
 	scopes := make([]*model.Scope, d.count("scopes"))
 	for i := range scopes {
-		sc := &model.Scope{}
-		sc.Name = d.str("scope name")
-		sc.Version = d.str("scope version")
-		sc.Attributes = d.attrs()
-		sc.DroppedAttributesCount = d.u32("scope dropped count")
-		sc.SchemaURL = d.str("scope schema")
-		scopes[i] = sc
+		_, scopes[i] = d.dictEntry(dict, true)
+	}
+	if d.err != nil {
+		return nil, d.err
 	}
 	n := d.count("spans")
 	spans := make([]*model.Span, n)

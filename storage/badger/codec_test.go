@@ -21,7 +21,7 @@ func TestGroupCodecRoundTrip(t *testing.T) {
 	spans[6].Flags = 0x301
 	enc := newEncoder()
 	raw := enc.encodeGroup(spans)
-	got, err := decodeGroup(spans[0].TraceID, raw)
+	got, err := decodeGroup(spans[0].TraceID, raw, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestGroupCodecRoundTrip(t *testing.T) {
 	}
 	// Every truncation is an error, never a panic.
 	for n := 0; n < len(raw); n++ {
-		if _, err := decodeGroup(spans[0].TraceID, raw[:n]); err == nil {
+		if _, err := decodeGroup(spans[0].TraceID, raw[:n], nil); err == nil {
 			t.Fatalf("truncated to %d of %d bytes: no error", n, len(raw))
 		}
 	}
@@ -47,13 +47,13 @@ func FuzzDecodeGroup(f *testing.F) {
 	f.Add(append([]byte(nil), enc.encodeGroup(g.Trace(time.Unix(1, 0)))...))
 	f.Add([]byte{groupCodecVersion, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		spans, err := decodeGroup(model.TraceID{1}, b)
+		spans, err := decodeGroup(model.TraceID{1}, b, nil)
 		if err != nil || len(spans) == 0 {
 			return
 		}
 		// What decodes must encode and decode to the same encoding.
 		first := append([]byte(nil), newEncoder().encodeGroup(spans)...)
-		again, err := decodeGroup(model.TraceID{1}, first)
+		again, err := decodeGroup(model.TraceID{1}, first, nil)
 		if err != nil {
 			t.Fatalf("re-decoding: %v", err)
 		}

@@ -65,7 +65,7 @@ func (s *Store) readTrace(txn *badger.Txn, buckets []uint32, id model.TraceID) (
 				if err != nil {
 					return fmt.Errorf("%w: %v", errCorrupt, err)
 				}
-				g, err := decodeGroup(id, raw)
+				g, err := decodeGroup(id, raw, s.dictReader)
 				if err != nil {
 					return err
 				}

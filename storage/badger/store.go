@@ -126,6 +126,7 @@ type Store struct {
 	ops     []opInfo          // by op ID
 	opIDs   map[opKey]uint32  // (service, kind, name) -> op ID
 	opSeen  map[uint32]bitset // bucket -> op IDs seen in it
+	dicts   [2]blobDict       // resources, scopes
 	deps    *depTracker
 
 	writeMu sync.Mutex // serialises dictionary and marker updates
@@ -284,6 +285,9 @@ func (s *Store) load() error {
 			}
 			s.ops = append(s.ops, op)
 			s.opIDs[opKey(op)] = id
+		}
+		if err := s.loadDicts(it); err != nil {
+			return err
 		}
 		for it.Seek([]byte{prefixOpSeen}); it.ValidForPrefix([]byte{prefixOpSeen}); it.Next() {
 			k := it.Item().Key()

@@ -109,6 +109,7 @@ type groupWriter struct {
 	s              *Store
 	nowSec, cutoff uint64
 	svcOf          map[*model.Resource]uint32
+	dict           *groupDict
 	opOf           []uint32 // op ID per span, in group order
 	scratch        []byte
 	pairs          []hashPair
@@ -141,12 +142,14 @@ func (w *groupWriter) resolve(groups [][]*model.Span) error {
 	var missing bool
 	var marks []mark
 
+	blobs := collectBlobs(groups)
 	lookup := func() {
 		missing = false
 		w.opOf = w.opOf[:0]
 		marks = marks[:0]
 		s.mu.RLock()
 		defer s.mu.RUnlock()
+		missing = w.lookupBlobs(blobs)
 		for _, g := range groups {
 			for _, sp := range g {
 				svc, ok := w.svcOf[sp.Resource]
@@ -224,7 +227,11 @@ func (w *groupWriter) resolve(groups [][]*model.Span) error {
 			return fmt.Errorf("cannot register operation: %w", err)
 		}
 	}
-	if len(newSvcs)+len(newOps) > 0 {
+	recordBlobs, err := w.registerBlobs(txn, blobs)
+	if err != nil {
+		return err
+	}
+	if len(newSvcs)+len(newOps) > 0 || missing {
 		if err := txn.Commit(); err != nil {
 			return fmt.Errorf("cannot register services and operations: %w", err)
 		}
@@ -238,6 +245,7 @@ func (w *groupWriter) resolve(groups [][]*model.Span) error {
 			s.ops = append(s.ops, op)
 		}
 		s.mu.Unlock()
+		recordBlobs()
 		txn = s.db.NewTransaction(true)
 	}
 	if missing {
@@ -297,7 +305,9 @@ func (w *groupWriter) writeGroup(wb *badger.WriteBatch, enc *encoder, g []*model
 	ops := w.opOf[:len(g)]
 	w.opOf = w.opOf[len(g):]
 	g, ops = dedupGroup(g, ops)
+	enc.dict = w.dict
 	raw := enc.encodeGroup(g)
+	enc.dict = nil
 	sum := xxhash.Sum64(raw)
 	val := zstdEncoder.EncodeAll(raw, make([]byte, 0, len(raw)/3+16))
 

@@ -1,0 +1,49 @@
+// Package query serves Scry's HTTP query API over a storage.Reader: the JSON
+// API that Jaeger UI and Grafana's Jaeger data source use (/api/...), and
+// Jaeger's OTLP-based API (/api/v3/...). It answers the same requests with the
+// same JSON as Jaeger's query service, so both clients work against Scry
+// unchanged; NewHandler also mounts the web UI when one is configured.
+//
+// # Jaeger UI API (/api)
+//
+// Every answer is Jaeger's envelope
+//
+//	{"data": ..., "total": n, "limit": 0, "offset": 0, "errors": null}
+//
+// and a request the handler cannot serve has "data": null and one error,
+// {"code": <HTTP status>, "msg": "..."}; a malformed parameter is a 400 whose
+// message names the parameter and says what is wrong with it.
+//
+//	GET /api/services                       service names, sorted
+//	GET /api/services/{service}/operations  operation names, sorted, deduplicated
+//	GET /api/operations?service=&spanKind=  [{"name", "spanKind"}]
+//	GET /api/traces?...                     search, or fetch by repeated traceID
+//	GET /api/traces/{traceID}               one trace (64- or 128-bit hex ID)
+//	GET /api/dependencies?endTs=&lookback=  [{"parent", "child", "callCount"}]
+//
+// /api/traces takes service, operation, tags (a JSON object, as Jaeger UI and
+// Grafana send it) and repeated tag=key:value, start and end (Unix µs),
+// lookback (used only when start is absent: "1h", "2d", ...), minDuration
+// and maxDuration (Go durations: "1.2s", "100ms", "10us") and limit. Each
+// trace is rendered by model.TraceToJaegerJSON. /api/dependencies takes endTs
+// and lookback in milliseconds, as Jaeger does.
+//
+// # OTLP API (/api/v3)
+//
+//	GET /api/v3/services                    {"services": [...]}
+//	GET /api/v3/operations?service=&spanKind=  {"operations": [{"name", "spanKind"}]}
+//	GET /api/v3/traces/{trace_id}           {"result": <OTLP TracesData>}
+//	GET /api/v3/traces?query.serviceName=...   {"result": <OTLP TracesData>}
+//	GET /api/v3/dependencies?startTime=&endTime=  {"dependencies": [...]}
+//
+// Parameter names are Jaeger's canonical camelCase ones (query.startTimeMin)
+// and their older snake_case aliases (query.start_time_min). Traces are OTLP
+// JSON as the OTLP specification encodes it: hex trace and span IDs, enums as
+// numbers, 64-bit integers as strings. As in Jaeger, a trace or search that
+// finds nothing is a 404, and errors are
+//
+//	{"error": {"httpCode": 400, "message": "malformed parameter ...: ..."}}
+//
+// Every JSON answer has Content-Type application/json and
+// X-Content-Type-Options: nosniff. Answers with a 5xx status are logged.
+package query

@@ -1,0 +1,300 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/storage"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultLimit    = 20        // traces per /api/traces search, as Jaeger UI asks
+	DefaultMaxLimit = 1500      // most traces one search may ask for
+	DefaultLookback = time.Hour // search window when a request gives no start
+	// DefaultSearchDepth is the number of traces an /api/v3 search returns
+	// when it does not say, as in Jaeger (capped by MaxLimit).
+	DefaultSearchDepth = 100
+)
+
+// fetchParallelism bounds the GetTrace calls one search makes at once.
+const fetchParallelism = 8
+
+// Config configures the query API. Its zero value is valid: every zero field
+// takes the default named in its comment.
+type Config struct {
+	// BasePath serves everything under a path prefix, such as "/jaeger"
+	// behind a reverse proxy (Jaeger's --query.base-path). It must start
+	// with "/" and not end with one; "" and "/" mean the root.
+	BasePath string
+
+	// DefaultLimit is the number of traces a search returns when the request
+	// gives no limit (DefaultLimit, or MaxLimit if smaller, when 0).
+	DefaultLimit int
+	// MaxLimit is the largest limit (and /api/v3 search depth) a request may
+	// ask for; larger ones are refused with a 400 (DefaultMaxLimit when 0).
+	MaxLimit int
+	// DefaultLookback is the length of the search window when a request
+	// gives neither start nor lookback (DefaultLookback when 0).
+	DefaultLookback time.Duration
+
+	// UI, if set, serves every request under BasePath that no API route
+	// claims, with its path unchanged (so it sees BasePath itself). Unknown
+	// paths under /api/ are never passed to it: they get a JSON 404.
+	UI http.Handler
+
+	// Now is the clock used for default time windows (time.Now when nil).
+	Now func() time.Time
+}
+
+// Validate reports what is wrong with c, if anything.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.BasePath != "" && c.BasePath != "/" {
+		if !strings.HasPrefix(c.BasePath, "/") || strings.HasSuffix(c.BasePath, "/") {
+			errs = append(errs, fmt.Errorf("base path %q must start with / and not end with one", c.BasePath))
+		}
+		if strings.ContainsAny(c.BasePath, "{}?# \t\n") || strings.Contains(c.BasePath, "//") {
+			errs = append(errs, fmt.Errorf("base path %q has characters a path prefix cannot have", c.BasePath))
+		}
+	}
+	if c.DefaultLimit < 0 {
+		errs = append(errs, fmt.Errorf("default limit must not be negative, got %d", c.DefaultLimit))
+	}
+	if c.MaxLimit < 0 {
+		errs = append(errs, fmt.Errorf("max limit must not be negative, got %d", c.MaxLimit))
+	}
+	if c.DefaultLimit > 0 && c.MaxLimit >= 0 && c.DefaultLimit > c.maxLimit() {
+		errs = append(errs, fmt.Errorf("default limit %d is greater than max limit %d", c.limit(), c.maxLimit()))
+	}
+	if c.DefaultLookback < 0 {
+		errs = append(errs, fmt.Errorf("default lookback must not be negative, got %s", c.DefaultLookback))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid query config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c *Config) limit() int {
+	if c.DefaultLimit == 0 {
+		return min(DefaultLimit, c.maxLimit())
+	}
+	return c.DefaultLimit
+}
+
+func (c *Config) maxLimit() int {
+	if c.MaxLimit == 0 {
+		return DefaultMaxLimit
+	}
+	return c.MaxLimit
+}
+
+func (c *Config) lookback() time.Duration {
+	if c.DefaultLookback == 0 {
+		return DefaultLookback
+	}
+	return c.DefaultLookback
+}
+
+func (c *Config) searchDepth() int {
+	return min(DefaultSearchDepth, c.maxLimit())
+}
+
+// handler serves the API. It holds no request state and is safe for
+// concurrent use.
+type handler struct {
+	cfg    Config
+	reader storage.Reader
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// NewHandler returns the HTTP handler of the query API (and of the UI, when
+// cfg.UI is set) over r. A nil logger discards the log. The handler is safe
+// for concurrent use; it starts no goroutines of its own beyond a request's
+// lifetime.
+func NewHandler(cfg Config, r storage.Reader, logger *slog.Logger) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, errors.New("cannot create query handler: storage reader is nil")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{cfg: cfg, reader: r, logger: logger, now: cfg.Now}
+	if h.now == nil {
+		h.now = time.Now
+	}
+
+	base := strings.TrimSuffix(cfg.BasePath, "/")
+	mux := http.NewServeMux()
+	api := func(path string, f func(http.ResponseWriter, *http.Request)) {
+		mux.Handle(base+path, h.getOnly(f, h.jaegerError))
+	}
+	api("/api/services", h.services)
+	api("/api/services/{service}/operations", h.serviceOperations)
+	api("/api/operations", h.operations)
+	api("/api/traces", h.traces)
+	api("/api/traces/{traceID}", h.trace)
+	api("/api/dependencies", h.dependencies)
+	mux.HandleFunc(base+"/api/", func(w http.ResponseWriter, r *http.Request) {
+		h.jaegerError(w, r, http.StatusNotFound, fmt.Errorf("no API endpoint at %s", r.URL.Path))
+	})
+
+	v3 := func(path string, f func(http.ResponseWriter, *http.Request)) {
+		mux.Handle(base+path, h.getOnly(f, h.v3Error))
+	}
+	v3("/api/v3/services", h.v3Services)
+	v3("/api/v3/operations", h.v3Operations)
+	v3("/api/v3/traces", h.v3FindTraces)
+	v3("/api/v3/traces/{trace_id}", h.v3Trace)
+	v3("/api/v3/dependencies", h.v3Dependencies)
+	mux.HandleFunc(base+"/api/v3/", func(w http.ResponseWriter, r *http.Request) {
+		h.v3Error(w, r, http.StatusNotFound, fmt.Errorf("no API endpoint at %s", r.URL.Path))
+	})
+
+	if cfg.UI != nil {
+		mux.Handle(base+"/", cfg.UI)
+		if base != "" {
+			mux.Handle(base, cfg.UI)
+		}
+	}
+	return mux, nil
+}
+
+// errorWriter writes an error answer in one API's format.
+type errorWriter func(w http.ResponseWriter, r *http.Request, status int, err error)
+
+// getOnly serves GET and HEAD with f and answers other methods with a 405 in
+// the API's error format.
+func (h *handler) getOnly(f http.HandlerFunc, fail errorWriter) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s is not allowed, use GET", r.Method))
+			return
+		}
+		f(w, r)
+	})
+}
+
+// writeJSON encodes v and writes it with status. It encodes before writing
+// anything, so a value that cannot be encoded becomes a 500.
+func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	if r.URL.Query().Get("prettyPrint") == "true" {
+		enc.SetIndent("", "  ")
+	}
+	if err := enc.Encode(v); err != nil {
+		h.logFailure(r, http.StatusInternalServerError, fmt.Errorf("cannot encode response: %w", err))
+		writeRaw(w, http.StatusInternalServerError,
+			[]byte(`{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":500,"msg":"cannot encode response"}]}`+"\n"))
+		return
+	}
+	writeRaw(w, status, buf.Bytes())
+}
+
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// logFailure logs a 5xx answer, unless the client went away (its request's
+// context is done), which is no fault of the server.
+func (h *handler) logFailure(r *http.Request, status int, err error) {
+	if status < 500 {
+		return
+	}
+	level := slog.LevelError
+	if r.Context().Err() != nil {
+		level = slog.LevelDebug
+	}
+	h.logger.Log(r.Context(), level, "query request failed",
+		"method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+}
+
+// storageStatus is the HTTP status for an error of the storage.Reader.
+func storageStatus(err error) int {
+	switch {
+	case errors.Is(err, storage.ErrTraceNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, storage.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// foundTrace is one trace a search or ID list fetched.
+type foundTrace struct {
+	id    model.TraceID
+	spans []*model.Span // nil when the trace is not stored
+}
+
+// fetchTraces gets the traces with the given IDs, at most fetchParallelism
+// at a time, in the order of ids. A trace that is not stored has nil spans;
+// any other error stops the fetch and is returned.
+func (h *handler) fetchTraces(ctx context.Context, ids []model.TraceID, hint storage.TimeHint) ([]foundTrace, error) {
+	out := make([]foundTrace, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		sem      = make(chan struct{}, fetchParallelism)
+	)
+	for i, id := range ids {
+		out[i].id = id
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			spans, err := h.reader.GetTrace(ctx, id, hint)
+			if err != nil && !errors.Is(err, storage.ErrTraceNotFound) {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("cannot get trace %s: %w", id, err)
+				}
+				mu.Unlock()
+				cancel()
+				return
+			}
+			out[i].spans = spans
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("cannot get traces: %w", err)
+	}
+	return out, nil
+}

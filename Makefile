@@ -27,6 +27,8 @@ fuzz:
 
 # Benchmarks on the reference workload (DESIGN.md). Figures go in the README
 # and in issue notes; compare runs with benchstat.
+# SCRY_BENCH_LARGE=10000000 also builds a 10M-span store and reports its
+# open time and resident memory (BenchmarkLargeStore; several minutes).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./storage/badger/
 

@@ -113,20 +113,23 @@ func sortSpans(spans []*model.Span) {
 	})
 }
 
-// traceState accumulates, for one trace, which conditions the index entries
-// seen so far may satisfy.
+// traceState accumulates, for a trace met in several chunks, which
+// conditions the chunks seen so far may satisfy.
 type traceState struct {
-	spanOK   bool
-	start    uint64 // newest start of a span meeting the span conditions
-	attrs    uint64
-	verified bool
+	spanOK bool
+	start  uint64
+	attrs  uint64
 }
 
-// FindTraceIDs implements storage.Reader. It scans the time index newest
-// first, keeps per trace which conditions its entries may satisfy (attribute
-// conditions through 16-bit hashes), and checks each trace that may match
-// against its stored spans before returning it, so hash collisions never
-// show up in results.
+// FindTraceIDs implements storage.Reader. It scans index chunks newest
+// first (by their latest span start). Per chunk it finds the traces that may
+// match: span conditions exactly from the chunk's span list, attribute
+// conditions through the chunk's table of 16-bit attribute hashes. A trace
+// met in several chunks has its conditions gathered across them. A trace
+// whose attribute conditions may hold is read and checked exactly
+// (storage.MatchTrace), so hash collisions never show up in results. The
+// scan stops once no later chunk can hold a newer result than the ones
+// found.
 func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.TraceRef, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
@@ -139,22 +142,20 @@ func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.Tr
 	}
 	defer s.life.RUnlock()
 
-	ops, svc, ok := s.matchingOps(&q)
+	cq := &chunkQuery{q: &q}
+	var ok bool
+	cq.ops, cq.svc, ok = s.matchingOps(&q)
 	if !ok {
 		return []storage.TraceRef{}, nil
 	}
-	hashes := make([]uint16, len(q.Attributes))
-	for i, a := range q.Attributes {
-		hashes[i] = attrHash(a.Key, a.Value)
+	for _, a := range q.Attributes {
+		cq.hashes = append(cq.hashes, attrHash(a.Key, a.Value))
 	}
-	allAttrs := uint64(1)<<len(hashes) - 1
-	lo := uint64(0)
-	if q.StartMin > maxEntryExtent {
-		lo = q.StartMin - maxEntryExtent
-	}
-	hi := q.StartMax
-	if hi == 0 {
-		hi = ^uint64(0)
+	cq.all = uint64(1)<<len(cq.hashes) - 1
+	lo := q.StartMin
+	seekAt := ^uint64(0)
+	if q.StartMax != 0 && q.StartMax < ^uint64(0)-chunkExtent {
+		seekAt = q.StartMax + chunkExtent
 	}
 
 	txn := s.db.NewTransaction(false)
@@ -163,72 +164,134 @@ func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.Tr
 	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixIndex}})
 	defer it.Close()
 
-	states := map[model.TraceID]*traceState{}
-	results := []storage.TraceRef{}
+	f := &finder{s: s, txn: txn, buckets: buckets, q: &q, cq: cq, done: map[model.TraceID]bool{}}
 	seek := make([]byte, 13)
 	seek[0] = prefixIndex
+	var chunk []chunkTrace
 	var scanned int
 	for _, b := range buckets {
 		binary.BigEndian.PutUint32(seek[1:], b)
-		binary.BigEndian.PutUint64(seek[5:], ^hi)
+		binary.BigEndian.PutUint64(seek[5:], ^seekAt)
 		for it.Seek(seek); it.ValidForPrefix(seek[:5]); it.Next() {
-			if scanned++; scanned%1024 == 0 {
+			if scanned++; scanned%256 == 0 {
 				if err := ctx.Err(); err != nil {
 					return nil, err
 				}
 			}
 			k := it.Item().Key()
-			if len(k) < 33 {
+			if len(k) != 29 {
 				return nil, fmt.Errorf("%w: index key %x", errCorrupt, k)
 			}
-			start := ^binary.BigEndian.Uint64(k[5:13])
-			if start < lo {
+			last := ^binary.BigEndian.Uint64(k[5:13])
+			first := binary.BigEndian.Uint64(k[13:21])
+			if last < lo || f.full(last) {
 				break
 			}
-			var id model.TraceID
-			copy(id[:], k[13:29])
-			st := states[id]
-			if st == nil {
-				st = &traceState{}
-				states[id] = st
-			} else if st.verified {
+			if q.StartMax != 0 && first > q.StartMax {
 				continue
 			}
 			err := it.Item().Value(func(v []byte) error {
-				return s.scanEntry(v, start, &q, ops, svc, hashes, st)
+				var err error
+				chunk, err = scanChunk(v, cq, first, chunk)
+				return err
 			})
 			if err != nil {
 				return nil, err
 			}
-			if !st.spanOK || st.attrs != allAttrs {
-				continue
-			}
-			st.verified = true
-			if len(hashes) == 0 {
-				// The index states span conditions exactly: no need to
-				// read the trace.
-				results = append(results, storage.TraceRef{TraceID: id, Start: st.start})
-				if len(results) == q.Limit {
-					sortRefs(results)
-					return results, nil
-				}
-				continue
-			}
-			spans, err := s.readTrace(txn, buckets, id)
-			if err != nil {
-				return nil, err
-			}
-			if at, ok := storage.MatchTrace(spans, &q); ok {
-				results = append(results, storage.TraceRef{TraceID: id, Start: at})
-				if len(results) == q.Limit {
-					sortRefs(results)
-					return results, nil
+			for i := range chunk {
+				if err := f.consider(&chunk[i]); err != nil {
+					return nil, err
 				}
 			}
 		}
 	}
-	sortRefs(results)
-	return results, nil
+	sortRefs(f.results)
+	if len(f.results) > q.Limit {
+		f.results = f.results[:q.Limit]
+	}
+	return f.results, nil
+}
+
+// finder holds one search's progress.
+type finder struct {
+	s       *Store
+	txn     *badger.Txn
+	buckets []uint32
+	q       *storage.Query
+	cq      *chunkQuery
+	done    map[model.TraceID]bool // decided: a result or checked and refused
+	partial map[model.TraceID]traceState
+	results []storage.TraceRef // kept sorted newest first
+}
+
+// full reports whether Limit results are found and all newer than at.
+func (f *finder) full(at uint64) bool {
+	return len(f.results) >= f.q.Limit && f.results[f.q.Limit-1].Start > at
+}
+
+// consider folds one chunk's view of a trace into the search.
+func (f *finder) consider(t *chunkTrace) error {
+	if !t.spanOK && t.attrs == 0 {
+		return nil
+	}
+	if f.done[t.id] {
+		if t.spanOK && len(f.cq.hashes) == 0 {
+			f.raise(t.id, t.start)
+		}
+		return nil
+	}
+	spanOK, start, attrs := t.spanOK, t.start, t.attrs
+	if st, ok := f.partial[t.id]; ok {
+		spanOK = spanOK || st.spanOK
+		start = max(start, st.start)
+		attrs |= st.attrs
+	}
+	if !spanOK || attrs != f.cq.all {
+		if f.partial == nil {
+			f.partial = make(map[model.TraceID]traceState, 1024)
+		}
+		f.partial[t.id] = traceState{spanOK: spanOK, start: start, attrs: attrs}
+		return nil
+	}
+	f.done[t.id] = true
+	delete(f.partial, t.id)
+	if len(f.cq.hashes) > 0 {
+		// Attribute hashes may collide: check the stored spans.
+		spans, err := f.s.readTrace(f.txn, f.buckets, t.id)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if start, ok = storage.MatchTrace(spans, f.q); !ok {
+			return nil
+		}
+	}
+	f.add(storage.TraceRef{TraceID: t.id, Start: start})
+	return nil
+}
+
+// raise moves a result to a newer matching span found in a later chunk
+// (chunks of different writes overlap in time).
+func (f *finder) raise(id model.TraceID, start uint64) {
+	for i := range f.results {
+		if f.results[i].TraceID == id {
+			if start > f.results[i].Start {
+				r := f.results[i]
+				r.Start = start
+				f.results = slices.Delete(f.results, i, i+1)
+				f.add(r)
+			}
+			return
+		}
+	}
+}
+
+// add inserts r into the results, newest first.
+func (f *finder) add(r storage.TraceRef) {
+	i, _ := slices.BinarySearchFunc(f.results, r.Start, func(e storage.TraceRef, at uint64) int {
+		return cmpU64(at, e.Start)
+	})
+	f.results = slices.Insert(f.results, i, r)
 }
 
 func sortRefs(r []storage.TraceRef) {
@@ -263,50 +326,6 @@ func (s *Store) matchingOps(q *storage.Query) (bitset, int64, bool) {
 		}
 	}
 	return set, svc, any
-}
-
-// scanEntry folds one index entry into a trace's state.
-func (s *Store) scanEntry(v []byte, start uint64, q *storage.Query, ops bitset, svc int64, hashes []uint16, st *traceState) error {
-	if len(v) == 0 || v[0] != indexCodecVersion {
-		return fmt.Errorf("%w: index entry version", errCorrupt)
-	}
-	d := &decoder{b: v[1:]}
-	n := d.count("index spans")
-	inWindow := false
-	for i := 0; i < n && d.err == nil; i++ {
-		op := uint32(d.uvarint("index op"))
-		at := start + d.uvarint("index start")
-		dur := d.uvarint("index duration")
-		if !q.InWindow(at) {
-			continue
-		}
-		inWindow = true
-		if ops != nil && !ops.has(op) {
-			continue
-		}
-		if (q.DurationMin == 0 || dur >= q.DurationMin) && (q.DurationMax == 0 || dur <= q.DurationMax) {
-			st.spanOK = true
-			st.start = max(st.start, at)
-		}
-	}
-	if !inWindow || len(hashes) == 0 {
-		return d.err
-	}
-	np := d.count("index hashes")
-	for i := 0; i < np && d.err == nil; i++ {
-		hb := d.bytes(2, "index hash")
-		ps := d.uvarint("index hash service")
-		if hb == nil || (svc >= 0 && int64(ps) != svc) {
-			continue
-		}
-		h := binary.LittleEndian.Uint16(hb)
-		for j, want := range hashes {
-			if h == want {
-				st.attrs |= 1 << j
-			}
-		}
-	}
-	return d.err
 }
 
 // Services implements storage.Reader: services with an operation seen in a

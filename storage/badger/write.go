@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
-	"slices"
 	"strconv"
 	"sync"
 
@@ -16,10 +15,6 @@ import (
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 )
-
-// maxEntryExtent bounds how far apart the start times of the spans under one
-// index entry may be; search scans this much before a window's start.
-const maxEntryExtent = 60 * 1e9 // ns
 
 var (
 	encoderPool = sync.Pool{New: func() any { return newEncoder() }}
@@ -75,6 +70,9 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 			return err
 		}
 	}
+	if err := w.writeIndex(wb); err != nil {
+		return err
+	}
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("cannot write spans: %w", err)
 	}
@@ -110,7 +108,9 @@ type groupWriter struct {
 	nowSec, cutoff uint64
 	svcOf          map[*model.Resource]uint32
 	dict           *groupDict
-	opOf           []uint32 // op ID per span, in group order
+	indexed        []*model.Span // spans written, for the index
+	indexedOps     []uint32      // their op IDs
+	opOf           []uint32      // op ID per span, in group order
 	scratch        []byte
 	pairs          []hashPair
 }
@@ -299,8 +299,8 @@ func idKey(prefix byte, id uint32) []byte {
 	return k
 }
 
-// writeGroup adds one trace's spans (its data value and index entries) to wb.
-// Spans' op IDs are taken from w.opOf in order.
+// writeGroup adds one trace's spans (its data value) to wb and keeps them
+// for the index. Spans' op IDs are taken from w.opOf in order.
 func (w *groupWriter) writeGroup(wb *badger.WriteBatch, enc *encoder, g []*model.Span) error {
 	ops := w.opOf[:len(g)]
 	w.opOf = w.opOf[len(g):]
@@ -325,27 +325,8 @@ func (w *groupWriter) writeGroup(wb *badger.WriteBatch, enc *encoder, g []*model
 		return fmt.Errorf("cannot write spans: %w", err)
 	}
 
-	// Index entries: spans sorted by start, cut wherever an entry would
-	// cover more than maxEntryExtent.
-	order := make([]int, len(g))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int {
-		return cmpU64(g[a].StartTime, g[b].StartTime)
-	})
-	for lo, n := 0, 0; lo < len(order); n++ {
-		start := g[order[lo]].StartTime
-		hi := lo + 1
-		for hi < len(order) && g[order[hi]].StartTime-start <= maxEntryExtent {
-			hi++
-		}
-		k, v := w.indexEntry(g, ops, order[lo:hi], start, sum, n)
-		if err := wb.Set(k, v); err != nil {
-			return fmt.Errorf("cannot write index: %w", err)
-		}
-		lo = hi
-	}
+	w.indexed = append(w.indexed, g...)
+	w.indexedOps = append(w.indexedOps, ops...)
 	return nil
 }
 
@@ -357,68 +338,6 @@ func cmpU64(a, b uint64) int {
 		return 1
 	}
 	return 0
-}
-
-// hashPair is one attribute hash of an index entry with the service of the
-// span it was found on.
-type hashPair struct {
-	h   uint16
-	svc uint32
-}
-
-// indexEntry builds the key and value of one index entry over g[idx...].
-func (w *groupWriter) indexEntry(g []*model.Span, ops []uint32, idx []int, start, sum uint64, n int) ([]byte, []byte) {
-	id := g[0].TraceID
-	k := make([]byte, 0, 35)
-	k = append(k, prefixIndex)
-	k = binary.BigEndian.AppendUint32(k, w.bucketOf(start))
-	k = binary.BigEndian.AppendUint64(k, ^start)
-	k = append(k, id[:]...)
-	k = binary.BigEndian.AppendUint32(k, uint32(sum))
-	k = binary.AppendUvarint(k, uint64(n))
-
-	v := make([]byte, 0, 16+len(idx)*10)
-	v = append(v, indexCodecVersion)
-	v = binary.AppendUvarint(v, uint64(len(idx)))
-	pairs := w.pairs[:0]
-	seenRes := map[*model.Resource]bool{}
-	for _, i := range idx {
-		sp := g[i]
-		v = binary.AppendUvarint(v, uint64(ops[i]))
-		v = binary.AppendUvarint(v, sp.StartTime-start)
-		v = binary.AppendUvarint(v, sp.EndTime-sp.StartTime)
-		svc := w.svcOf[sp.Resource]
-		pairs = w.appendHashes(pairs, sp.Attributes, svc)
-		for e := range sp.Events {
-			pairs = w.appendHashes(pairs, sp.Events[e].Attributes, svc)
-		}
-		if !seenRes[sp.Resource] {
-			seenRes[sp.Resource] = true
-			pairs = w.appendHashes(pairs, sp.Resource.Attributes, svc)
-		}
-	}
-	slices.SortFunc(pairs, func(a, b hashPair) int {
-		if a.h != b.h {
-			return int(a.h) - int(b.h)
-		}
-		return cmpU64(uint64(a.svc), uint64(b.svc))
-	})
-	pairs = slices.Compact(pairs)
-	v = binary.AppendUvarint(v, uint64(len(pairs)))
-	for _, p := range pairs {
-		v = binary.LittleEndian.AppendUint16(v, p.h)
-		v = binary.AppendUvarint(v, uint64(p.svc))
-	}
-	w.pairs = pairs
-	return k, v
-}
-
-func (w *groupWriter) appendHashes(pairs []hashPair, kvs []model.KeyValue, svc uint32) []hashPair {
-	for i := range kvs {
-		w.scratch = appendAttrText(w.scratch[:0], kvs[i].Key, &kvs[i].Value)
-		pairs = append(pairs, hashPair{uint16(xxhash.Sum64(w.scratch)), svc})
-	}
-	return pairs
 }
 
 // appendAttrText appends key, a zero byte and the value's text form
@@ -445,8 +364,6 @@ func attrHash(key, value string) uint16 {
 	b = append(b, value...)
 	return uint16(xxhash.Sum64(b))
 }
-
-const indexCodecVersion = 1
 
 // dedupGroup drops spans equal in every field to an earlier span of g, with
 // their op IDs.

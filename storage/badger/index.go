@@ -1,0 +1,243 @@
+package badger
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/storage"
+)
+
+// The search index is made of chunks: one index entry covers the spans of
+// up to chunkTraces traces from one write whose start times lie within
+// chunkExtent of each other. FORMAT.md describes the layout. A search reads
+// a chunk as one value and finds the traces whose attributes may match in
+// its inverted table of attribute hashes, so it costs per chunk, not per
+// trace.
+
+const (
+	chunkTraces = 64       // traces per chunk: trace sets are uint64 masks
+	chunkExtent = 60 * 1e9 // ns between a chunk's earliest and latest span start
+)
+
+const indexCodecVersion = 2
+
+// writeIndex adds the chunks over every span of the write to wb.
+func (w *groupWriter) writeIndex(wb *badger.WriteBatch) error {
+	spans, ops := w.indexed, w.indexedOps
+	order := make([]int, len(spans))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmpU64(spans[a].StartTime, spans[b].StartTime) })
+	traces := make(map[model.TraceID]struct{}, chunkTraces)
+	for lo := 0; lo < len(order); {
+		first := spans[order[lo]].StartTime
+		clear(traces)
+		hi := lo
+		for ; hi < len(order); hi++ {
+			sp := spans[order[hi]]
+			if sp.StartTime-first > chunkExtent {
+				break
+			}
+			if _, ok := traces[sp.TraceID]; !ok {
+				if len(traces) == chunkTraces {
+					break
+				}
+				traces[sp.TraceID] = struct{}{}
+			}
+		}
+		k, v := w.chunk(spans, ops, order[lo:hi])
+		if err := wb.Set(k, v); err != nil {
+			return fmt.Errorf("cannot write index: %w", err)
+		}
+		lo = hi
+	}
+	return nil
+}
+
+// chunk encodes one index chunk over spans[idx...] (sorted by start).
+func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byte, []byte) {
+	first := spans[idx[0]].StartTime
+	last := spans[idx[len(idx)-1]].StartTime
+	// Traces in first-seen order, with their spans.
+	var ids []model.TraceID
+	pos := map[model.TraceID]int{}
+	per := [][]int{}
+	for _, i := range idx {
+		t := spans[i].TraceID
+		j, ok := pos[t]
+		if !ok {
+			j = len(ids)
+			pos[t] = j
+			ids = append(ids, t)
+			per = append(per, nil)
+		}
+		per[j] = append(per[j], i)
+	}
+	v := make([]byte, 0, 64+len(idx)*12)
+	v = append(v, indexCodecVersion)
+	v = binary.AppendUvarint(v, uint64(len(ids)))
+	pairs := w.pairs[:0]
+	for j, id := range ids {
+		v = append(v, id[:]...)
+		v = binary.AppendUvarint(v, uint64(len(per[j])))
+		seenRes := map[*model.Resource]bool{}
+		for _, i := range per[j] {
+			sp := spans[i]
+			v = binary.AppendUvarint(v, uint64(ops[i]))
+			v = binary.AppendUvarint(v, sp.StartTime-first)
+			v = binary.AppendUvarint(v, sp.EndTime-sp.StartTime)
+			svc := w.svcOf[sp.Resource]
+			pairs = w.appendHashes(pairs, sp.Attributes, svc, j)
+			for e := range sp.Events {
+				pairs = w.appendHashes(pairs, sp.Events[e].Attributes, svc, j)
+			}
+			if !seenRes[sp.Resource] {
+				seenRes[sp.Resource] = true
+				pairs = w.appendHashes(pairs, sp.Resource.Attributes, svc, j)
+			}
+		}
+	}
+	slices.SortFunc(pairs, func(a, b hashPair) int {
+		if a.h != b.h {
+			return int(a.h) - int(b.h)
+		}
+		if a.svc != b.svc {
+			return cmpU64(uint64(a.svc), uint64(b.svc))
+		}
+		return a.trace - b.trace
+	})
+	pairs = slices.Compact(pairs)
+	// The inverted table: per distinct (hash, service), the traces.
+	var distinct int
+	for i := range pairs {
+		if i == 0 || pairs[i].h != pairs[i-1].h || pairs[i].svc != pairs[i-1].svc {
+			distinct++
+		}
+	}
+	v = binary.AppendUvarint(v, uint64(distinct))
+	prev := uint16(0)
+	for i := 0; i < len(pairs); {
+		j := i + 1
+		for j < len(pairs) && pairs[j].h == pairs[i].h && pairs[j].svc == pairs[i].svc {
+			j++
+		}
+		v = binary.AppendUvarint(v, uint64(pairs[i].h-prev))
+		prev = pairs[i].h
+		v = binary.AppendUvarint(v, uint64(pairs[i].svc))
+		v = binary.AppendUvarint(v, uint64(j-i))
+		for _, p := range pairs[i:j] {
+			v = append(v, byte(p.trace))
+		}
+		i = j
+	}
+	w.pairs = pairs
+
+	k := make([]byte, 0, 30)
+	k = append(k, prefixIndex)
+	k = binary.BigEndian.AppendUint32(k, w.bucketOf(last))
+	k = binary.BigEndian.AppendUint64(k, ^last)
+	k = binary.BigEndian.AppendUint64(k, first)
+	k = binary.BigEndian.AppendUint64(k, xxhash.Sum64(v))
+	return k, v
+}
+
+// hashPair is one attribute hash of a chunk: the service of the span it was
+// found on and the trace's index in the chunk.
+type hashPair struct {
+	h     uint16
+	svc   uint32
+	trace int
+}
+
+func (w *groupWriter) appendHashes(pairs []hashPair, kvs []model.KeyValue, svc uint32, trace int) []hashPair {
+	for i := range kvs {
+		w.scratch = appendAttrText(w.scratch[:0], kvs[i].Key, &kvs[i].Value)
+		pairs = append(pairs, hashPair{uint16(xxhash.Sum64(w.scratch)), svc, trace})
+	}
+	return pairs
+}
+
+// chunkQuery is a query prepared for scanning chunks.
+type chunkQuery struct {
+	q      *storage.Query
+	ops    bitset // nil: every op
+	svc    int64  // -1: any service
+	hashes []uint16
+	all    uint64 // mask with a bit per attribute condition
+}
+
+// chunkTrace is what one chunk says of one trace.
+type chunkTrace struct {
+	id     model.TraceID
+	spanOK bool   // a span meets the span conditions
+	start  uint64 // the newest such span's start
+	attrs  uint64 // attribute conditions that may hold
+	inWin  bool   // a span started inside the window
+}
+
+// scanChunk decodes chunk value v into out (reused), evaluating cq.
+func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chunkTrace, error) {
+	if len(v) == 0 || v[0] != indexCodecVersion {
+		return nil, fmt.Errorf("%w: index chunk version", errCorrupt)
+	}
+	d := &decoder{b: v[1:]}
+	n := d.count("chunk traces")
+	if n > chunkTraces {
+		return nil, fmt.Errorf("%w: chunk of %d traces", errCorrupt, n)
+	}
+	out = out[:0]
+	q := cq.q
+	for range n {
+		var t chunkTrace
+		copy(t.id[:], d.bytes(16, "chunk trace id"))
+		ns := d.count("chunk spans")
+		for range ns {
+			op := uint32(d.uvarint("chunk op"))
+			at := first + d.uvarint("chunk start")
+			dur := d.uvarint("chunk duration")
+			if !q.InWindow(at) {
+				continue
+			}
+			t.inWin = true
+			if cq.ops != nil && !cq.ops.has(op) {
+				continue
+			}
+			if (q.DurationMin == 0 || dur >= q.DurationMin) && (q.DurationMax == 0 || dur <= q.DurationMax) {
+				t.spanOK = true
+				t.start = max(t.start, at)
+			}
+		}
+		out = append(out, t)
+	}
+	if len(cq.hashes) == 0 || d.err != nil {
+		return out, d.err
+	}
+	np := d.count("chunk hashes")
+	var h uint16
+	for range np {
+		h += uint16(d.uvarint("chunk hash"))
+		svc := d.uvarint("chunk hash service")
+		c := d.count("chunk hash traces")
+		traces := d.bytes(c, "chunk hash traces")
+		if cq.svc >= 0 && int64(svc) != cq.svc {
+			continue
+		}
+		for j, want := range cq.hashes {
+			if h != want {
+				continue
+			}
+			for _, ti := range traces {
+				if int(ti) < len(out) && out[ti].inWin {
+					out[ti].attrs |= 1 << j
+				}
+			}
+		}
+	}
+	return out, d.err
+}

@@ -1,0 +1,3 @@
+package storagepb
+
+//go:generate go run gen.go

@@ -1,0 +1,23 @@
+// Package collector holds what the collector's parts share: the Consumer
+// interface through which receivers hand converted spans on, and the errors
+// that tell a receiver how to answer its client.
+//
+// The collector's path for a span is
+//
+//	receiver (otlpgrpc, otlphttp) ─► queue (bounded in bytes) ─► group commit ─► storage.Writer
+//
+// A receiver answers an export only after the Consumer returned, and the
+// queue returns only after the spans are committed to storage, so an
+// acknowledged span is durable (at-least-once delivery; writes are
+// idempotent, so a client that retries never duplicates a span).
+//
+// Errors come in two kinds, as in the OpenTelemetry Collector's consumererror:
+// an error wrapped by NewPermanent cannot succeed if the same data is sent
+// again (the client must not retry); every other error is retryable.
+// ErrQueueFull and ErrStopped are the retryable answers of a queue that cannot
+// take more right now; receivers turn them into gRPC UNAVAILABLE with
+// RetryInfo and HTTP 503 with Retry-After.
+//
+// Sub-packages: queue (the bounded queue and group-commit writers), otlpgrpc
+// and otlphttp (the OTLP receivers).
+package collector

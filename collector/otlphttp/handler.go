@@ -1,0 +1,218 @@
+package otlphttp
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/scrytrace/scry/collector/internal/otlpexport"
+)
+
+// encoding is a request's (and so its response's) content type.
+type encoding int
+
+const (
+	encProtobuf encoding = iota
+	encJSON
+)
+
+const (
+	contentTypeProtobuf = "application/x-protobuf"
+	contentTypeJSON     = "application/json"
+)
+
+func (e encoding) contentType() string {
+	if e == encJSON {
+		return contentTypeJSON
+	}
+	return contentTypeProtobuf
+}
+
+// httpError is a failure to answer with a status code.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeText(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed, use POST", req.Method))
+		return
+	}
+	enc, ok := parseContentType(req.Header.Get("Content-Type"))
+	if !ok {
+		writeText(w, http.StatusUnsupportedMediaType, fmt.Sprintf(
+			"unsupported content type %q, use %s or %s", req.Header.Get("Content-Type"), contentTypeProtobuf, contentTypeJSON))
+		return
+	}
+	body, herr := r.readBody(w, req)
+	if herr != nil {
+		if herr.code == http.StatusUnsupportedMediaType {
+			writeText(w, herr.code, herr.msg)
+			return
+		}
+		r.writeError(w, enc, herr.code, herr.msg)
+		return
+	}
+
+	var msg coltracepb.ExportTraceServiceRequest
+	var rejected []error
+	var err error
+	if enc == encJSON {
+		rejected, err = unmarshalJSON(body, &msg)
+	} else if err = proto.Unmarshal(body, &msg); err != nil {
+		err = fmt.Errorf("cannot decode protobuf request: %w", err)
+	}
+	if err != nil {
+		r.writeError(w, enc, http.StatusBadRequest, err.Error())
+		return
+	}
+
+	res, err := otlpexport.Export(req.Context(), r.consumer, msg.GetResourceSpans(), len(body), r.cfg.MaxSpansPerRequest, rejected)
+	if err != nil {
+		switch otlpexport.Classify(err) {
+		case otlpexport.TooLarge:
+			r.writeError(w, enc, http.StatusRequestEntityTooLarge, err.Error())
+		case otlpexport.Invalid:
+			r.logger.Debug("otlp http export rejected", "error", err)
+			r.writeError(w, enc, http.StatusBadRequest, err.Error())
+		default:
+			w.Header().Set("Retry-After", r.retryAfter())
+			r.writeError(w, enc, http.StatusServiceUnavailable, err.Error())
+		}
+		return
+	}
+	resp := &coltracepb.ExportTraceServiceResponse{}
+	if res.Rejected > 0 {
+		r.logger.Debug("otlp http export partially rejected", "spans", res.Spans, "rejected", res.Rejected, "reason", res.Message)
+		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{
+			RejectedSpans: int64(res.Rejected),
+			ErrorMessage:  res.Message,
+		}
+	}
+	r.writeMessage(w, enc, http.StatusOK, resp)
+}
+
+// parseContentType accepts the two OTLP content types, with parameters.
+func parseContentType(v string) (encoding, bool) {
+	mt, _, err := mime.ParseMediaType(v)
+	if err != nil {
+		return 0, false
+	}
+	switch mt {
+	case contentTypeProtobuf:
+		return encProtobuf, true
+	case contentTypeJSON:
+		return encJSON, true
+	}
+	return 0, false
+}
+
+// readBody reads the body, decompressing it if needed, and refuses one
+// larger than MaxRequestBytes before or after decompression without reading
+// (or inflating) more than that.
+func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *httpError) {
+	limit := r.cfg.MaxRequestBytes
+	tooLarge := &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
+	if req.ContentLength > limit {
+		return nil, tooLarge
+	}
+	raw := http.MaxBytesReader(w, req.Body, limit)
+	var src io.Reader = raw
+	var buf bytes.Buffer
+	switch ce := strings.ToLower(strings.TrimSpace(req.Header.Get("Content-Encoding"))); ce {
+	case "", "identity":
+		if req.ContentLength > 0 {
+			buf.Grow(int(req.ContentLength))
+		}
+	case "gzip":
+		gz, err := gzip.NewReader(raw)
+		if err != nil {
+			if isMaxBytes(err) {
+				return nil, tooLarge
+			}
+			return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("cannot read gzip body: %v", err)}
+		}
+		defer gz.Close()
+		src = gz
+	default:
+		return nil, &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported content encoding %q, use gzip or none", ce)}
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(src, limit+1)); err != nil {
+		if isMaxBytes(err) {
+			return nil, tooLarge
+		}
+		return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("cannot read request body: %v", err)}
+	}
+	if int64(buf.Len()) > limit {
+		return nil, tooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+func isMaxBytes(err error) bool {
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
+}
+
+func (r *Receiver) retryAfter() string {
+	return strconv.Itoa(max(1, int(math.Ceil(r.cfg.RetryAfter.Seconds()))))
+}
+
+// writeError answers with a google.rpc.Status in the request's encoding.
+func (r *Receiver) writeError(w http.ResponseWriter, enc encoding, code int, msg string) {
+	r.writeMessage(w, enc, code, &statuspb.Status{Code: int32(grpcCode(code)), Message: msg})
+}
+
+// grpcCode is the google.rpc.Code that matches an HTTP status.
+func grpcCode(httpCode int) codes.Code {
+	switch httpCode {
+	case http.StatusBadRequest:
+		return codes.InvalidArgument
+	case http.StatusRequestEntityTooLarge:
+		return codes.ResourceExhausted
+	case http.StatusServiceUnavailable:
+		return codes.Unavailable
+	}
+	return codes.Internal
+}
+
+func (r *Receiver) writeMessage(w http.ResponseWriter, enc encoding, code int, m proto.Message) {
+	var b []byte
+	var err error
+	if enc == encJSON {
+		b, err = protojson.Marshal(m)
+	} else {
+		b, err = proto.Marshal(m)
+	}
+	if err != nil {
+		r.logger.Error("cannot encode otlp http response", "error", err)
+		writeText(w, http.StatusInternalServerError, "cannot encode response")
+		return
+	}
+	w.Header().Set("Content-Type", enc.contentType())
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+func writeText(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg+"\n")
+}

@@ -1,0 +1,360 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/storage"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxBytes      = 64 << 20 // 64 MiB of requests, as received
+	DefaultMaxBatchSpans = 5000
+	DefaultWriters       = 2
+)
+
+// Config sets up a Queue.
+type Config struct {
+	// MaxBytes bounds the bytes (as passed to ConsumeSpans) of the requests
+	// accepted and not yet answered. A request that does not fit is refused
+	// with collector.ErrQueueFull; one larger than MaxBytes on its own is
+	// refused with a permanent error wrapping collector.ErrTooLarge.
+	MaxBytes int64
+	// MaxBatchSpans caps the spans of one commit. A single request with more
+	// spans is still written, alone, in one commit.
+	MaxBatchSpans int
+	// Writers is the number of goroutines committing batches concurrently.
+	Writers int
+}
+
+// DefaultConfig returns the defaults: 64 MiB, batches of up to 5000 spans,
+// two writers.
+func DefaultConfig() Config {
+	return Config{MaxBytes: DefaultMaxBytes, MaxBatchSpans: DefaultMaxBatchSpans, Writers: DefaultWriters}
+}
+
+// Validate reports what is wrong with c, if anything.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max bytes must be positive, got %d", c.MaxBytes))
+	}
+	if c.MaxBatchSpans <= 0 {
+		errs = append(errs, fmt.Errorf("max batch spans must be positive, got %d", c.MaxBatchSpans))
+	}
+	if c.Writers <= 0 {
+		errs = append(errs, fmt.Errorf("writers must be positive, got %d", c.Writers))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid queue config: %w", err)
+	}
+	return nil
+}
+
+// Stats is a snapshot of what a Queue holds: the requests accepted and not
+// yet answered, whether waiting for a writer or being written.
+type Stats struct {
+	Requests int
+	Spans    int64
+	Bytes    int64
+}
+
+// Queue is a bounded queue in front of a storage.Writer that commits the
+// spans of concurrent requests together. It implements collector.Consumer.
+// All methods are safe for concurrent use.
+type Queue struct {
+	cfg    Config
+	w      storage.Writer
+	logger *slog.Logger
+	m      *metrics
+
+	mu      sync.Mutex
+	cond    *sync.Cond // signalled when pending grows or the state changes
+	state   state
+	pending []*request // FIFO of requests not yet taken by a writer
+	held    Stats      // accepted and not yet answered
+
+	writeCtx     context.Context // context of every storage write
+	cancelWrites context.CancelFunc
+	done         chan struct{} // closed once every writer has exited
+}
+
+type state int
+
+const (
+	stateNew state = iota
+	stateRunning
+	stateStopping
+)
+
+// request is one ConsumeSpans call.
+type request struct {
+	spans  []*model.Span
+	size   int64
+	result chan error // buffered: a writer never blocks answering
+}
+
+var _ collector.Consumer = (*Queue)(nil)
+
+// New returns a queue writing to w. logger may be nil (nothing is logged);
+// reg may be nil (metrics are not exported).
+func New(cfg Config, w storage.Writer, logger *slog.Logger, reg prometheus.Registerer) (*Queue, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if w == nil {
+		return nil, errors.New("cannot create queue: storage writer is nil")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &Queue{
+		cfg:          cfg,
+		w:            w,
+		logger:       logger,
+		writeCtx:     ctx,
+		cancelWrites: cancel,
+		done:         make(chan struct{}),
+	}
+	q.cond = sync.NewCond(&q.mu)
+	m, err := newMetrics(reg, q)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	q.m = m
+	return q, nil
+}
+
+// Start starts the writers. Requests accepted before Start wait for it. The
+// context is not kept: the writers run until Shutdown.
+func (q *Queue) Start(_ context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.state != stateNew {
+		return errors.New("cannot start queue: already started or shut down")
+	}
+	q.state = stateRunning
+	var wg sync.WaitGroup
+	for range q.cfg.Writers {
+		wg.Go(q.writer)
+	}
+	go func() {
+		wg.Wait()
+		close(q.done)
+	}()
+	return nil
+}
+
+// Shutdown stops accepting requests, writes every request already accepted
+// and waits for the writers to exit. If ctx ends first, the writes still
+// pending are aborted (their callers get an error) and Shutdown returns ctx's
+// error. It is safe to call more than once and from several goroutines.
+func (q *Queue) Shutdown(ctx context.Context) error {
+	q.mu.Lock()
+	switch q.state {
+	case stateNew: // never started: nothing will write what waits
+		q.state = stateStopping
+		for _, r := range q.pending {
+			q.release(r)
+			r.result <- collector.ErrStopped
+		}
+		q.pending = nil
+		close(q.done)
+	case stateRunning:
+		q.state = stateStopping
+		q.cond.Broadcast()
+	}
+	q.mu.Unlock()
+
+	select {
+	case <-q.done:
+		q.cancelWrites()
+		return nil
+	case <-ctx.Done():
+		q.cancelWrites()
+		return fmt.Errorf("cannot drain queue: %w", ctx.Err())
+	}
+}
+
+// Stats returns what the queue holds now.
+func (q *Queue) Stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.held
+}
+
+// ConsumeSpans enqueues the spans of one request, of size bytes, and waits
+// until they are committed. It fails at once with collector.ErrQueueFull when
+// the queue has no room, with collector.ErrStopped after Shutdown began, and
+// with a permanent error wrapping collector.ErrTooLarge when size exceeds
+// Config.MaxBytes. When ctx ends first it returns ctx's error; the spans are
+// still written (delivery is at-least-once, and a retry stores them once).
+//
+// A store's *storage.RejectedError comes back marked permanent and names only
+// spans of this request; every other span of it was stored.
+func (q *Queue) ConsumeSpans(ctx context.Context, spans []*model.Span, size int) error {
+	if len(spans) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot enqueue spans: %w", err)
+	}
+	r := &request{spans: spans, size: int64(max(size, 0)), result: make(chan error, 1)}
+	if err := q.push(r); err != nil {
+		return err
+	}
+	select {
+	case err := <-r.result:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("gave up waiting for spans to be stored: %w", ctx.Err())
+	}
+}
+
+func (q *Queue) push(r *request) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.state == stateStopping:
+		q.m.refused.WithLabelValues(reasonStopped).Inc()
+		return collector.ErrStopped
+	case r.size > q.cfg.MaxBytes:
+		q.m.refused.WithLabelValues(reasonTooLarge).Inc()
+		return collector.NewPermanent(fmt.Errorf("%w: request of %d bytes exceeds the queue's capacity of %d bytes",
+			collector.ErrTooLarge, r.size, q.cfg.MaxBytes))
+	case q.held.Bytes+r.size > q.cfg.MaxBytes:
+		q.m.refused.WithLabelValues(reasonFull).Inc()
+		return collector.ErrQueueFull
+	}
+	q.pending = append(q.pending, r)
+	q.held.Requests++
+	q.held.Spans += int64(len(r.spans))
+	q.held.Bytes += r.size
+	q.cond.Signal()
+	return nil
+}
+
+// release gives back what r held. q.mu must be held.
+func (q *Queue) release(r *request) {
+	q.held.Requests--
+	q.held.Spans -= int64(len(r.spans))
+	q.held.Bytes -= r.size
+}
+
+// writer commits batches until the queue is stopping and drained.
+func (q *Queue) writer() {
+	for {
+		batch := q.take()
+		if batch == nil {
+			return
+		}
+		q.commit(batch)
+	}
+}
+
+// take waits for requests and removes the oldest ones, up to MaxBatchSpans
+// spans (at least one request). It returns nil when the queue is stopping
+// and nothing is left.
+func (q *Queue) take() []*request {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.pending) == 0 && q.state != stateStopping {
+		q.cond.Wait()
+	}
+	if len(q.pending) == 0 {
+		return nil
+	}
+	n, spans := 0, 0
+	for n < len(q.pending) {
+		s := len(q.pending[n].spans)
+		if n > 0 && spans+s > q.cfg.MaxBatchSpans {
+			break
+		}
+		spans += s
+		n++
+	}
+	batch := make([]*request, n)
+	copy(batch, q.pending)
+	clear(q.pending[:n])
+	q.pending = q.pending[n:]
+	if len(q.pending) == 0 {
+		q.pending = nil // let the backing array go
+	}
+	return batch
+}
+
+// commit writes a batch with one WriteSpans call and answers its requests.
+func (q *Queue) commit(batch []*request) {
+	all := batch[0].spans
+	if len(batch) > 1 {
+		n := 0
+		for _, r := range batch {
+			n += len(r.spans)
+		}
+		all = make([]*model.Span, 0, n)
+		for _, r := range batch {
+			all = append(all, r.spans...)
+		}
+	}
+	start := time.Now()
+	err := q.w.WriteSpans(q.writeCtx, all)
+	results := make([]error, len(batch))
+	var rej *storage.RejectedError
+	if len(batch) > 1 && errors.As(err, &rej) {
+		// Find out whose spans were rejected: write each request again on
+		// its own. Writes are idempotent, so stored spans stay stored once.
+		for i, r := range batch {
+			results[i] = q.w.WriteSpans(q.writeCtx, r.spans)
+		}
+	} else {
+		for i := range batch {
+			results[i] = err
+		}
+	}
+	q.m.commitDuration.Observe(time.Since(start).Seconds())
+	q.m.commitSpans.Observe(float64(len(all)))
+
+	q.mu.Lock()
+	for _, r := range batch {
+		q.release(r)
+	}
+	q.mu.Unlock()
+
+	failed := false
+	for i, r := range batch {
+		r.result <- q.outcome(r, results[i], &failed)
+	}
+	if failed {
+		q.m.commitErrors.Inc()
+	}
+}
+
+// outcome turns a write's error into the answer for r and counts its spans.
+func (q *Queue) outcome(r *request, err error, failed *bool) error {
+	if err == nil {
+		q.m.committed.Add(float64(len(r.spans)))
+		return nil
+	}
+	var rej *storage.RejectedError
+	if errors.As(err, &rej) {
+		q.m.rejected.Add(float64(len(rej.Errs)))
+		q.m.committed.Add(float64(max(len(r.spans)-len(rej.Errs), 0)))
+		return collector.NewPermanent(err)
+	}
+	if !*failed {
+		q.logger.Warn("cannot store spans", "spans", len(r.spans), "error", err)
+	}
+	*failed = true
+	return fmt.Errorf("cannot store spans: %w", err)
+}

@@ -1,0 +1,91 @@
+// Command scry is Scry all in one process: OTLP intake, the embedded Badger
+// store and the query API, with the data in a local folder.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/scrytrace/scry/internal/admin"
+	"github.com/scrytrace/scry/internal/app"
+	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/wiring"
+)
+
+var version = "dev"
+
+func main() {
+	if err := command().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func command() *cobra.Command {
+	var (
+		store     wiring.StoreFlags
+		intake    wiring.IntakeFlags
+		qry       wiring.QueryFlags
+		adminAddr string
+	)
+	cmd := &cobra.Command{
+		Use:          "scry",
+		Short:        "Scry all in one: OTLP intake, embedded Badger store, Jaeger-compatible query API",
+		Long:         "Scry all in one: OTLP intake, embedded Badger store, Jaeger-compatible query API.\n\n" + cli.EnvHelp,
+		Version:      version,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cli.Apply(cmd); err != nil {
+				return err
+			}
+			log, err := cli.Logger(cmd)
+			if err != nil {
+				return err
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			adm := admin.New(adminAddr, reg, log)
+			s, err := store.OpenStore(reg, log)
+			if err != nil {
+				return err
+			}
+			in, err := intake.BuildIntake(s, reg, log)
+			if err != nil {
+				s.Close()
+				return err
+			}
+			q, err := qry.BuildQuery(s, nil, reg, log)
+			if err != nil {
+				s.Close()
+				return err
+			}
+			parts := []app.Named{{Name: "store", Part: wiring.StoreCloser(s)}}
+			parts = append(parts, in.Parts...)
+			parts = append(parts, app.Named{Name: "query HTTP", Part: q}, app.Named{Name: "admin", Part: adm})
+			return app.Run(context.Background(), log, parts, func() {
+				adm.SetReady(true)
+				log.Info("scry started", "version", version, "data_dir", store.DataDir)
+				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  http://%s%s/\n", version, q.Addr(), qry.BasePath)
+				if in.GRPC != nil {
+					fmt.Fprintf(os.Stderr, "  OTLP/gRPC:   %s\n", in.GRPC.Addr())
+				}
+				if in.HTTP != nil {
+					fmt.Fprintf(os.Stderr, "  OTLP/HTTP:   http://%s/v1/traces\n", in.HTTP.Addr())
+				}
+				fmt.Fprintf(os.Stderr, "  admin:       http://%s/metrics\n  data:        %s\n", adm.Addr(), store.DataDir)
+			}, 30*time.Second)
+		},
+	}
+	store.Add(cmd.Flags(), "scry-data")
+	intake.Add(cmd.Flags())
+	qry.Add(cmd.Flags())
+	cmd.Flags().StringVar(&adminAddr, "admin-addr", "127.0.0.1:14269", "admin listen address: /metrics, /healthz, /readyz")
+	cli.AddConfigFlags(cmd)
+	return cmd
+}

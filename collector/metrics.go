@@ -1,0 +1,73 @@
+package collector
+
+import (
+	"context"
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scrytrace/scry/model"
+)
+
+// Metrics counts spans per transport as they pass to the queue: received,
+// accepted (committed) and refused (with the reason).
+type Metrics struct {
+	received, accepted *prometheus.CounterVec
+	refused            *prometheus.CounterVec
+}
+
+// NewMetrics registers the intake counters on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scry_receiver_spans_received_total", Help: "Spans received, by transport.",
+		}, []string{"transport"}),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scry_receiver_spans_accepted_total", Help: "Spans committed to storage and acknowledged, by transport.",
+		}, []string{"transport"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scry_receiver_spans_refused_total", Help: "Spans refused, by transport and reason (queue_full, stopped, too_large, invalid, error).",
+		}, []string{"transport", "reason"}),
+	}
+	for _, c := range []prometheus.Collector{m.received, m.accepted, m.refused} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Wrap returns a Consumer that counts what passes through to next under the
+// transport's name.
+func (m *Metrics) Wrap(transport string, next Consumer) Consumer {
+	return &counted{m: m, transport: transport, next: next}
+}
+
+type counted struct {
+	m         *Metrics
+	transport string
+	next      Consumer
+}
+
+func (c *counted) ConsumeSpans(ctx context.Context, spans []*model.Span, size int) error {
+	n := float64(len(spans))
+	c.m.received.WithLabelValues(c.transport).Add(n)
+	err := c.next.ConsumeSpans(ctx, spans, size)
+	if err == nil {
+		c.m.accepted.WithLabelValues(c.transport).Add(n)
+		return nil
+	}
+	reason := "error"
+	switch {
+	case errors.Is(err, ErrQueueFull):
+		reason = "queue_full"
+	case errors.Is(err, ErrStopped):
+		reason = "stopped"
+	case errors.Is(err, ErrTooLarge):
+		reason = "too_large"
+	case IsPermanent(err):
+		reason = "invalid"
+	}
+	c.m.refused.WithLabelValues(c.transport, reason).Add(n)
+	return err
+}

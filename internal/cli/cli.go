@@ -1,0 +1,123 @@
+// Package cli is the configuration plumbing shared by Scry's binaries: every
+// flag can also be set as SCRY_<FLAG> in the environment (dashes become
+// underscores) or in a YAML file given with --config. A flag on the command
+// line wins over the environment, which wins over the file, which wins over
+// the default.
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+)
+
+// EnvName is the environment variable that sets flag name.
+func EnvName(flag string) string {
+	return "SCRY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// AddConfigFlags adds --config and --log-level to cmd.
+func AddConfigFlags(cmd *cobra.Command) {
+	cmd.Flags().String("config", "", "YAML file of flag values (keys are flag names)")
+	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error")
+}
+
+// Apply fills flags not given on the command line from the environment and
+// then from the --config file. Call it at the start of RunE.
+func Apply(cmd *cobra.Command) error {
+	fs := cmd.Flags()
+	var firstErr error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if firstErr != nil || f.Changed {
+			return
+		}
+		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {
+			if err := setFlag(fs, f, v); err != nil {
+				firstErr = fmt.Errorf("invalid %s: %w", EnvName(f.Name), err)
+			}
+		}
+	})
+	if firstErr != nil {
+		return firstErr
+	}
+	path, _ := fs.GetString("config")
+	if path == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read config file: %w", err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		return fmt.Errorf("cannot parse config file %s: %w", path, err)
+	}
+	for name, v := range values {
+		f := fs.Lookup(name)
+		if f == nil {
+			return fmt.Errorf("config file %s: unknown setting %q (settings are flag names; see --help)", path, name)
+		}
+		if f.Changed {
+			continue
+		}
+		if _, ok := os.LookupEnv(EnvName(name)); ok {
+			continue
+		}
+		if err := setFlag(fs, f, v); err != nil {
+			return fmt.Errorf("config file %s: %s: %w", path, name, err)
+		}
+	}
+	return nil
+}
+
+func setFlag(fs *pflag.FlagSet, f *pflag.Flag, v any) error {
+	switch x := v.(type) {
+	case []any:
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			items := make([]string, len(x))
+			for i, e := range x {
+				items[i] = fmt.Sprint(e)
+			}
+			return sv.Replace(items)
+		}
+		return fmt.Errorf("takes one value, not a list")
+	case string:
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			return sv.Replace(splitList(x))
+		}
+		return fs.Set(f.Name, x)
+	default:
+		return fs.Set(f.Name, fmt.Sprint(x))
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Logger returns a JSON slog logger at the --log-level of cmd.
+func Logger(cmd *cobra.Command) (*slog.Logger, error) {
+	lvl, _ := cmd.Flags().GetString("log-level")
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(lvl)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q: %w", lvl, err)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// EnvHelp is the paragraph every binary's --help ends with.
+const EnvHelp = `Every flag can also be set in the environment as SCRY_<FLAG>, upper case
+with dashes as underscores (--data-dir is SCRY_DATA_DIR), or in the YAML file
+given with --config (keys are flag names). The command line wins over the
+environment, which wins over the file.`

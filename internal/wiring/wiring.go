@@ -1,0 +1,163 @@
+// Package wiring builds the parts that several binaries share from their
+// flags: the Badger store, the intake (queue and OTLP receivers) and the
+// query HTTP server. cmd/ packages only choose which parts to run.
+package wiring
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+
+	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/collector/otlpgrpc"
+	"github.com/scrytrace/scry/collector/otlphttp"
+	"github.com/scrytrace/scry/collector/queue"
+	"github.com/scrytrace/scry/internal/app"
+	"github.com/scrytrace/scry/internal/httpserver"
+	"github.com/scrytrace/scry/query"
+	"github.com/scrytrace/scry/storage"
+	"github.com/scrytrace/scry/storage/badger"
+)
+
+// StoreFlags configure the embedded Badger store.
+type StoreFlags struct {
+	DataDir   string
+	Retention time.Duration
+}
+
+// Add registers the flags on fs.
+func (f *StoreFlags) Add(fs *pflag.FlagSet, defaultDir string) {
+	fs.StringVar(&f.DataDir, "data-dir", defaultDir, "folder for the Badger store (created if missing)")
+	fs.DurationVar(&f.Retention, "retention", 72*time.Hour, "how long spans are kept; older data is deleted from disk")
+}
+
+// OpenStore opens the Badger store and registers its size gauge.
+func (f *StoreFlags) OpenStore(reg prometheus.Registerer, log *slog.Logger) (*badger.Store, error) {
+	s, err := badger.Open(badger.Config{Dir: f.DataDir, Retention: f.Retention, Logger: log.With("part", "store")})
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scry_store_disk_bytes", Help: "Bytes the store's files take on disk.",
+	}, func() float64 { return float64(s.DiskSize()) }))
+	return s, nil
+}
+
+// IntakeFlags configure the queue and the OTLP receivers.
+type IntakeFlags struct {
+	OTLPGRPCAddr, OTLPHTTPAddr string
+	QueueBytes                 int64
+	Writers                    int
+	MaxMessageBytes            int
+	MaxSpansPerRequest         int
+}
+
+// Add registers the flags on fs.
+func (f *IntakeFlags) Add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.OTLPGRPCAddr, "otlp-grpc-addr", otlpgrpc.DefaultAddr, "OTLP/gRPC listen address (empty: off)")
+	fs.StringVar(&f.OTLPHTTPAddr, "otlp-http-addr", otlphttp.DefaultAddr, "OTLP/HTTP listen address, POST /v1/traces (empty: off)")
+	fs.Int64Var(&f.QueueBytes, "queue-bytes", queue.DefaultMaxBytes, "bytes of requests the intake queue holds before it answers 'retry later'")
+	fs.IntVar(&f.Writers, "queue-writers", queue.DefaultWriters, "goroutines committing batches to the store")
+	fs.IntVar(&f.MaxMessageBytes, "max-message-bytes", otlpgrpc.DefaultMaxRecvMsgSize, "largest request accepted, after decompression")
+	fs.IntVar(&f.MaxSpansPerRequest, "max-spans-per-request", otlpgrpc.DefaultMaxSpansPerRequest, "most spans accepted in one request")
+}
+
+// Intake is the queue and the receivers in front of a storage.Writer.
+type Intake struct {
+	Queue *queue.Queue
+	GRPC  *otlpgrpc.Receiver // nil when turned off
+	HTTP  *otlphttp.Receiver // nil when turned off
+	Parts []app.Named        // in start order
+}
+
+// BuildIntake constructs the queue and the receivers (nothing is started).
+func (f *IntakeFlags) BuildIntake(w storage.Writer, reg prometheus.Registerer, log *slog.Logger) (*Intake, error) {
+	qc := queue.DefaultConfig()
+	qc.MaxBytes, qc.Writers = f.QueueBytes, f.Writers
+	q, err := queue.New(qc, w, log.With("part", "queue"), reg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := collector.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("cannot register intake metrics: %w", err)
+	}
+	in := &Intake{Queue: q, Parts: []app.Named{{Name: "queue", Part: q}}}
+	if f.OTLPGRPCAddr != "" {
+		c := otlpgrpc.DefaultConfig()
+		c.Addr, c.MaxRecvMsgSize, c.MaxSpansPerRequest = f.OTLPGRPCAddr, f.MaxMessageBytes, f.MaxSpansPerRequest
+		in.GRPC, err = otlpgrpc.New(c, m.Wrap("otlp_grpc", q), log.With("part", "otlp-grpc"))
+		if err != nil {
+			return nil, err
+		}
+		in.Parts = append(in.Parts, app.Named{Name: "OTLP/gRPC receiver", Part: in.GRPC})
+	}
+	if f.OTLPHTTPAddr != "" {
+		c := otlphttp.DefaultConfig()
+		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest = f.OTLPHTTPAddr, int64(f.MaxMessageBytes), f.MaxSpansPerRequest
+		in.HTTP, err = otlphttp.New(c, m.Wrap("otlp_http", q), log.With("part", "otlp-http"))
+		if err != nil {
+			return nil, err
+		}
+		in.Parts = append(in.Parts, app.Named{Name: "OTLP/HTTP receiver", Part: in.HTTP})
+	}
+	return in, nil
+}
+
+// QueryFlags configure the query HTTP server.
+type QueryFlags struct {
+	HTTPAddr string
+	BasePath string
+}
+
+// Add registers the flags on fs.
+func (f *QueryFlags) Add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.HTTPAddr, "http-addr", "127.0.0.1:16686", "query HTTP listen address: Jaeger's /api, /api/v3 and the UI")
+	fs.StringVar(&f.BasePath, "base-path", "", "URL prefix to serve the API and UI under (for a reverse proxy), e.g. /scry")
+}
+
+// BuildQuery constructs the query HTTP server over r, with latency metrics.
+func (f *QueryFlags) BuildQuery(r storage.Reader, ui http.Handler, reg prometheus.Registerer, log *slog.Logger) (*httpserver.Server, error) {
+	h, err := query.NewHandler(query.Config{BasePath: f.BasePath, UI: ui}, r, log.With("part", "query"))
+	if err != nil {
+		return nil, err
+	}
+	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "scry_query_request_duration_seconds",
+		Help:    "Query HTTP request latency, by method and status code.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"method", "code"})
+	if err := reg.Register(lat); err != nil {
+		return nil, fmt.Errorf("cannot register query metrics: %w", err)
+	}
+	return httpserver.New("query HTTP", f.HTTPAddr, instrument(h, lat), log), nil
+}
+
+func instrument(h http.Handler, lat *prometheus.HistogramVec) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		t := time.Now()
+		h.ServeHTTP(rec, r)
+		lat.WithLabelValues(r.Method, fmt.Sprint(rec.code)).Observe(time.Since(t).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// StoreCloser makes a store a Part whose Shutdown closes it.
+func StoreCloser(s storage.Store) app.Part {
+	return app.Funcs{ShutdownFunc: func(context.Context) error { return s.Close() }}
+}

@@ -3,17 +3,16 @@ GO       ?= go
 FUZZTIME ?= 10s
 PKGS     := ./...
 
-.PHONY: all build run test unit fuzz bench lint clean
+.PHONY: all build bin run test unit fuzz bench bench-storage bench-e2e lint clean
 
 all: build
 
 build:
 	$(GO) build ./...
 
-# The all-in-one binary arrives with the single-node issue; until then
-# `make run` says so instead of pretending.
-run:
-	@if [ -d cmd/scry ]; then $(GO) run ./cmd/scry; else echo "cmd/scry is not built yet: see the README's status section" >&2; exit 1; fi
+# The all-in-one server, data in ./scry-data.
+run: bin
+	./bin/scry
 
 test: lint unit fuzz
 
@@ -29,8 +28,17 @@ fuzz:
 # and in issue notes; compare runs with benchstat.
 # SCRY_BENCH_LARGE=10000000 also builds a 10M-span store and reports its
 # open time and resident memory (BenchmarkLargeStore; several minutes).
-bench:
+bench: bench-storage bench-e2e
+
+bench-storage:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./storage/badger/
+
+# A fresh scry loaded by scry-tracegen (scripts/bench.sh).
+bench-e2e: bin
+	./scripts/bench.sh
+
+bin:
+	$(GO) build -o bin/ ./cmd/...
 
 lint:
 	@out="$$(gofmt -l .)"; \

@@ -16,7 +16,10 @@ import (
 type Config struct {
 	Services      int // distinct services (default 8)
 	SpansPerTrace int // default 10
-	Seed          uint64
+	// ExtraAttributes adds attributes extra.0 ... extra.N-1 with random
+	// values to every span, beyond the ten it always has.
+	ExtraAttributes int
+	Seed            uint64
 }
 
 // Generator makes traces. It is not safe for concurrent use.
@@ -118,6 +121,9 @@ func (g *Generator) Trace(start time.Time) []*model.Span {
 			{Key: "customer.tier", Value: model.StringValue([]string{"free", "pro", "enterprise"}[user%3])},
 			{Key: "http.response.body.size", Value: model.IntValue(int64(g.rng.IntN(64 << 10)))},
 			{Key: "cache.hit", Value: model.BoolValue(g.rng.IntN(2) == 0)},
+		}
+		for a := range g.cfg.ExtraAttributes {
+			sp.Attributes = append(sp.Attributes, model.KeyValue{Key: fmt.Sprintf("extra.%d", a), Value: model.IntValue(int64(g.rng.IntN(1000)))})
 		}
 		spans[i] = sp
 	}

@@ -1,0 +1,60 @@
+// Command scry-tracegen is a load generator: it sends synthetic traces over
+// OTLP gRPC or HTTP and reports accepted spans per second and export latency.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/tracegen"
+)
+
+var version = "dev"
+
+func main() {
+	var cfg tracegen.Config
+	cmd := &cobra.Command{
+		Use:          "scry-tracegen",
+		Short:        "Send synthetic traces over OTLP and report throughput and latency",
+		Long:         "Send synthetic traces over OTLP (gRPC or HTTP) and report accepted spans/s and export latency percentiles.\n\n" + cli.EnvHelp,
+		Version:      version,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cli.Apply(cmd); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+30*time.Second)
+			defer cancel()
+			res, err := tracegen.Run(ctx, cfg, os.Stderr)
+			if err != nil {
+				return err
+			}
+			fmt.Println(res)
+			if res.Failed > 0 && res.Accepted == 0 {
+				return fmt.Errorf("no export succeeded")
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Endpoint, "endpoint", "127.0.0.1:4317", "OTLP endpoint: host:port for gRPC, or a URL (http://host:4318/v1/traces) for HTTP")
+	f.StringVar(&cfg.Protocol, "protocol", "grpc", "grpc or http")
+	f.Float64Var(&cfg.Rate, "rate", 0, "spans per second to send (0: as fast as the server answers)")
+	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send")
+	f.IntVar(&cfg.Workers, "workers", 4, "concurrent exporters")
+	f.IntVar(&cfg.BatchSpans, "batch", 500, "spans per export")
+	f.IntVar(&cfg.Services, "services", 8, "distinct services")
+	f.IntVar(&cfg.SpansPerTrace, "spans-per-trace", 10, "spans per trace")
+	f.IntVar(&cfg.ExtraAttributes, "extra-attributes", 0, "attributes per span beyond the ten every span has")
+	f.IntVar(&cfg.WatchPID, "watch-pid", 0, "a process (the server) whose peak resident memory to report (Linux)")
+	cli.AddConfigFlags(cmd)
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: a fresh `scry` on a temporary data folder, loaded by
+# scry-tracegen over OTLP/gRPC on the same machine: first as fast as it
+# answers, then at a fixed 20k spans/s for the latency figure. Prints
+# throughput, export latency percentiles and the server's peak RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin}
+DURATION=${DURATION:-30s}
+data=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
+
+"$BIN/scry" --data-dir "$data" --log-level warn \
+  --otlp-grpc-addr 127.0.0.1:24317 --otlp-http-addr 127.0.0.1:24318 \
+  --http-addr 127.0.0.1:26686 --admin-addr 127.0.0.1:24269 &
+pid=$!
+for _ in $(seq 100); do
+  curl -fs http://127.0.0.1:24269/readyz >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+echo "== max throughput, OTLP/gRPC, batches of 500 spans, 8 exporters, $DURATION"
+"$BIN/scry-tracegen" --endpoint 127.0.0.1:24317 --duration "$DURATION" --workers 8 --watch-pid "$pid"
+echo "== latency at 20k spans/s, $DURATION"
+"$BIN/scry-tracegen" --endpoint 127.0.0.1:24317 --duration "$DURATION" --workers 4 --rate 20000 --watch-pid "$pid"
+echo "== store on disk: $(du -sh "$data" | cut -f1)"

@@ -48,6 +48,7 @@ func command() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cli.ApplyMemoryLimit(cmd)
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			adm := admin.New(adminAddr, reg, log)
@@ -87,5 +88,6 @@ func command() *cobra.Command {
 	qry.Add(cmd.Flags())
 	cmd.Flags().StringVar(&adminAddr, "admin-addr", "127.0.0.1:14269", "admin listen address: /metrics, /healthz, /readyz")
 	cli.AddConfigFlags(cmd)
+	cli.AddMemoryLimitFlag(cmd, 300)
 	return cmd
 }

@@ -1,5 +1,6 @@
 // Package admin is the admin HTTP server every Scry binary runs: Prometheus
-// metrics at /metrics, liveness at /healthz and readiness at /readyz.
+// metrics at /metrics, liveness at /healthz, readiness at /readyz and Go's
+// profiles at /debug/pprof/.
 package admin
 
 import (
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +34,11 @@ func New(addr string, g prometheus.Gatherer, logger *slog.Logger) *Server {
 	s := &Server{addr: addr, log: logger}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -121,3 +122,20 @@ const EnvHelp = `Every flag can also be set in the environment as SCRY_<FLAG>, u
 with dashes as underscores (--data-dir is SCRY_DATA_DIR), or in the YAML file
 given with --config (keys are flag names). The command line wins over the
 environment, which wins over the file.`
+
+// AddMemoryLimitFlag adds --memory-limit-mb, the Go runtime's soft memory
+// limit (the GC works harder as the heap nears it; see runtime/debug).
+func AddMemoryLimitFlag(cmd *cobra.Command, defaultMB int) {
+	cmd.Flags().Int("memory-limit-mb", defaultMB, "soft limit in MiB for the Go heap: the garbage collector works harder near it (0: none; GOMEMLIMIT, if set, wins)")
+}
+
+// ApplyMemoryLimit sets the soft memory limit from --memory-limit-mb unless
+// GOMEMLIMIT is set in the environment.
+func ApplyMemoryLimit(cmd *cobra.Command) {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		return
+	}
+	if mb, _ := cmd.Flags().GetInt("memory-limit-mb"); mb > 0 {
+		debug.SetMemoryLimit(int64(mb) << 20)
+	}
+}

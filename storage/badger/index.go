@@ -103,20 +103,12 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 			}
 		}
 	}
-	slices.SortFunc(pairs, func(a, b hashPair) int {
-		if a.h != b.h {
-			return int(a.h) - int(b.h)
-		}
-		if a.svc != b.svc {
-			return cmpU64(uint64(a.svc), uint64(b.svc))
-		}
-		return a.trace - b.trace
-	})
+	slices.Sort(pairs)
 	pairs = slices.Compact(pairs)
 	// The inverted table: per distinct (hash, service), the traces.
 	var distinct int
 	for i := range pairs {
-		if i == 0 || pairs[i].h != pairs[i-1].h || pairs[i].svc != pairs[i-1].svc {
+		if i == 0 || pairs[i].key() != pairs[i-1].key() {
 			distinct++
 		}
 	}
@@ -124,15 +116,16 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 	prev := uint16(0)
 	for i := 0; i < len(pairs); {
 		j := i + 1
-		for j < len(pairs) && pairs[j].h == pairs[i].h && pairs[j].svc == pairs[i].svc {
+		for j < len(pairs) && pairs[j].key() == pairs[i].key() {
 			j++
 		}
-		v = binary.AppendUvarint(v, uint64(pairs[i].h-prev))
-		prev = pairs[i].h
-		v = binary.AppendUvarint(v, uint64(pairs[i].svc))
+		h := pairs[i].hash()
+		v = binary.AppendUvarint(v, uint64(h-prev))
+		prev = h
+		v = binary.AppendUvarint(v, uint64(pairs[i].svc()))
 		v = binary.AppendUvarint(v, uint64(j-i))
 		for _, p := range pairs[i:j] {
-			v = append(v, byte(p.trace))
+			v = append(v, p.trace())
 		}
 		i = j
 	}
@@ -147,18 +140,24 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 	return k, v
 }
 
-// hashPair is one attribute hash of a chunk: the service of the span it was
-// found on and the trace's index in the chunk.
-type hashPair struct {
-	h     uint16
-	svc   uint32
-	trace int
+// hashPair is one attribute hash of a chunk with the service of the span it
+// was found on and the trace's index in the chunk, packed so that pairs sort
+// as integers: hash (16 bits), service (32), trace (8).
+type hashPair uint64
+
+func makePair(h uint16, svc uint32, trace int) hashPair {
+	return hashPair(uint64(h)<<48 | uint64(svc)<<16 | uint64(trace))
 }
+
+func (p hashPair) hash() uint16  { return uint16(p >> 48) }
+func (p hashPair) svc() uint32   { return uint32(p >> 16) }
+func (p hashPair) trace() byte   { return byte(p) }
+func (p hashPair) key() hashPair { return p >> 16 }
 
 func (w *groupWriter) appendHashes(pairs []hashPair, kvs []model.KeyValue, svc uint32, trace int) []hashPair {
 	for i := range kvs {
 		w.scratch = appendAttrText(w.scratch[:0], kvs[i].Key, &kvs[i].Value)
-		pairs = append(pairs, hashPair{uint16(xxhash.Sum64(w.scratch)), svc, trace})
+		pairs = append(pairs, makePair(uint16(xxhash.Sum64(w.scratch)), svc, trace))
 	}
 	return pairs
 }

@@ -26,7 +26,7 @@ func init() {
 	var err error
 	// Both are safe for concurrent EncodeAll/DecodeAll and hold no data
 	// between calls; they are stateless codecs, not store state.
-	zstdEncoder, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(2), zstd.WithLowerEncoderMem(true))
+	zstdEncoder, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		panic(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
@@ -24,7 +25,10 @@ const (
 	chunkExtent = 60 * 1e9 // ns between a chunk's earliest and latest span start
 )
 
-const indexCodecVersion = 2
+const indexCodecVersion = 3
+
+// pairBlock is the number of hash table entries per block.
+const pairBlock = 32
 
 // writeIndex adds the chunks over every span of the write to wb.
 func (w *groupWriter) writeIndex(wb *badger.WriteBatch) error {
@@ -112,23 +116,34 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 			distinct++
 		}
 	}
-	v = binary.AppendUvarint(v, uint64(distinct))
+	// Entries go in blocks of pairBlock; a header per block (its first hash
+	// and byte offset) lets a search jump to the block that may hold a hash.
+	var table []byte
+	var headers []byte
 	prev := uint16(0)
-	for i := 0; i < len(pairs); {
+	for i, n := 0, 0; i < len(pairs); n++ {
 		j := i + 1
 		for j < len(pairs) && pairs[j].key() == pairs[i].key() {
 			j++
 		}
 		h := pairs[i].hash()
-		v = binary.AppendUvarint(v, uint64(h-prev))
+		if n%pairBlock == 0 {
+			headers = binary.LittleEndian.AppendUint16(headers, h)
+			headers = binary.LittleEndian.AppendUint32(headers, uint32(len(table)))
+			prev = 0
+		}
+		table = binary.AppendUvarint(table, uint64(h-prev))
 		prev = h
-		v = binary.AppendUvarint(v, uint64(pairs[i].svc()))
-		v = binary.AppendUvarint(v, uint64(j-i))
+		table = binary.AppendUvarint(table, uint64(pairs[i].svc()))
+		table = binary.AppendUvarint(table, uint64(j-i))
 		for _, p := range pairs[i:j] {
-			v = append(v, p.trace())
+			table = append(table, p.trace())
 		}
 		i = j
 	}
+	v = binary.AppendUvarint(v, uint64(distinct))
+	v = append(v, headers...)
+	v = append(v, table...)
 	w.pairs = pairs
 
 	k := make([]byte, 0, 30)
@@ -218,17 +233,38 @@ func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chun
 		return out, d.err
 	}
 	np := d.count("chunk hashes")
-	var h uint16
-	for range np {
-		h += uint16(d.uvarint("chunk hash"))
-		svc := d.uvarint("chunk hash service")
-		c := d.count("chunk hash traces")
-		traces := d.bytes(c, "chunk hash traces")
-		if cq.svc >= 0 && int64(svc) != cq.svc {
-			continue
+	nb := (np + pairBlock - 1) / pairBlock
+	headers := d.bytes(nb*6, "chunk hash blocks")
+	table := d.b
+	if d.err != nil {
+		return nil, d.err
+	}
+	for j, want := range cq.hashes {
+		// Entries with hash want begin in the block before the first
+		// block whose first hash is >= want, or at that block's start.
+		b := sort.Search(nb, func(i int) bool { return binary.LittleEndian.Uint16(headers[i*6:]) >= want })
+		b = max(b-1, 0)
+		if nb == 0 {
+			break
 		}
-		for j, want := range cq.hashes {
-			if h != want {
+		off := binary.LittleEndian.Uint32(headers[b*6+2:])
+		if int(off) > len(table) {
+			return nil, fmt.Errorf("%w: chunk hash block offset", errCorrupt)
+		}
+		td := &decoder{b: table[off:]}
+		var h uint16
+		for n := b * pairBlock; n < np && td.err == nil; n++ {
+			if n%pairBlock == 0 {
+				h = 0
+			}
+			h += uint16(td.uvarint("chunk hash"))
+			svc := td.uvarint("chunk hash service")
+			c := td.count("chunk hash traces")
+			traces := td.bytes(c, "chunk hash traces")
+			if h > want {
+				break
+			}
+			if h != want || (cq.svc >= 0 && int64(svc) != cq.svc) {
 				continue
 			}
 			for _, ti := range traces {
@@ -236,6 +272,9 @@ func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chun
 					out[ti].attrs |= 1 << j
 				}
 			}
+		}
+		if td.err != nil {
+			return nil, td.err
 		}
 	}
 	return out, d.err

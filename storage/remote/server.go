@@ -1,0 +1,125 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/scrytrace/scry/storage"
+	storagepb "github.com/scrytrace/scry/storage/remote/proto"
+)
+
+// Server serves a storage.Reader over gRPC as the scry.storage.v1.Reader
+// service. It holds no state of its own: it is safe for concurrent use as far
+// as the reader is, and lives as long as the *grpc.Server it is registered on.
+//
+// Errors map to gRPC codes: storage.ErrTraceNotFound to NOT_FOUND, a
+// malformed request (an invalid query, a trace ID of the wrong length) to
+// INVALID_ARGUMENT, storage.ErrClosed to UNAVAILABLE, the caller's
+// cancellation or deadline to CANCELLED or DEADLINE_EXCEEDED, and anything
+// else to INTERNAL, which is also logged.
+type Server struct {
+	r      storage.Reader
+	logger *slog.Logger
+}
+
+// NewServer returns a Server reading from r. A nil logger discards.
+func NewServer(r storage.Reader, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{r: r, logger: logger}
+}
+
+// Register adds the service to g. Call it before g.Serve.
+func (s *Server) Register(g *grpc.Server) {
+	storagepb.RegisterReaderServer(g, &service{s: s})
+}
+
+// service implements the generated interface; it is kept apart from Server so
+// that the handlers are not part of Server's API.
+type service struct {
+	storagepb.UnimplementedReaderServer
+	s *Server
+}
+
+func (v *service) GetTrace(req *storagepb.GetTraceRequest, stream grpc.ServerStreamingServer[storagepb.GetTraceResponse]) error {
+	id, err := traceIDFromProto(req.GetTraceId())
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if id.IsZero() {
+		return status.Error(codes.NotFound, storage.ErrTraceNotFound.Error())
+	}
+	hint := storage.TimeHint{Start: req.GetStartTimeUnixNano(), End: req.GetEndTimeUnixNano()}
+	spans, err := v.s.r.GetTrace(stream.Context(), id, hint)
+	if err != nil {
+		return v.s.status("get trace "+id.String(), err)
+	}
+	if err := encodeTrace(spans, stream.Send); err != nil {
+		if _, ok := status.FromError(err); ok {
+			return err // from Send: the stream is broken
+		}
+		return v.s.status("send trace "+id.String(), err)
+	}
+	return nil
+}
+
+func (v *service) FindTraceIDs(ctx context.Context, req *storagepb.FindTraceIDsRequest) (*storagepb.FindTraceIDsResponse, error) {
+	q := queryFromProto(req)
+	if err := q.Validate(); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	refs, err := v.s.r.FindTraceIDs(ctx, q)
+	if err != nil {
+		return nil, v.s.status("find traces", err)
+	}
+	return refsToProto(refs), nil
+}
+
+func (v *service) Services(ctx context.Context, _ *storagepb.ServicesRequest) (*storagepb.ServicesResponse, error) {
+	svcs, err := v.s.r.Services(ctx)
+	if err != nil {
+		return nil, v.s.status("list services", err)
+	}
+	return &storagepb.ServicesResponse{Services: svcs}, nil
+}
+
+func (v *service) Operations(ctx context.Context, req *storagepb.OperationsRequest) (*storagepb.OperationsResponse, error) {
+	ops, err := v.s.r.Operations(ctx, req.GetServiceName(), kindFromProto(req.Kind))
+	if err != nil {
+		return nil, v.s.status(fmt.Sprintf("list operations of service %q", req.GetServiceName()), err)
+	}
+	return opsToProto(ops), nil
+}
+
+func (v *service) Dependencies(ctx context.Context, req *storagepb.DependenciesRequest) (*storagepb.DependenciesResponse, error) {
+	links, err := v.s.r.Dependencies(ctx, req.GetStartTimeUnixNano(), req.GetEndTimeUnixNano())
+	if err != nil {
+		return nil, v.s.status("list dependencies", err)
+	}
+	return depsToProto(links), nil
+}
+
+// status turns a reader's error into a gRPC status error saying what could
+// not be done.
+func (s *Server) status(what string, err error) error {
+	msg := fmt.Sprintf("cannot %s: %v", what, err)
+	switch {
+	case errors.Is(err, storage.ErrTraceNotFound):
+		return status.Error(codes.NotFound, msg)
+	case errors.Is(err, storage.ErrClosed):
+		return status.Error(codes.Unavailable, msg)
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, msg)
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, msg)
+	}
+	s.logger.Error("storage read failed", "op", what, "err", err)
+	return status.Error(codes.Internal, msg)
+}

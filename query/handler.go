@@ -14,6 +14,7 @@ import (
 
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
+	"github.com/scrytrace/scry/storage/remote"
 )
 
 // Defaults for the zero fields of Config.
@@ -186,8 +187,19 @@ func (h *handler) getOnly(f http.HandlerFunc, fail errorWriter) http.Handler {
 			fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s is not allowed, use GET", r.Method))
 			return
 		}
-		f(w, r)
+		// Readers that merge several stores (storage/remote) put notes
+		// about stores that did not answer here; Jaeger answers show them.
+		ctx, warns := remote.WithWarnings(r.Context())
+		f(w, r.WithContext(context.WithValue(ctx, warningsKey{}, warns)))
 	})
+}
+
+type warningsKey struct{}
+
+// storageWarnings returns the notes storage left on r's context.
+func storageWarnings(r *http.Request) []string {
+	w, _ := r.Context().Value(warningsKey{}).(*remote.Warnings)
+	return w.List()
 }
 
 // writeJSON encodes v and writes it with status. It encodes before writing

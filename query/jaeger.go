@@ -56,6 +56,9 @@ func (h *handler) jaegerFail(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func (h *handler) jaegerOK(w http.ResponseWriter, r *http.Request, data any, total int, errs []jaegerError) {
+	for _, msg := range storageWarnings(r) {
+		errs = append(errs, jaegerError{Code: http.StatusServiceUnavailable, Msg: msg})
+	}
 	h.writeJSON(w, r, http.StatusOK, jaegerResponse{Data: data, Total: total, Errors: errs})
 }
 

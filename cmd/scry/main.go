@@ -8,8 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/scrytrace/scry/internal/admin"
@@ -41,16 +39,10 @@ func command() *cobra.Command {
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cli.Apply(cmd); err != nil {
-				return err
-			}
-			log, err := cli.Logger(cmd)
+			log, reg, err := cli.Setup(cmd)
 			if err != nil {
 				return err
 			}
-			cli.ApplyMemoryLimit(cmd)
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			adm := admin.New(adminAddr, reg, log)
 			s, err := store.OpenStore(reg, log)
 			if err != nil {
@@ -86,7 +78,7 @@ func command() *cobra.Command {
 	store.Add(cmd.Flags(), "scry-data")
 	intake.Add(cmd.Flags())
 	qry.Add(cmd.Flags())
-	cmd.Flags().StringVar(&adminAddr, "admin-addr", "127.0.0.1:14269", "admin listen address: /metrics, /healthz, /readyz")
+	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14269")
 	cli.AddConfigFlags(cmd)
 	cli.AddMemoryLimitFlag(cmd, 300)
 	return cmd

@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
@@ -138,4 +140,26 @@ func ApplyMemoryLimit(cmd *cobra.Command) {
 	if mb, _ := cmd.Flags().GetInt("memory-limit-mb"); mb > 0 {
 		debug.SetMemoryLimit(int64(mb) << 20)
 	}
+}
+
+// Setup does what every server binary does first: apply environment and
+// config file, build the logger, set the memory limit, and make a metrics
+// registry with Go and process collectors.
+func Setup(cmd *cobra.Command) (*slog.Logger, *prometheus.Registry, error) {
+	if err := Apply(cmd); err != nil {
+		return nil, nil, err
+	}
+	log, err := Logger(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	ApplyMemoryLimit(cmd)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return log, reg, nil
+}
+
+// AddAdminFlag adds --admin-addr with the binary's default.
+func AddAdminFlag(cmd *cobra.Command, p *string, def string) {
+	cmd.Flags().StringVar(p, "admin-addr", def, "admin listen address: /metrics, /healthz, /readyz, /debug/pprof/")
 }

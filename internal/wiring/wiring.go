@@ -7,11 +7,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
@@ -22,6 +25,7 @@ import (
 	"github.com/scrytrace/scry/query"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/badger"
+	"github.com/scrytrace/scry/storage/remote"
 )
 
 // StoreFlags configure the embedded Badger store.
@@ -160,4 +164,71 @@ func (s *statusRecorder) WriteHeader(code int) {
 // StoreCloser makes a store a Part whose Shutdown closes it.
 func StoreCloser(s storage.Store) app.Part {
 	return app.Funcs{ShutdownFunc: func(context.Context) error { return s.Close() }}
+}
+
+// GRPCServer runs a *grpc.Server on an address as a Part.
+type GRPCServer struct {
+	name string
+	addr string
+	srv  *grpc.Server
+	ln   net.Listener
+	log  *slog.Logger
+	once sync.Once
+}
+
+// NewStorageServer serves r's read API (storage/remote) on addr.
+func NewStorageServer(addr string, r storage.Reader, log *slog.Logger) *GRPCServer {
+	srv := grpc.NewServer(grpc.MaxSendMsgSize(64 << 20))
+	remote.NewServer(r, log.With("part", "storage-api")).Register(srv)
+	return &GRPCServer{name: "storage API", addr: addr, srv: srv, log: log}
+}
+
+// Start binds and serves in the background.
+func (g *GRPCServer) Start(context.Context) error {
+	ln, err := net.Listen("tcp", g.addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s address %s: %w", g.name, g.addr, err)
+	}
+	g.ln = ln
+	go func() {
+		if err := g.srv.Serve(ln); err != nil {
+			g.log.Error("server failed", "server", g.name, "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr returns the bound address (after Start).
+func (g *GRPCServer) Addr() net.Addr { return g.ln.Addr() }
+
+// Shutdown stops gracefully, or at once when ctx ends.
+func (g *GRPCServer) Shutdown(ctx context.Context) error {
+	g.once.Do(func() {
+		done := make(chan struct{})
+		go func() { g.srv.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			g.srv.Stop()
+		}
+	})
+	return nil
+}
+
+// RemoteFlags configure scry-query's connection to the collectors' stores.
+type RemoteFlags struct {
+	Endpoints       []string
+	ResolveInterval time.Duration
+}
+
+// Add registers the flags on fs.
+func (f *RemoteFlags) Add(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&f.Endpoints, "storage", []string{"127.0.0.1:17271"},
+		"a collector's storage API, host:port; repeat or separate by commas for several. A DNS name that resolves to several addresses (a Kubernetes headless Service) reaches each of them")
+	fs.DurationVar(&f.ResolveInterval, "storage-resolve-interval", remote.DefaultResolveInterval, "how often DNS names in --storage are resolved again")
+}
+
+// Client connects to the collectors' stores.
+func (f *RemoteFlags) Client(log *slog.Logger) (*remote.Client, error) {
+	return remote.New(remote.Config{Endpoints: f.Endpoints, ResolveInterval: f.ResolveInterval, Logger: log.With("part", "storage-client")})
 }

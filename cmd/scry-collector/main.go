@@ -1,0 +1,70 @@
+// Command scry-collector takes OTLP intake, writes it to its own Badger store
+// and serves that store's read API over gRPC to scry-query.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scrytrace/scry/internal/admin"
+	"github.com/scrytrace/scry/internal/app"
+	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/wiring"
+)
+
+var version = "dev"
+
+func main() {
+	var (
+		store       wiring.StoreFlags
+		intake      wiring.IntakeFlags
+		storageAddr string
+		adminAddr   string
+	)
+	cmd := &cobra.Command{
+		Use:          "scry-collector",
+		Short:        "Scry collector: OTLP intake into its own Badger store, whose reads it serves to scry-query",
+		Long:         "Scry collector: OTLP intake into its own Badger store, whose reads it serves over gRPC to scry-query.\n\n" + cli.EnvHelp,
+		Version:      version,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, reg, err := cli.Setup(cmd)
+			if err != nil {
+				return err
+			}
+			adm := admin.New(adminAddr, reg, log)
+			s, err := store.OpenStore(reg, log)
+			if err != nil {
+				return err
+			}
+			in, err := intake.BuildIntake(s, reg, log)
+			if err != nil {
+				s.Close()
+				return err
+			}
+			api := wiring.NewStorageServer(storageAddr, s, log)
+			parts := []app.Named{{Name: "store", Part: wiring.StoreCloser(s)}}
+			parts = append(parts, in.Parts...)
+			parts = append(parts, app.Named{Name: "storage API", Part: api}, app.Named{Name: "admin", Part: adm})
+			return app.Run(context.Background(), log, parts, func() {
+				adm.SetReady(true)
+				log.Info("scry-collector started", "version", version, "data_dir", store.DataDir, "storage_addr", api.Addr().String())
+				fmt.Fprintf(os.Stderr, "scry-collector %s is running; storage API on %s, admin on http://%s\n", version, api.Addr(), adm.Addr())
+			}, 30*time.Second)
+		},
+	}
+	store.Add(cmd.Flags(), "scry-data")
+	intake.Add(cmd.Flags())
+	cmd.Flags().StringVar(&storageAddr, "storage-addr", "127.0.0.1:17271", "listen address of the store's read API (gRPC) for scry-query")
+	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14270")
+	cli.AddConfigFlags(cmd)
+	cli.AddMemoryLimitFlag(cmd, 300)
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,66 @@
+// Command scry-query serves Jaeger's query API over the stores of one or
+// more scry-collectors, merging their answers.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scrytrace/scry/internal/admin"
+	"github.com/scrytrace/scry/internal/app"
+	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/wiring"
+)
+
+var version = "dev"
+
+func main() {
+	var (
+		rem       wiring.RemoteFlags
+		qry       wiring.QueryFlags
+		adminAddr string
+	)
+	cmd := &cobra.Command{
+		Use:          "scry-query",
+		Short:        "Scry query: Jaeger's HTTP API over the stores of one or more scry-collectors",
+		Long:         "Scry query: Jaeger's HTTP API (and /api/v3) over the stores of one or more scry-collectors, merging their answers.\n\n" + cli.EnvHelp,
+		Version:      version,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, reg, err := cli.Setup(cmd)
+			if err != nil {
+				return err
+			}
+			adm := admin.New(adminAddr, reg, log)
+			client, err := rem.Client(log)
+			if err != nil {
+				return err
+			}
+			q, err := qry.BuildQuery(client, nil, reg, log)
+			if err != nil {
+				client.Close()
+				return err
+			}
+			closer := app.Funcs{ShutdownFunc: func(context.Context) error { return client.Close() }}
+			parts := []app.Named{{Name: "storage client", Part: closer}, {Name: "query HTTP", Part: q}, {Name: "admin", Part: adm}}
+			return app.Run(context.Background(), log, parts, func() {
+				adm.SetReady(true)
+				log.Info("scry-query started", "version", version, "storage", rem.Endpoints)
+				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: http://%s%s/\n  stores:     %v\n", version, q.Addr(), qry.BasePath, rem.Endpoints)
+			}, 30*time.Second)
+		},
+	}
+	rem.Add(cmd.Flags())
+	qry.Add(cmd.Flags())
+	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:16687")
+	cli.AddConfigFlags(cmd)
+	cli.AddMemoryLimitFlag(cmd, 300)
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}

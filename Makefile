@@ -1,6 +1,6 @@
 # Scry. `make run` starts the all-in-one server; `make test` runs every test.
 GO       ?= go
-FUZZTIME ?= 10s
+FUZZTIME ?= 8s
 PKGS     := ./...
 
 .PHONY: all build bin run test unit fuzz bench bench-storage bench-e2e lint clean
@@ -23,6 +23,10 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSpansFromOTLP$$' -fuzztime $(FUZZTIME) ./model/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGroup$$' -fuzztime $(FUZZTIME) ./storage/badger/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEmitBatch$$' -fuzztime $(FUZZTIME) ./model/jaegerthrift/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./model/jaegerthrift/
+	$(GO) test -run '^$$' -fuzz '^FuzzZipkinJSON$$' -fuzztime $(FUZZTIME) ./model/zipkin/
+	$(GO) test -run '^$$' -fuzz '^FuzzZipkinProto$$' -fuzztime $(FUZZTIME) ./model/zipkin/
 
 # Benchmarks on the reference workload (DESIGN.md). Figures go in the README
 # and in issue notes; compare runs with benchstat.

@@ -8,5 +8,7 @@
 // bits.
 //
 // Conversions live beside the types: OTLP protobuf to and from the model
-// (otlp.go) and the model to Jaeger's UI JSON (jaegerjson.go).
+// (otlp.go) and the model to Jaeger's UI JSON (jaegerjson.go). Formats whose
+// libraries not every binary needs have sub-packages: jaegerthrift (Jaeger's
+// Thrift, agent UDP and HTTP) and zipkin (Zipkin v2 JSON and protobuf).
 package model

@@ -45,7 +45,8 @@ type Reader interface {
 	GetTrace(ctx context.Context, id model.TraceID, hint TimeHint) ([]*model.Span, error)
 
 	// FindTraceIDs returns the IDs of traces matching q, newest first (by the
-	// start time of their newest matching span), at most q.Limit of them.
+	// start time of their newest matching span; ties by trace ID, ascending),
+	// at most q.Limit of them.
 	FindTraceIDs(ctx context.Context, q Query) ([]TraceRef, error)
 
 	// Services returns the names of services with stored spans, sorted.

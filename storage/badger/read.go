@@ -294,8 +294,14 @@ func (f *finder) add(r storage.TraceRef) {
 	f.results = slices.Insert(f.results, i, r)
 }
 
+// sortRefs orders results newest first, ties by trace ID.
 func sortRefs(r []storage.TraceRef) {
-	sort.SliceStable(r, func(i, j int) bool { return r[i].Start > r[j].Start })
+	slices.SortFunc(r, func(a, b storage.TraceRef) int {
+		if c := cmpU64(b.Start, a.Start); c != 0 {
+			return c
+		}
+		return slices.Compare(a.TraceID[:], b.TraceID[:])
+	})
 }
 
 // matchingOps returns the set of op IDs meeting q's service, operation and

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: a fresh `scry` on a temporary data folder, loaded by
 # scry-tracegen over OTLP/gRPC on the same machine: first as fast as it
-# answers, then at a fixed 20k spans/s for the latency figure. Prints
-# throughput, export latency percentiles and the server's peak RSS.
+# answers, then at a fixed 20k spans/s for the latency figure, then Jaeger
+# API searches and trace fetches over what it stored. Prints throughput,
+# export latency percentiles, the server's peak RSS and query latencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -24,3 +25,5 @@ echo "== max throughput, OTLP/gRPC, batches of 500 spans, 8 exporters, $DURATION
 echo "== latency at 20k spans/s, $DURATION"
 "$BIN/scry-tracegen" --endpoint 127.0.0.1:24317 --duration "$DURATION" --workers 4 --rate 20000 --watch-pid "$pid"
 echo "== store on disk: $(du -sh "$data" | cut -f1)"
+echo "== query latency over what was stored"
+"$BIN/scry-tracegen" --duration 0 --query-url http://127.0.0.1:26686 --query-rounds 500

@@ -18,6 +18,8 @@ var version = "dev"
 
 func main() {
 	var cfg tracegen.Config
+	var queryURL string
+	var queryRounds int
 	cmd := &cobra.Command{
 		Use:          "scry-tracegen",
 		Short:        "Send synthetic traces over OTLP and report throughput and latency",
@@ -29,15 +31,24 @@ func main() {
 			if err := cli.Apply(cmd); err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+10*time.Minute)
 			defer cancel()
-			res, err := tracegen.Run(ctx, cfg, os.Stderr)
-			if err != nil {
-				return err
+			if cfg.Duration > 0 {
+				res, err := tracegen.Run(ctx, cfg, os.Stderr)
+				if err != nil {
+					return err
+				}
+				fmt.Println(res)
+				if res.Failed > 0 && res.Accepted == 0 {
+					return fmt.Errorf("no export succeeded")
+				}
 			}
-			fmt.Println(res)
-			if res.Failed > 0 && res.Accepted == 0 {
-				return fmt.Errorf("no export succeeded")
+			if queryURL != "" {
+				res, err := tracegen.QueryBench(ctx, queryURL, queryRounds)
+				if err != nil {
+					return err
+				}
+				fmt.Println(res)
 			}
 			return nil
 		},
@@ -46,7 +57,9 @@ func main() {
 	f.StringVar(&cfg.Endpoint, "endpoint", "127.0.0.1:4317", "OTLP endpoint: host:port for gRPC, or a URL (http://host:4318/v1/traces) for HTTP")
 	f.StringVar(&cfg.Protocol, "protocol", "grpc", "grpc or http")
 	f.Float64Var(&cfg.Rate, "rate", 0, "spans per second to send (0: as fast as the server answers)")
-	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send")
+	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send (0: send nothing, only query)")
+	f.StringVar(&queryURL, "query-url", "", "after sending, time Jaeger API searches and trace fetches against this query URL (http://127.0.0.1:16686)")
+	f.IntVar(&queryRounds, "query-rounds", 500, "searches (each followed by a trace fetch) for --query-url")
 	f.IntVar(&cfg.Workers, "workers", 4, "concurrent exporters")
 	f.IntVar(&cfg.BatchSpans, "batch", 500, "spans per export")
 	f.IntVar(&cfg.Services, "services", 8, "distinct services")

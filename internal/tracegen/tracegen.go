@@ -50,8 +50,8 @@ func (c *Config) Validate() error {
 	if c.Workers <= 0 || c.BatchSpans <= 0 || c.Services <= 0 || c.SpansPerTrace <= 0 {
 		errs = append(errs, errors.New("workers, batch, services and spans per trace must be positive"))
 	}
-	if c.Duration <= 0 {
-		errs = append(errs, errors.New("duration must be positive"))
+	if c.Duration < 0 {
+		errs = append(errs, errors.New("duration must not be negative"))
 	}
 	if c.Rate < 0 {
 		errs = append(errs, errors.New("rate must not be negative"))

@@ -43,10 +43,32 @@ func (m *Metrics) Wrap(transport string, next Consumer) Consumer {
 	return &counted{m: m, transport: transport, next: next}
 }
 
+// RejectRecorder is implemented by a Consumer that counts the spans a
+// receiver set aside as invalid (a bad ID, a field of the wrong type) before
+// handing the others on. Metrics.Wrap's Consumers count them as received and
+// refused with reason invalid.
+type RejectRecorder interface {
+	RecordRejected(n int)
+}
+
+// RecordRejected tells c that a receiver rejected n spans of a request, if c
+// keeps count (implements RejectRecorder); otherwise it does nothing.
+func RecordRejected(c Consumer, n int) {
+	if r, ok := c.(RejectRecorder); ok && n > 0 {
+		r.RecordRejected(n)
+	}
+}
+
 type counted struct {
 	m         *Metrics
 	transport string
 	next      Consumer
+}
+
+// RecordRejected implements RejectRecorder.
+func (c *counted) RecordRejected(n int) {
+	c.m.received.WithLabelValues(c.transport).Add(float64(n))
+	c.m.refused.WithLabelValues(c.transport, "invalid").Add(float64(n))
 }
 
 func (c *counted) ConsumeSpans(ctx context.Context, spans []*model.Span, size int) error {

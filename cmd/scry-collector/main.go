@@ -1,5 +1,6 @@
-// Command scry-collector takes OTLP intake, writes it to its own Badger store
-// and serves that store's read API over gRPC to scry-query.
+// Command scry-collector takes OTLP, Jaeger (Thrift over HTTP) and Zipkin
+// intake, writes it to its own Badger store and serves that store's read API
+// over gRPC to scry-query; it also serves Jaeger remote sampling strategies.
 package main
 
 import (
@@ -18,6 +19,10 @@ import (
 
 var version = "dev"
 
+// about is the description --help starts with.
+const about = "Scry collector: OTLP, Jaeger (Thrift over HTTP) and Zipkin intake into its own Badger store, whose reads it\n" +
+	"serves over gRPC to scry-query; Jaeger remote sampling strategies on the Jaeger HTTP port."
+
 func main() {
 	var (
 		store       wiring.StoreFlags
@@ -27,8 +32,8 @@ func main() {
 	)
 	cmd := &cobra.Command{
 		Use:          "scry-collector",
-		Short:        "Scry collector: OTLP intake into its own Badger store, whose reads it serves to scry-query",
-		Long:         "Scry collector: OTLP intake into its own Badger store, whose reads it serves over gRPC to scry-query.\n\n" + cli.EnvHelp,
+		Short:        "Scry collector: OTLP, Jaeger and Zipkin intake into its own Badger store, whose reads it serves to scry-query",
+		Long:         about + "\n\n" + cli.EnvHelp,
 		Version:      version,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,

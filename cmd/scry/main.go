@@ -1,5 +1,6 @@
-// Command scry is Scry all in one process: OTLP intake, the embedded Badger
-// store and the query API, with the data in a local folder.
+// Command scry is Scry all in one process: OTLP, Jaeger and Zipkin intake,
+// remote sampling strategies, the embedded Badger store and the query API,
+// with the data in a local folder.
 package main
 
 import (
@@ -18,6 +19,10 @@ import (
 
 var version = "dev"
 
+// about is the description --help starts with.
+const about = "Scry all in one: OTLP, Jaeger (Thrift over HTTP) and Zipkin intake, Jaeger remote sampling strategies,\n" +
+	"embedded Badger store, Jaeger-compatible query API."
+
 func main() {
 	if err := command().Execute(); err != nil {
 		os.Exit(1)
@@ -33,8 +38,8 @@ func command() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:          "scry",
-		Short:        "Scry all in one: OTLP intake, embedded Badger store, Jaeger-compatible query API",
-		Long:         "Scry all in one: OTLP intake, embedded Badger store, Jaeger-compatible query API.\n\n" + cli.EnvHelp,
+		Short:        "Scry all in one: OTLP, Jaeger and Zipkin intake, embedded Badger store, Jaeger-compatible query API",
+		Long:         about + "\n\n" + cli.EnvHelp,
 		Version:      version,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
@@ -70,6 +75,12 @@ func command() *cobra.Command {
 				}
 				if in.HTTP != nil {
 					fmt.Fprintf(os.Stderr, "  OTLP/HTTP:   http://%s/v1/traces\n", in.HTTP.Addr())
+				}
+				if in.JaegerHTTP != nil {
+					fmt.Fprintf(os.Stderr, "  Jaeger HTTP: http://%s/api/traces, sampling at /api/sampling\n", in.JaegerHTTP.Addr())
+				}
+				if in.Zipkin != nil {
+					fmt.Fprintf(os.Stderr, "  Zipkin:      http://%s/api/v2/spans\n", in.Zipkin.Addr())
 				}
 				fmt.Fprintf(os.Stderr, "  admin:       http://%s/metrics\n  data:        %s\n", adm.Addr(), store.DataDir)
 			}, 30*time.Second)

@@ -1,10 +1,11 @@
 // Package wiring builds the parts that several binaries share from their
-// flags: the Badger store, the intake (queue and OTLP receivers) and the
-// query HTTP server. cmd/ packages only choose which parts to run.
+// flags: the Badger store, the intake (queue; OTLP, Jaeger HTTP and Zipkin
+// receivers; sampling strategies) and the query HTTP server. cmd/ packages only choose which parts to run.
 package wiring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,9 +18,12 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/collector/jaegerhttp"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/collector/otlphttp"
 	"github.com/scrytrace/scry/collector/queue"
+	"github.com/scrytrace/scry/collector/sampling"
+	"github.com/scrytrace/scry/collector/zipkin"
 	"github.com/scrytrace/scry/internal/app"
 	"github.com/scrytrace/scry/internal/httpserver"
 	"github.com/scrytrace/scry/query"
@@ -52,19 +56,30 @@ func (f *StoreFlags) OpenStore(reg prometheus.Registerer, log *slog.Logger) (*ba
 	return s, nil
 }
 
-// IntakeFlags configure the queue and the OTLP receivers.
+// IntakeFlags configure the queue, the receivers (OTLP, Jaeger HTTP,
+// Zipkin) and the sampling strategies served on the Jaeger HTTP port.
 type IntakeFlags struct {
 	OTLPGRPCAddr, OTLPHTTPAddr string
+	JaegerHTTPAddr, ZipkinAddr string
 	QueueBytes                 int64
 	Writers                    int
 	MaxMessageBytes            int
 	MaxSpansPerRequest         int
+	SamplingStrategiesFile     string
+	SamplingReloadInterval     time.Duration
 }
 
 // Add registers the flags on fs.
 func (f *IntakeFlags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.OTLPGRPCAddr, "otlp-grpc-addr", otlpgrpc.DefaultAddr, "OTLP/gRPC listen address (empty: off)")
 	fs.StringVar(&f.OTLPHTTPAddr, "otlp-http-addr", otlphttp.DefaultAddr, "OTLP/HTTP listen address, POST /v1/traces (empty: off)")
+	fs.StringVar(&f.JaegerHTTPAddr, "jaeger-http-addr", jaegerhttp.DefaultAddr,
+		"Jaeger HTTP listen address: Thrift spans at POST /api/traces, remote sampling at GET /api/sampling (empty: off)")
+	fs.StringVar(&f.ZipkinAddr, "zipkin-addr", zipkin.DefaultAddr, "Zipkin listen address, POST /api/v2/spans in JSON or protobuf (empty: off)")
+	fs.StringVar(&f.SamplingStrategiesFile, "sampling-strategies-file", "",
+		"JSON file of sampling strategies in Jaeger's --sampling.strategies-file format, served at /api/sampling (empty: every service probabilistic 0.001)")
+	fs.DurationVar(&f.SamplingReloadInterval, "sampling-reload-interval", sampling.DefaultReloadInterval,
+		"how often the sampling strategies file is read again, applied if changed (0: never)")
 	fs.Int64Var(&f.QueueBytes, "queue-bytes", queue.DefaultMaxBytes, "bytes of requests the intake queue holds before it answers 'retry later'")
 	fs.IntVar(&f.Writers, "queue-writers", queue.DefaultWriters, "goroutines committing batches to the store")
 	fs.IntVar(&f.MaxMessageBytes, "max-message-bytes", otlpgrpc.DefaultMaxRecvMsgSize, "largest request accepted, after decompression")
@@ -73,14 +88,21 @@ func (f *IntakeFlags) Add(fs *pflag.FlagSet) {
 
 // Intake is the queue and the receivers in front of a storage.Writer.
 type Intake struct {
-	Queue *queue.Queue
-	GRPC  *otlpgrpc.Receiver // nil when turned off
-	HTTP  *otlphttp.Receiver // nil when turned off
-	Parts []app.Named        // in start order
+	Queue      *queue.Queue
+	GRPC       *otlpgrpc.Receiver   // nil when turned off
+	HTTP       *otlphttp.Receiver   // nil when turned off
+	JaegerHTTP *jaegerhttp.Receiver // nil when turned off
+	Zipkin     *zipkin.Receiver     // nil when turned off
+	Sampling   *sampling.Provider   // served by JaegerHTTP
+	Parts      []app.Named          // in start order
 }
 
 // BuildIntake constructs the queue and the receivers (nothing is started).
+// A sampling strategies file that cannot be read or parsed is an error.
 func (f *IntakeFlags) BuildIntake(w storage.Writer, reg prometheus.Registerer, log *slog.Logger) (*Intake, error) {
+	if f.SamplingStrategiesFile != "" && f.JaegerHTTPAddr == "" {
+		return nil, errors.New("--sampling-strategies-file is set but --jaeger-http-addr is empty: the strategies would be served nowhere")
+	}
 	qc := queue.DefaultConfig()
 	qc.MaxBytes, qc.Writers = f.QueueBytes, f.Writers
 	q, err := queue.New(qc, w, log.With("part", "queue"), reg)
@@ -109,6 +131,30 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, reg prometheus.Registerer, l
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "OTLP/HTTP receiver", Part: in.HTTP})
+	}
+	in.Sampling, err = sampling.New(sampling.Config{File: f.SamplingStrategiesFile, ReloadInterval: f.SamplingReloadInterval},
+		log.With("part", "sampling"), reg)
+	if err != nil {
+		return nil, err
+	}
+	in.Parts = append(in.Parts, app.Named{Name: "sampling strategies", Part: in.Sampling})
+	if f.JaegerHTTPAddr != "" {
+		c := jaegerhttp.DefaultConfig()
+		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest = f.JaegerHTTPAddr, int64(f.MaxMessageBytes), f.MaxSpansPerRequest
+		in.JaegerHTTP, err = jaegerhttp.New(c, m.Wrap("jaeger_http", q), in.Sampling.Handler(), log.With("part", "jaeger-http"))
+		if err != nil {
+			return nil, err
+		}
+		in.Parts = append(in.Parts, app.Named{Name: "Jaeger HTTP receiver", Part: in.JaegerHTTP})
+	}
+	if f.ZipkinAddr != "" {
+		c := zipkin.DefaultConfig()
+		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest = f.ZipkinAddr, int64(f.MaxMessageBytes), f.MaxSpansPerRequest
+		in.Zipkin, err = zipkin.New(c, m.Wrap("zipkin", q), log.With("part", "zipkin"))
+		if err != nil {
+			return nil, err
+		}
+		in.Parts = append(in.Parts, app.Named{Name: "Zipkin receiver", Part: in.Zipkin})
 	}
 	return in, nil
 }

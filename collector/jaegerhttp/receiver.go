@@ -1,0 +1,145 @@
+package jaegerhttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/collector/internal/httpintake"
+	"github.com/scrytrace/scry/model/jaegerthrift"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr               = "127.0.0.1:14268"
+	DefaultMaxRequestBytes    = 16 << 20 // after decompression
+	DefaultMaxSpansPerRequest = 100_000
+	DefaultRetryAfter         = time.Second
+)
+
+// URL paths served.
+const (
+	TracesPath   = "/api/traces"
+	SamplingPath = "/api/sampling"
+)
+
+// Content types of a Thrift Batch in the binary protocol.
+const (
+	ContentTypeThrift       = "application/x-thrift"
+	ContentTypeThriftBinary = "application/vnd.apache.thrift.binary"
+)
+
+// Config sets up a Receiver.
+type Config struct {
+	// Addr is the host:port to listen on.
+	Addr string
+	// MaxRequestBytes bounds a request body in bytes, after decompression
+	// (and, compressed, before it).
+	MaxRequestBytes int64
+	// MaxSpansPerRequest bounds the spans of one batch.
+	MaxSpansPerRequest int
+	// RetryAfter is the delay sent in Retry-After (rounded up to whole
+	// seconds) when a client should retry.
+	RetryAfter time.Duration
+}
+
+// DefaultConfig returns the defaults: 127.0.0.1:14268, 16 MiB bodies,
+// 100,000 spans per request, Retry-After of one second.
+func DefaultConfig() Config {
+	return Config{
+		Addr:               DefaultAddr,
+		MaxRequestBytes:    DefaultMaxRequestBytes,
+		MaxSpansPerRequest: DefaultMaxSpansPerRequest,
+		RetryAfter:         DefaultRetryAfter,
+	}
+}
+
+// Validate reports what is wrong with c, if anything.
+func (c Config) Validate() error {
+	return httpintake.Validate("jaeger http receiver", c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest, c.RetryAfter)
+}
+
+// Receiver is the Jaeger HTTP receiver. Its methods are safe for concurrent
+// use.
+type Receiver struct {
+	cfg      Config
+	consumer collector.Consumer
+	logger   *slog.Logger
+	handler  http.Handler
+	server   *httpintake.Server
+}
+
+// New returns a receiver handing spans to consumer and, if sampling is not
+// nil, serving it at SamplingPath (otherwise that path is 404). logger may be
+// nil (nothing is logged).
+func New(cfg Config, consumer collector.Consumer, sampling http.Handler, logger *slog.Logger) (*Receiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if consumer == nil {
+		return nil, errors.New("cannot create jaeger http receiver: consumer is nil")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Receiver{cfg: cfg, consumer: consumer, logger: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc(TracesPath, r.handleTraces)
+	if sampling != nil {
+		mux.Handle(SamplingPath, sampling)
+	}
+	r.handler = mux
+	r.server = httpintake.NewServer("jaeger http receiver", cfg.Addr, mux, logger)
+	return r, nil
+}
+
+// Handler returns the receiver's HTTP handler, for mounting on another
+// server; Start is not needed to use it.
+func (r *Receiver) Handler() http.Handler { return r.handler }
+
+// Start binds Config.Addr and serves in the background until Shutdown.
+func (r *Receiver) Start(ctx context.Context) error { return r.server.Start(ctx) }
+
+// Addr returns the address the receiver listens on, or nil before Start.
+func (r *Receiver) Addr() net.Addr { return r.server.Addr() }
+
+// Shutdown stops accepting connections and waits for requests in flight to
+// be answered. If ctx ends first it closes every connection and returns an
+// error wrapping ctx's. It is safe to call more than once, and before Start.
+func (r *Receiver) Shutdown(ctx context.Context) error { return r.server.Shutdown(ctx) }
+
+func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
+	if !httpintake.RequirePost(w, req) {
+		return
+	}
+	if mt, _ := httpintake.MediaType(req.Header.Get("Content-Type")); mt != ContentTypeThrift && mt != ContentTypeThriftBinary {
+		httpintake.WriteText(w, http.StatusUnsupportedMediaType, fmt.Sprintf(
+			"unsupported content type %q, use %s (a jaeger.Batch in thrift's binary protocol)", req.Header.Get("Content-Type"), ContentTypeThrift))
+		return
+	}
+	body, herr := httpintake.ReadBody(w, req, r.cfg.MaxRequestBytes)
+	if herr != nil {
+		httpintake.WriteText(w, herr.Code, herr.Msg)
+		return
+	}
+	batch, err := jaegerthrift.DecodeBatch(body)
+	if err != nil {
+		httpintake.WriteText(w, http.StatusBadRequest, fmt.Sprintf("cannot decode jaeger batch: %v", err))
+		return
+	}
+	spans, rejected := jaegerthrift.SpansFromBatch(batch)
+	res, err := httpintake.Deliver(req.Context(), r.consumer, spans, rejected, len(body), r.cfg.MaxSpansPerRequest)
+	if err != nil {
+		httpintake.WriteError(w, err, r.cfg.RetryAfter, r.logger)
+		return
+	}
+	if res.Rejected > 0 {
+		r.logger.Debug("jaeger batch partially rejected", "spans", res.Spans, "rejected", res.Rejected, "reason", res.Message)
+	}
+	httpintake.WriteText(w, http.StatusAccepted, res.Message)
+}

@@ -1,0 +1,62 @@
+package collector_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/model"
+)
+
+type nop struct{}
+
+func (nop) ConsumeSpans(context.Context, []*model.Span, int) error { return nil }
+
+func value(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+func TestRecordRejected(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := collector.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Wrap("zipkin", nop{})
+	collector.RecordRejected(c, 3)
+	collector.RecordRejected(c, 0)
+	if err := c.ConsumeSpans(context.Background(), make([]*model.Span, 2), 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(t, reg, "scry_receiver_spans_received_total", map[string]string{"transport": "zipkin"}); got != 5 {
+		t.Errorf("received %v, want 5", got)
+	}
+	if got := value(t, reg, "scry_receiver_spans_refused_total", map[string]string{"transport": "zipkin", "reason": "invalid"}); got != 3 {
+		t.Errorf("refused invalid %v, want 3", got)
+	}
+	if got := value(t, reg, "scry_receiver_spans_accepted_total", map[string]string{"transport": "zipkin"}); got != 2 {
+		t.Errorf("accepted %v, want 2", got)
+	}
+	collector.RecordRejected(nop{}, 3) // a Consumer that does not count: nothing happens
+}

@@ -1,0 +1,157 @@
+package zipkin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/collector/internal/httpintake"
+	"github.com/scrytrace/scry/model"
+	zipkinmodel "github.com/scrytrace/scry/model/zipkin"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr               = "127.0.0.1:9411"
+	DefaultMaxRequestBytes    = 16 << 20 // after decompression
+	DefaultMaxSpansPerRequest = 100_000
+	DefaultRetryAfter         = time.Second
+)
+
+// URL paths served.
+const (
+	SpansPath   = "/api/v2/spans"
+	SpansV1Path = "/api/v1/spans" // answered 400: v1 is not supported
+)
+
+// Content types of the two v2 encodings.
+const (
+	ContentTypeJSON     = "application/json"
+	ContentTypeProtobuf = "application/x-protobuf"
+)
+
+// Config sets up a Receiver.
+type Config struct {
+	// Addr is the host:port to listen on.
+	Addr string
+	// MaxRequestBytes bounds a request body in bytes, after decompression
+	// (and, compressed, before it).
+	MaxRequestBytes int64
+	// MaxSpansPerRequest bounds the spans of one request.
+	MaxSpansPerRequest int
+	// RetryAfter is the delay sent in Retry-After (rounded up to whole
+	// seconds) when a client should retry.
+	RetryAfter time.Duration
+}
+
+// DefaultConfig returns the defaults: 127.0.0.1:9411, 16 MiB bodies, 100,000
+// spans per request, Retry-After of one second.
+func DefaultConfig() Config {
+	return Config{
+		Addr:               DefaultAddr,
+		MaxRequestBytes:    DefaultMaxRequestBytes,
+		MaxSpansPerRequest: DefaultMaxSpansPerRequest,
+		RetryAfter:         DefaultRetryAfter,
+	}
+}
+
+// Validate reports what is wrong with c, if anything.
+func (c Config) Validate() error {
+	return httpintake.Validate("zipkin receiver", c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest, c.RetryAfter)
+}
+
+// Receiver is the Zipkin receiver. Its methods are safe for concurrent use.
+type Receiver struct {
+	cfg      Config
+	consumer collector.Consumer
+	logger   *slog.Logger
+	handler  http.Handler
+	server   *httpintake.Server
+}
+
+// New returns a receiver handing spans to consumer. logger may be nil
+// (nothing is logged).
+func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if consumer == nil {
+		return nil, errors.New("cannot create zipkin receiver: consumer is nil")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Receiver{cfg: cfg, consumer: consumer, logger: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc(SpansPath, r.handleSpans)
+	mux.HandleFunc(SpansV1Path, func(w http.ResponseWriter, _ *http.Request) {
+		httpintake.WriteText(w, http.StatusBadRequest,
+			"zipkin v1 spans are not supported: send zipkin v2 spans (JSON or protobuf) to "+SpansPath)
+	})
+	r.handler = mux
+	r.server = httpintake.NewServer("zipkin receiver", cfg.Addr, mux, logger)
+	return r, nil
+}
+
+// Handler returns the receiver's HTTP handler, for mounting on another
+// server; Start is not needed to use it.
+func (r *Receiver) Handler() http.Handler { return r.handler }
+
+// Start binds Config.Addr and serves in the background until Shutdown.
+func (r *Receiver) Start(ctx context.Context) error { return r.server.Start(ctx) }
+
+// Addr returns the address the receiver listens on, or nil before Start.
+func (r *Receiver) Addr() net.Addr { return r.server.Addr() }
+
+// Shutdown stops accepting connections and waits for requests in flight to
+// be answered. If ctx ends first it closes every connection and returns an
+// error wrapping ctx's. It is safe to call more than once, and before Start.
+func (r *Receiver) Shutdown(ctx context.Context) error { return r.server.Shutdown(ctx) }
+
+// decoder converts a request body of one encoding.
+type decoder func([]byte) ([]*model.Span, []error, error)
+
+func (r *Receiver) handleSpans(w http.ResponseWriter, req *http.Request) {
+	if !httpintake.RequirePost(w, req) {
+		return
+	}
+	var decode decoder
+	var what string
+	mt, ok := httpintake.MediaType(req.Header.Get("Content-Type"))
+	switch {
+	case !ok:
+	case mt == ContentTypeJSON, mt == "":
+		decode, what = zipkinmodel.SpansFromJSON, "json"
+	case mt == ContentTypeProtobuf:
+		decode, what = zipkinmodel.SpansFromProto, "protobuf"
+	}
+	if decode == nil {
+		httpintake.WriteText(w, http.StatusUnsupportedMediaType, fmt.Sprintf(
+			"unsupported content type %q, use %s or %s", req.Header.Get("Content-Type"), ContentTypeJSON, ContentTypeProtobuf))
+		return
+	}
+	body, herr := httpintake.ReadBody(w, req, r.cfg.MaxRequestBytes)
+	if herr != nil {
+		httpintake.WriteText(w, herr.Code, herr.Msg)
+		return
+	}
+	spans, rejected, err := decode(body)
+	if err != nil {
+		httpintake.WriteText(w, http.StatusBadRequest, fmt.Sprintf("cannot decode zipkin v2 %s spans: %v", what, err))
+		return
+	}
+	res, err := httpintake.Deliver(req.Context(), r.consumer, spans, rejected, len(body), r.cfg.MaxSpansPerRequest)
+	if err != nil {
+		httpintake.WriteError(w, err, r.cfg.RetryAfter, r.logger)
+		return
+	}
+	if res.Rejected > 0 {
+		r.logger.Debug("zipkin spans partially rejected", "spans", res.Spans, "rejected", res.Rejected, "reason", res.Message)
+	}
+	httpintake.WriteText(w, http.StatusAccepted, res.Message)
+}

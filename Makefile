@@ -3,18 +3,28 @@ GO       ?= go
 FUZZTIME ?= 8s
 PKGS     := ./...
 
-.PHONY: all build bin run test unit fuzz bench bench-storage bench-e2e lint clean
+.PHONY: all build bin ui ui-test run test unit fuzz bench bench-storage bench-e2e lint clean
 
 all: build
 
 build:
 	$(GO) build ./...
 
-# The all-in-one server, data in ./scry-data.
-run: bin
+# The all-in-one server with the web UI, data in ./scry-data.
+run: ui bin
 	./bin/scry
 
-test: lint unit fuzz
+# The web UI (ui/web, built into ui/dist and embedded in the binaries).
+# Without npm the binaries serve a page that says how to build it.
+ui:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) -C ui build; \
+	else echo "npm not found: building without the web UI (see ui/README)" >&2; fi
+
+ui-test:
+	$(MAKE) -C ui test
+
+# The UI is built first so that the browser tests (ui/uitest) run.
+test: lint ui unit ui-test fuzz
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

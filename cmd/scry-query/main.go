@@ -41,7 +41,7 @@ func main() {
 			if err != nil {
 				return err
 			}
-			q, err := qry.BuildQuery(client, nil, reg, log)
+			q, err := qry.BuildQuery(client, reg, log)
 			if err != nil {
 				client.Close()
 				return err

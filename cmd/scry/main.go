@@ -58,7 +58,7 @@ func command() *cobra.Command {
 				s.Close()
 				return err
 			}
-			q, err := qry.BuildQuery(s, nil, reg, log)
+			q, err := qry.BuildQuery(s, reg, log)
 			if err != nil {
 				s.Close()
 				return err

@@ -30,6 +30,7 @@ import (
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/badger"
 	"github.com/scrytrace/scry/storage/remote"
+	"github.com/scrytrace/scry/ui"
 )
 
 // StoreFlags configure the embedded Badger store.
@@ -171,9 +172,10 @@ func (f *QueryFlags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.BasePath, "base-path", "", "URL prefix to serve the API and UI under (for a reverse proxy), e.g. /scry")
 }
 
-// BuildQuery constructs the query HTTP server over r, with latency metrics.
-func (f *QueryFlags) BuildQuery(r storage.Reader, ui http.Handler, reg prometheus.Registerer, log *slog.Logger) (*httpserver.Server, error) {
-	h, err := query.NewHandler(query.Config{BasePath: f.BasePath, UI: ui}, r, log.With("part", "query"))
+// BuildQuery constructs the query HTTP server over r, with the web UI and
+// latency metrics.
+func (f *QueryFlags) BuildQuery(r storage.Reader, reg prometheus.Registerer, log *slog.Logger) (*httpserver.Server, error) {
+	h, err := query.NewHandler(query.Config{BasePath: f.BasePath, UI: ui.Handler(f.BasePath)}, r, log.With("part", "query"))
 	if err != nil {
 		return nil, err
 	}

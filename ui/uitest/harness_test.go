@@ -1,0 +1,269 @@
+package uitest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/scrytrace/scry/query"
+	"github.com/scrytrace/scry/storage/memory"
+	"github.com/scrytrace/scry/ui"
+)
+
+// env is the server and browser that every test shares; tests open their
+// own tabs.
+type env struct {
+	baseURL   string // server URL with the base path, no trailing slash
+	fixtures  *fixtures
+	browser   context.Context
+	artifacts string
+}
+
+var (
+	shared     *env
+	sharedErr  error
+	sharedSkip string
+	once       sync.Once
+	cleanups   []func()
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	os.Exit(code)
+}
+
+func chromiumPath() string {
+	if p := os.Getenv("SCRY_CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// setup starts the shared server and browser once, or says why the browser
+// tests cannot run.
+func setup(t *testing.T) *env {
+	t.Helper()
+	once.Do(func() {
+		if _, err := os.Stat(chromiumPath()); err != nil {
+			sharedSkip = fmt.Sprintf("browser tests need Chromium at %s (apt-get install chromium, or set SCRY_CHROMIUM): %v", chromiumPath(), err)
+			return
+		}
+		if !ui.Built() {
+			sharedSkip = "browser tests need the built UI: cd ui/web && npm ci && npm run build"
+			return
+		}
+		shared, sharedErr = start("/scry")
+	})
+	if sharedSkip != "" {
+		if os.Getenv("SCRY_REQUIRE_BROWSER") != "" {
+			t.Fatal(sharedSkip + " (SCRY_REQUIRE_BROWSER is set, as in CI)")
+		}
+		t.Skip(sharedSkip)
+	}
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return shared
+}
+
+func start(basePath string) (*env, error) {
+	e := &env{}
+	store := memory.New()
+	fx, err := seed(context.Background(), store, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("cannot seed the store: %w", err)
+	}
+	e.fixtures = fx
+	h, err := query.NewHandler(query.Config{BasePath: basePath, UI: ui.Handler(basePath)}, store,
+		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	cleanups = append(cleanups, func() { _ = srv.Close() })
+	e.baseURL = "http://" + ln.Addr().String() + basePath
+
+	e.artifacts = os.Getenv("SCRY_ARTIFACTS")
+	if e.artifacts == "" {
+		dir, err := os.MkdirTemp("", "scry-ui-artifacts-")
+		if err != nil {
+			return nil, err
+		}
+		e.artifacts = dir
+		cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
+	}
+	if err := os.MkdirAll(e.artifacts, 0o755); err != nil {
+		return nil, err
+	}
+	profile, err := os.MkdirTemp("", "scry-chromium-")
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, func() { _ = os.RemoveAll(profile) })
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath()),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1440, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	cleanups = append(cleanups, cancelAlloc, cancelBrowser)
+	if err := chromedp.Do(bctx); err != nil {
+		return nil, fmt.Errorf("cannot start Chromium: %w", err)
+	}
+	e.browser = bctx
+	return e, nil
+}
+
+// cspProbe runs before the app in every page: it records CSP violations
+// and errors, so a test sees what the console alone would not show.
+const cspProbe = `window.__problems = [];
+document.addEventListener('securitypolicyviolation', (e) =>
+  window.__problems.push('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));`
+
+// tab opens a new tab for one test. When the test ends it fails the test if
+// the page threw, logged an error or violated the Content-Security-Policy,
+// and closes the tab.
+func (e *env) tab(t *testing.T) context.Context {
+	t.Helper()
+	var mu sync.Mutex
+	var problems []string
+	listen := func(ev any) {
+		var p string
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type != runtime.ConsoleAPICalledTypeError {
+				return
+			}
+			var parts []string
+			for _, a := range ev.Args {
+				parts = append(parts, strings.Trim(string(a.Value), `"`)+a.Description)
+			}
+			p = "console.error: " + strings.Join(parts, " ")
+		case *runtime.EventExceptionThrown:
+			p = "exception: " + (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error()
+		default:
+			return
+		}
+		mu.Lock()
+		problems = append(problems, p)
+		mu.Unlock()
+	}
+	tabCtx, cancel := chromedp.NewContext(e.browser, chromedp.WithListener(listen))
+	if err := chromedp.Do(tabCtx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe})
+		return err
+	})); err != nil {
+		cancel()
+		t.Fatalf("cannot open a tab: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(tabCtx, 120*time.Second)
+	t.Cleanup(func() {
+		var inPage []string
+		if v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__problems || []`)); err == nil {
+			inPage = v
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range append(problems, inPage...) {
+			t.Errorf("the page reported %s", p)
+		}
+		cancelTimeout()
+		cancel()
+	})
+	return ctx
+}
+
+// run runs actions, failing the test with what was being done.
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s: timed out", what)
+		}
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// open loads a page of the app (a path below the base path) and waits for
+// the app to render.
+func (e *env) open(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	run(t, ctx, "open "+path, chromedp.Navigate(e.baseURL+path))
+	waitJS(t, ctx, "the app to start", `document.querySelector('.topbar')`)
+}
+
+// shot saves a screenshot of the page as <name>.png among the artifacts.
+func (e *env) shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Errorf("cannot take screenshot %s: %v", name, err)
+		return
+	}
+	p := filepath.Join(e.artifacts, name+".png")
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		t.Errorf("cannot save screenshot: %v", err)
+		return
+	}
+	t.Logf("screenshot %s", p)
+}
+
+// js evaluates a JavaScript expression.
+func js[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitJS polls a JavaScript condition until it is true, failing the test
+// after a deadline.
+func waitJS(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %s stayed false (last error: %v)", what, cond, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

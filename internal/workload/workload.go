@@ -93,17 +93,21 @@ func (g *Generator) Trace(start time.Time) []*model.Span {
 		sp.Resource, sp.Scope = g.resources[svc], g.scopes[svc]
 		sp.TraceID = tid
 		putU64(sp.SpanID[:], g.rng.Uint64()|1)
-		if i > 0 {
-			sp.ParentSpanID = spans[g.rng.IntN(i)].SpanID
-			sp.Kind = model.SpanKindServer
-		} else {
-			sp.Kind = model.SpanKindServer
-		}
+		sp.Kind = model.SpanKindServer
 		op := g.rng.IntN(6)
 		sp.Name = g.ops[svc][op]
-		sp.StartTime = base + uint64(i)*uint64(50*time.Microsecond) + uint64(g.rng.IntN(1000))
-		dur := uint64(g.rng.ExpFloat64()*float64(20*time.Millisecond)) + uint64(time.Millisecond)
-		sp.EndTime = sp.StartTime + dur
+		if i == 0 {
+			sp.StartTime = base
+			sp.EndTime = base + uint64(g.rng.ExpFloat64()*float64(40*time.Millisecond)) + uint64(5*time.Millisecond)
+		} else {
+			// A child starts in the first half of its parent and ends
+			// before it does.
+			p := spans[g.rng.IntN(i)]
+			sp.ParentSpanID = p.SpanID
+			d := p.EndTime - p.StartTime
+			sp.StartTime = p.StartTime + uint64(g.rng.Int64N(int64(d/2)+1))
+			sp.EndTime = sp.StartTime + uint64(g.rng.Int64N(int64(p.EndTime-sp.StartTime)+1))
+		}
 		status := int64(200)
 		if errTrace && i == n-1 {
 			status = 500

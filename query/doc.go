@@ -21,7 +21,8 @@
 //	GET /api/traces/{traceID}               one trace (64- or 128-bit hex ID)
 //	GET /api/dependencies?endTs=&lookback=  [{"parent", "child", "callCount"}]
 //
-// /api/traces takes service, operation, tags (a JSON object, as Jaeger UI and
+// /api/traces takes service, operation, spanKind (server, client, producer,
+// consumer or internal, in any case; absent for every kind), tags (a JSON object, as Jaeger UI and
 // Grafana send it) and repeated tag=key:value, start and end (Unix µs),
 // lookback (used only when start is absent: "1h", "2d", ...), minDuration
 // and maxDuration (Go durations: "1.2s", "100ms", "10us") and limit. Each

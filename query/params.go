@@ -70,7 +70,11 @@ func (h *handler) parseTraceSearch(v url.Values) (traceSearch, error) {
 	q := &ts.query
 	q.Service = v.Get(paramService)
 	q.Operation = v.Get(paramOperation)
-	q.Kind = storage.AnyKind
+	kind, err := parseSpanKind(v.Get(paramSpanKind), paramSpanKind)
+	if err != nil {
+		return ts, err
+	}
+	q.Kind = kind
 
 	attrs, err := parseTags(v[paramTag], v[paramTags])
 	if err != nil {

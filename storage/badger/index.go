@@ -211,10 +211,19 @@ func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chun
 		var t chunkTrace
 		copy(t.id[:], d.bytes(16, "chunk trace id"))
 		ns := d.count("chunk spans")
+		// The span list is the hot loop of a search: decode it on a local
+		// slice rather than through the decoder's methods.
+		b, i := d.b, 0
 		for range ns {
-			op := uint32(d.uvarint("chunk op"))
-			at := first + d.uvarint("chunk start")
-			dur := d.uvarint("chunk duration")
+			var opv, rel, dur uint64
+			opv, i = fastUvarint(b, i)
+			rel, i = fastUvarint(b, i)
+			dur, i = fastUvarint(b, i)
+			if i < 0 {
+				d.fail("chunk span")
+				break
+			}
+			op, at := uint32(opv), first+rel
 			if !q.InWindow(at) {
 				continue
 			}
@@ -226,6 +235,9 @@ func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chun
 				t.spanOK = true
 				t.start = max(t.start, at)
 			}
+		}
+		if i >= 0 {
+			d.b = b[i:]
 		}
 		out = append(out, t)
 	}
@@ -278,4 +290,23 @@ func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chun
 		}
 	}
 	return out, d.err
+}
+
+// fastUvarint decodes a uvarint at b[i:] and returns it with the index after
+// it, or -1 as the index if b is short or the varint too long (also when i
+// is already -1).
+func fastUvarint(b []byte, i int) (uint64, int) {
+	if i < 0 {
+		return 0, -1
+	}
+	var x uint64
+	for s := uint(0); i < len(b) && s < 64; s += 7 {
+		c := b[i]
+		i++
+		if c < 0x80 {
+			return x | uint64(c)<<s, i
+		}
+		x |= uint64(c&0x7f) << s
+	}
+	return 0, -1
 }

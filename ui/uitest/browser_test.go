@@ -51,6 +51,31 @@ func TestSearchAndOpenTrace(t *testing.T) {
 	}
 }
 
+// TestSearchBySpanKind searches for an operation of one kind: payment's
+// Charge is a client span in one checkout trace and a server span in the
+// other.
+func TestSearchBySpanKind(t *testing.T) {
+	e := setup(t)
+	ctx := e.tab(t)
+	e.open(t, ctx, "/search")
+	pick(t, ctx, "#f-service", "payment")
+	pick(t, ctx, "#f-operation", "Charge\x00server")
+	click(t, ctx, "#find-traces")
+	waitJS(t, ctx, "the trace with a server Charge", `document.querySelectorAll('.result').length === 1 &&
+		document.querySelector('.result').dataset.traceId === `+q(e.fixtures.checkoutB))
+	if url := js[string](t, ctx, `location.search`); !strings.Contains(url, "spanKind=server") {
+		t.Errorf("search URL %s does not keep the kind", url)
+	}
+	pick(t, ctx, "#f-operation", "Charge\x00client")
+	click(t, ctx, "#find-traces")
+	waitJS(t, ctx, "the trace with a client Charge", `document.querySelectorAll('.result').length === 1 &&
+		document.querySelector('.result').dataset.traceId === `+q(e.fixtures.checkoutA))
+	// All operations: both traces.
+	pick(t, ctx, "#f-operation", "")
+	click(t, ctx, "#find-traces")
+	waitJS(t, ctx, "both traces", `document.querySelectorAll('.result').length === 2`)
+}
+
 func TestSearchWithoutServiceByAttributes(t *testing.T) {
 	e := setup(t)
 	ctx := e.tab(t)

@@ -1,13 +1,11 @@
 package uitest
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"github.com/scrytrace/scry/internal/workload"
 	"github.com/scrytrace/scry/model"
-	"github.com/scrytrace/scry/storage"
 )
 
 // fixtures names the hand-made traces that tests open.
@@ -75,15 +73,15 @@ func putU64(dst []byte, v uint64) {
 func kv(k string, v model.Value) model.KeyValue { return model.KeyValue{Key: k, Value: v} }
 func str(k, v string) model.KeyValue            { return kv(k, model.StringValue(v)) }
 
-// seed writes synthetic traces (the workload generator) and the hand-made
-// ones into st, all within the last half hour before now.
-func seed(ctx context.Context, st storage.Store, now time.Time) (*fixtures, error) {
+// fixtureSpans makes synthetic traces (the workload generator) and the
+// hand-made ones, all within the last half hour before now, as groups of
+// spans to send in one export each: the workload, then each hand-made trace
+// whole, so every parent arrives with its children and scry counts the
+// calls between services.
+func fixtureSpans(now time.Time) (*fixtures, [][]*model.Span) {
 	fx := &fixtures{}
 	gen := workload.New(workload.Config{Services: 8, SpansPerTrace: 12, Seed: 7})
-	if err := st.WriteSpans(ctx, gen.Batch(12*60, now.Add(-30*time.Minute), 25*time.Second)); err != nil {
-		return nil, fmt.Errorf("cannot write workload traces: %w", err)
-	}
-	var all []*model.Span
+	groups := [][]*model.Span{gen.Batch(12*60, now.Add(-30*time.Minute), 25*time.Second)}
 	a, payA := checkout(0x01, now.Add(-10*time.Minute), false)
 	b, _ := checkout(0x02, now.Add(-9*time.Minute), true)
 	fx.checkoutA, fx.checkoutB = a.trace.String(), b.trace.String()
@@ -97,17 +95,14 @@ func seed(ctx context.Context, st storage.Store, now time.Time) (*fixtures, erro
 	m := mesh(0x05, now.Add(-6*time.Minute))
 	fx.mesh = m.trace.String()
 	for _, t := range []*builder{a, b, h, big, m} {
-		all = append(all, t.spans...)
+		groups = append(groups, t.spans)
 	}
-	if err := st.WriteSpans(ctx, all); err != nil {
-		return nil, fmt.Errorf("cannot write hand-made traces: %w", err)
-	}
-	return fx, nil
+	return fx, groups
 }
 
 // checkout is a shop request: frontend → checkout → (cart, payment → bank,
 // db). The variant b has no cart call, a fraud check, two db calls and a
-// slower payment.
+// slower payment, whose span is of kind server rather than client.
 func checkout(id byte, t0 time.Time, variantB bool) (*builder, *model.Span) {
 	b := newBuilder(id)
 	ms := time.Millisecond
@@ -127,6 +122,10 @@ func checkout(id byte, t0 time.Time, variantB bool) (*builder, *model.Span) {
 	} else {
 		b.span(co, "fraud", "Score", t0.Add(8*ms), 18*ms)
 		pay.EndTime += uint64(25 * ms)
+		// Here payment reports its own server span, so its operation
+		// Charge comes in two kinds (a search by kind tells the two
+		// traces apart).
+		pay.Kind = model.SpanKindServer
 	}
 	pay.Status = model.Status{Code: model.StatusError, Message: "card declined"}
 	pay.Attributes = []model.KeyValue{str("payment.method", "card"), kv("payment.amount", model.DoubleValue(42.5))}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,8 +16,6 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/scrytrace/scry/query"
-	"github.com/scrytrace/scry/storage/memory"
 	"github.com/scrytrace/scry/ui"
 )
 
@@ -31,6 +26,7 @@ type env struct {
 	fixtures  *fixtures
 	browser   context.Context
 	artifacts string
+	startup   string // how long building, starting and seeding scry took
 }
 
 var (
@@ -39,10 +35,20 @@ var (
 	sharedSkip string
 	once       sync.Once
 	cleanups   []func()
+	server     *scry // the scry process, once started
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if server != nil {
+		if err := server.stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "scry did not stop cleanly: %v\n", err)
+			code = 1
+		}
+		if code != 0 {
+			fmt.Fprintf(os.Stderr, "output of scry:\n%s\n", server.output())
+		}
+	}
 	for i := len(cleanups) - 1; i >= 0; i-- {
 		cleanups[i]()
 	}
@@ -70,6 +76,9 @@ func setup(t *testing.T) *env {
 			return
 		}
 		shared, sharedErr = start("/scry")
+		if sharedErr == nil {
+			t.Log(shared.startup)
+		}
 	})
 	if sharedSkip != "" {
 		if os.Getenv("SCRY_REQUIRE_BROWSER") != "" {
@@ -83,27 +92,39 @@ func setup(t *testing.T) *env {
 	return shared
 }
 
+// start builds and starts scry with the API and UI under basePath, seeds
+// it over OTLP, and starts Chromium.
 func start(basePath string) (*env, error) {
 	e := &env{}
-	store := memory.New()
-	fx, err := seed(context.Background(), store, time.Now())
+	tmp, err := os.MkdirTemp("", "scry-uitest-")
 	if err != nil {
-		return nil, fmt.Errorf("cannot seed the store: %w", err)
+		return nil, err
 	}
+	cleanups = append(cleanups, func() { _ = os.RemoveAll(tmp) })
+	t0 := time.Now()
+	bin, err := buildScry(tmp)
+	if err != nil {
+		return nil, err
+	}
+	t1 := time.Now()
+	s, err := startScry(bin, filepath.Join(tmp, "data"), basePath)
+	if err != nil {
+		return nil, err
+	}
+	server = s // TestMain stops it
+	t2 := time.Now()
+	fx, groups := fixtureSpans(t2)
+	if err := s.send(context.Background(), groups); err != nil {
+		return nil, fmt.Errorf("cannot seed scry: %w", err)
+	}
+	n := 0
+	for _, g := range groups {
+		n += len(g)
+	}
+	e.startup = fmt.Sprintf("scry built in %v, ready in %v, %d spans sent in %d OTLP/gRPC exports in %v",
+		t1.Sub(t0).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond), n, len(groups), time.Since(t2).Round(time.Millisecond))
 	e.fixtures = fx
-	h, err := query.NewHandler(query.Config{BasePath: basePath, UI: ui.Handler(basePath)}, store,
-		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	cleanups = append(cleanups, func() { _ = srv.Close() })
-	e.baseURL = "http://" + ln.Addr().String() + basePath
+	e.baseURL = "http://" + s.query + basePath
 
 	e.artifacts = os.Getenv("SCRY_ARTIFACTS")
 	if e.artifacts == "" {

@@ -1,0 +1,377 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scrytrace/scry/agent/sampling"
+	"github.com/scrytrace/scry/agent/spool"
+	"github.com/scrytrace/scry/collector/otlpgrpc"
+	"github.com/scrytrace/scry/collector/otlphttp"
+	"github.com/scrytrace/scry/internal/httpserver"
+)
+
+// Agent is the sidecar: intake over UDP and OTLP into a bounded buffer,
+// batches forwarded to collectors, an optional spool, and the sampling
+// endpoint. Its methods are safe for concurrent use.
+type Agent struct {
+	cfg    Config
+	logger *slog.Logger
+	m      *metrics
+	buf    *buffer
+	eps    *endpoints
+
+	grpcRecv *otlpgrpc.Receiver // nil when off
+	httpRecv *otlphttp.Receiver // nil when off
+	sampling *httpserver.Server // nil when off
+
+	throttled *throttle
+	stopping  atomic.Bool // intake refuses new spans
+	udpQueued atomic.Int64
+	packets   chan packet
+
+	mu         sync.Mutex
+	state      int // 0 new, 1 started, 2 shut down
+	samplingUp bool
+	spool      *spool.Spool
+	udp        []*udpListener
+	readers    sync.WaitGroup
+	decoders   sync.WaitGroup
+	fwdCancel  context.CancelFunc
+	forwards   sync.WaitGroup
+	bgCancel   context.CancelFunc // resolver and spool replay
+	bg         sync.WaitGroup
+
+	lifeMu       sync.Mutex // held by Start: Shutdown waits for it
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Addrs are the addresses an agent listens on; nil for those turned off.
+type Addrs struct {
+	UDPCompact, UDPBinary net.Addr
+	OTLPGRPC, OTLPHTTP    net.Addr
+	Sampling              net.Addr
+}
+
+// New validates cfg and builds an agent; nothing listens before Start.
+// logger may be nil (nothing is logged); reg may be nil (metrics are not
+// exported).
+func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	a := &Agent{cfg: cfg, logger: logger, throttled: newThrottle(logger, 10*time.Second),
+		packets: make(chan packet, 4096)}
+	a.buf = newBuffer(cfg.BufferBytes, cfg.BatchSpans, cfg.BatchTimeout, a.releaseSpool)
+	m, err := newMetrics(reg, a)
+	if err != nil {
+		return nil, err
+	}
+	a.m = m
+	if cfg.OTLPGRPCAddr != "" {
+		c := otlpgrpc.DefaultConfig()
+		c.Addr, c.MaxRecvMsgSize, c.MaxSpansPerRequest, c.RetryDelay = cfg.OTLPGRPCAddr, cfg.MaxMessageBytes, cfg.MaxSpansPerRequest, cfg.RetryAfter
+		if a.grpcRecv, err = otlpgrpc.New(c, otlpConsumer{a: a, transport: transportOTLPGRPC}, logger.With("part", "otlp-grpc")); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.OTLPHTTPAddr != "" {
+		c := otlphttp.DefaultConfig()
+		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest, c.RetryAfter = cfg.OTLPHTTPAddr, int64(cfg.MaxMessageBytes), cfg.MaxSpansPerRequest, cfg.RetryAfter
+		if a.httpRecv, err = otlphttp.New(c, otlpConsumer{a: a, transport: transportOTLPHTTP}, logger.With("part", "otlp-http")); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.SamplingAddr != "" {
+		p, err := sampling.New(sampling.Config{URL: cfg.SamplingURL}, logger.With("part", "sampling"), reg)
+		if err != nil {
+			return nil, err
+		}
+		a.sampling = httpserver.New("sampling", cfg.SamplingAddr, p, logger)
+	}
+	if a.eps, err = newEndpoints(cfg, logger.With("part", "forwarder")); err != nil {
+		return nil, err
+	}
+	for _, state := range []string{"healthy", "failing"} {
+		err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "scry_agent_collector_addresses", Help: "Collector addresses known, by state: healthy, or failing (backing off).",
+			ConstLabels: prometheus.Labels{"state": state},
+		}, func() float64 {
+			h, f := a.eps.counts()
+			if state == "healthy" {
+				return float64(h)
+			}
+			return float64(f)
+		}))
+		if err != nil {
+			a.eps.close()
+			return nil, fmt.Errorf("cannot register agent metrics: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// Start opens the spool, resolves the collectors, starts forwarding and
+// binds every listener. If any step fails, what was started is stopped
+// again. The context bounds the start only.
+func (a *Agent) Start(ctx context.Context) error {
+	a.lifeMu.Lock()
+	defer a.lifeMu.Unlock()
+	a.mu.Lock()
+	if a.state != 0 {
+		a.mu.Unlock()
+		return errors.New("cannot start agent: already started or shut down")
+	}
+	a.state = 1
+	a.mu.Unlock()
+	if err := a.start(ctx); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.shutdownOnce.Do(func() { a.shutdownErr = a.shutdown(sctx) })
+		return err
+	}
+	return nil
+}
+
+func (a *Agent) start(ctx context.Context) error {
+	if a.cfg.SpoolDir != "" {
+		sp, err := spool.Open(spool.Config{Dir: a.cfg.SpoolDir, MaxBytes: a.cfg.SpoolBytes}, a.logger.With("part", "spool"))
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.spool = sp
+		a.mu.Unlock()
+	}
+	bgCtx, bgCancel := context.WithCancel(context.Background())
+	fwdCtx, fwdCancel := context.WithCancel(context.Background())
+	context.AfterFunc(fwdCtx, a.buf.wakeAll)
+	a.mu.Lock()
+	a.bgCancel, a.fwdCancel = bgCancel, fwdCancel
+	a.mu.Unlock()
+
+	rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	a.eps.resolveAll(rctx)
+	cancel()
+	a.bg.Go(func() { a.eps.resolveLoop(bgCtx, a.cfg.ResolveInterval) })
+	for range a.cfg.Forwarders {
+		a.forwards.Go(func() { a.forwardLoop(fwdCtx) })
+	}
+	if a.spool != nil && a.spool.HasOld() {
+		a.bg.Go(func() { a.replaySpool(bgCtx) })
+	}
+
+	if a.grpcRecv != nil {
+		if err := a.grpcRecv.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if a.httpRecv != nil {
+		if err := a.httpRecv.Start(ctx); err != nil {
+			return err
+		}
+	}
+	for _, u := range []struct {
+		addr, transport string
+		compact         bool
+	}{{a.cfg.UDPCompactAddr, transportUDPCompact, true}, {a.cfg.UDPBinaryAddr, transportUDPBinary, false}} {
+		if u.addr == "" {
+			continue
+		}
+		l, err := a.listenUDP(ctx, u.addr, u.transport, u.compact)
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.udp = append(a.udp, l)
+		a.mu.Unlock()
+		a.readers.Go(func() { a.readUDP(l) })
+	}
+	for range a.cfg.UDPWorkers {
+		a.decoders.Go(a.decodeUDP)
+	}
+	if a.sampling != nil {
+		if err := a.sampling.Start(ctx); err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.samplingUp = true
+		a.mu.Unlock()
+	}
+	a.logger.Info("agent started", "collectors", a.cfg.Collectors, "spool", a.cfg.SpoolDir)
+	return nil
+}
+
+// Addrs returns the addresses the agent listens on (after Start).
+func (a *Agent) Addrs() Addrs {
+	var ad Addrs
+	if a.grpcRecv != nil {
+		ad.OTLPGRPC = a.grpcRecv.Addr()
+	}
+	if a.httpRecv != nil {
+		ad.OTLPHTTP = a.httpRecv.Addr()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, l := range a.udp {
+		if l.compact {
+			ad.UDPCompact = l.conn.LocalAddr()
+		} else {
+			ad.UDPBinary = l.conn.LocalAddr()
+		}
+	}
+	if a.sampling != nil && a.samplingUp {
+		ad.Sampling = a.sampling.Addr()
+	}
+	return ad
+}
+
+// Shutdown stops intake (the OTLP receivers answer the exports in flight
+// first), forwards what the buffer holds within ctx's deadline, less a
+// moment kept to spool the rest when there is a spool, and stops. Spans
+// neither forwarded nor spooled are counted dropped (reason shutdown) and
+// make the error. Safe to call twice, before Start, and while Start runs
+// (it waits for it).
+func (a *Agent) Shutdown(ctx context.Context) error {
+	a.lifeMu.Lock()
+	defer a.lifeMu.Unlock()
+	a.shutdownOnce.Do(func() { a.shutdownErr = a.shutdown(ctx) })
+	return a.shutdownErr
+}
+
+func (a *Agent) shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	started := a.state == 1
+	a.state = 2
+	a.mu.Unlock()
+	a.stopping.Store(true)
+	if !started {
+		a.eps.close()
+		return nil
+	}
+	var errs []error
+	// Stop intake.
+	if a.grpcRecv != nil {
+		if err := a.grpcRecv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.httpRecv != nil {
+		if err := a.httpRecv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.sampling != nil {
+		if err := a.sampling.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cannot shut down sampling server: %w", err))
+		}
+	}
+	a.mu.Lock()
+	for _, l := range a.udp {
+		_ = l.conn.Close()
+	}
+	a.mu.Unlock()
+	a.readers.Wait()
+	close(a.packets)
+	a.decoders.Wait()
+	if a.bgCancel != nil {
+		a.bgCancel() // stops spool replay and resolution
+	}
+	a.bg.Wait()
+
+	// Flush, keeping a moment to spool what is left.
+	a.buf.close()
+	flushed := make(chan struct{})
+	go func() { a.forwards.Wait(); close(flushed) }()
+	var deadline <-chan time.Time
+	if d, ok := ctx.Deadline(); ok {
+		left := time.Until(d)
+		if a.spool != nil {
+			left -= min(time.Second, left/5)
+		}
+		t := time.NewTimer(left)
+		defer t.Stop()
+		deadline = t.C
+	}
+	select {
+	case <-flushed:
+	case <-deadline:
+	case <-ctx.Done():
+	}
+	if a.fwdCancel != nil {
+		a.fwdCancel()
+	}
+	<-flushed
+	if n := a.spoolLeftovers(); n > 0 {
+		errs = append(errs, fmt.Errorf("cannot forward %d spans before the shutdown deadline; they are dropped", n))
+	}
+	a.eps.close()
+	if a.spool != nil {
+		if err := a.spool.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.logger.Info("agent stopped")
+	return errors.Join(errs...)
+}
+
+// releaseSpool releases a spool record whose spans are all forwarded.
+func (a *Agent) releaseSpool(r *spool.Ref) {
+	if a.spool != nil {
+		a.spool.Release(r)
+	}
+}
+
+func (a *Agent) spoolBytes() int64 {
+	a.mu.Lock()
+	sp := a.spool
+	a.mu.Unlock()
+	if sp == nil {
+		return 0
+	}
+	return sp.Bytes()
+}
+
+// dropped counts n spans dropped for reason.
+func (a *Agent) dropped(reason string, n int) {
+	a.m.dropped.WithLabelValues(reason).Add(float64(n))
+}
+
+// throttle logs a warning at most once per interval for each message.
+type throttle struct {
+	logger   *slog.Logger
+	interval time.Duration
+	mu       sync.Mutex
+	last     map[string]time.Time
+}
+
+func newThrottle(logger *slog.Logger, interval time.Duration) *throttle {
+	return &throttle{logger: logger, interval: interval, last: map[string]time.Time{}}
+}
+
+func (t *throttle) warn(msg string, args ...any) {
+	now := time.Now()
+	t.mu.Lock()
+	if now.Sub(t.last[msg]) < t.interval {
+		t.mu.Unlock()
+		return
+	}
+	t.last[msg] = now
+	t.mu.Unlock()
+	t.logger.Warn(msg, args...)
+}

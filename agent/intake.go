@@ -1,0 +1,159 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/scrytrace/scry/agent/spool"
+	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/model"
+)
+
+// otlpConsumer takes the spans of OTLP exports into the buffer: it is the
+// collector.Consumer of the agent's OTLP receivers.
+type otlpConsumer struct {
+	a         *Agent
+	transport string
+}
+
+var _ collector.Consumer = otlpConsumer{}
+
+// errSpoolFull is a retryable refusal when the spool has no room.
+var errSpoolFull = fmt.Errorf("%w: the agent's spool is full", collector.ErrQueueFull)
+
+// ConsumeSpans returns nil once the spans are in the buffer, and in the
+// spool when there is one. A full buffer or spool is collector.ErrQueueFull
+// (the sender retries later).
+func (c otlpConsumer) ConsumeSpans(_ context.Context, spans []*model.Span, _ int) error {
+	a := c.a
+	a.m.received.WithLabelValues(c.transport).Add(float64(len(spans)))
+	err := a.accept(spans)
+	if err != nil {
+		reason := "error"
+		switch {
+		case errors.Is(err, errSpoolFull):
+			reason = "spool_full"
+		case errors.Is(err, collector.ErrQueueFull):
+			reason = "buffer_full"
+		case errors.Is(err, collector.ErrStopped):
+			reason = "stopped"
+		case errors.Is(err, collector.ErrTooLarge):
+			reason = "too_large"
+		}
+		a.m.refused.WithLabelValues(c.transport, reason).Add(float64(len(spans)))
+	}
+	return err
+}
+
+// accept puts spans in the buffer, writing them to the spool first when
+// there is one.
+func (a *Agent) accept(spans []*model.Span) error {
+	if a.stopping.Load() {
+		return collector.ErrStopped
+	}
+	c := &chunk{spans: spans, bytes: spansSize(spans)}
+	if c.bytes > a.cfg.BufferBytes {
+		return collector.NewPermanent(fmt.Errorf("%w: the request's spans take about %d bytes, more than the agent's whole buffer (%d)",
+			collector.ErrTooLarge, c.bytes, a.cfg.BufferBytes))
+	}
+	if !a.buf.reserve(c.bytes) {
+		return collector.ErrQueueFull
+	}
+	if a.spool != nil {
+		ref, err := a.spoolSpans(spans)
+		if err != nil {
+			a.buf.unreserve(c.bytes)
+			return err
+		}
+		c.ref = ref
+	}
+	a.buf.push(c)
+	return nil
+}
+
+// spoolSpans writes spans to the spool as one record and returns its ref.
+func (a *Agent) spoolSpans(spans []*model.Span) (*spool.Ref, error) {
+	payload, err := proto.Marshal(&tracepb.TracesData{ResourceSpans: model.SpansToOTLP(spans)})
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode spans for the spool: %w", err)
+	}
+	ref, err := a.spool.Append(payload)
+	switch {
+	case errors.Is(err, spool.ErrFull):
+		return nil, errSpoolFull
+	case err != nil:
+		return nil, fmt.Errorf("cannot write spans to the spool: %w", err)
+	}
+	return ref, nil
+}
+
+// replaySpool feeds the records left in the spool by an earlier run into
+// the buffer, waiting for room, until they are all in or ctx ends.
+func (a *Agent) replaySpool(ctx context.Context) {
+	st, err := a.spool.Replay(ctx, func(payload []byte, ref *spool.Ref) error {
+		var td tracepb.TracesData
+		if err := proto.Unmarshal(payload, &td); err != nil {
+			// Its checksum held, so this is a bug or another format; how
+			// many spans it had is unknown.
+			a.logger.Error("cannot decode a spool record; it is dropped", "bytes", len(payload), "err", err)
+			a.spool.Release(ref)
+			return nil
+		}
+		spans, rejected := model.SpansFromOTLP(td.GetResourceSpans())
+		if len(rejected) > 0 {
+			a.dropped(dropSpoolBad, len(rejected))
+		}
+		if len(spans) == 0 {
+			a.spool.Release(ref)
+			return nil
+		}
+		a.m.received.WithLabelValues(transportSpool).Add(float64(len(spans)))
+		return a.buf.addWait(ctx, &chunk{spans: spans, bytes: spansSize(spans), ref: ref})
+	})
+	switch {
+	case err != nil && ctx.Err() == nil && !errors.Is(err, errBufferClosed):
+		a.logger.Error("cannot read back the spool", "err", err)
+	case err == nil && st.Records > 0:
+		a.logger.Info("read back spans spooled by an earlier run", "records", st.Records, "bytes", st.Bytes, "damaged_segments", st.Damaged)
+	}
+}
+
+// errBufferClosed is addWait's error once the buffer is closed.
+var errBufferClosed = errors.New("buffer is closed")
+
+// spoolLeftovers writes what the buffer still holds at shutdown to the
+// spool (or counts it dropped without one) and returns the spans dropped.
+func (a *Agent) spoolLeftovers() int {
+	var dropped, spooled int
+	for _, b := range a.buf.drain(a.cfg.BatchSpans) {
+		var spans []*model.Span
+		for _, p := range b.pieces {
+			if p.c.ref == nil { // spooled chunks are on disk already
+				spans = append(spans, p.c.spans[p.from:p.to]...)
+			}
+		}
+		if len(spans) == 0 {
+			continue
+		}
+		if a.spool != nil {
+			_, err := a.spoolSpans(spans) // kept on disk for the next start
+			if err == nil {
+				spooled += len(spans)
+				continue
+			}
+			a.logger.Error("cannot spool spans at shutdown", "spans", len(spans), "err", err)
+		}
+		dropped += len(spans)
+	}
+	if spooled > 0 {
+		a.logger.Info("spooled the spans not forwarded; they are sent after the next start", "spans", spooled)
+	}
+	if dropped > 0 {
+		a.dropped(dropShutdown, dropped)
+	}
+	return dropped
+}

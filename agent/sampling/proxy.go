@@ -1,0 +1,172 @@
+package sampling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr        = "127.0.0.1:5778"
+	DefaultURL         = "http://127.0.0.1:14268/api/sampling"
+	DefaultTimeout     = 2 * time.Second
+	DefaultMaxServices = 10_000
+)
+
+// maxBody bounds a collector's answer.
+const maxBody = 1 << 20
+
+// Config sets up a Proxy.
+type Config struct {
+	// URL is the collector's sampling endpoint; ?service=NAME is added.
+	URL string
+	// Timeout bounds one fetch from the collector. Default DefaultTimeout.
+	Timeout time.Duration
+	// MaxServices bounds the services whose strategy is cached. Default
+	// DefaultMaxServices.
+	MaxServices int
+	// Client makes the requests. Default: a client of its own.
+	Client *http.Client
+}
+
+// Proxy serves sampling strategies fetched from the collector. It is an
+// http.Handler, safe for concurrent use.
+type Proxy struct {
+	cfg    Config
+	upURL  *url.URL
+	client *http.Client
+	logger *slog.Logger
+	served *prometheus.CounterVec
+
+	mu     sync.Mutex
+	cache  map[string]*Strategy
+	failed bool // the last fetch failed: log only changes
+}
+
+// New returns a proxy for cfg.URL. logger may be nil; reg may be nil (no
+// metrics).
+func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Proxy, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("cannot create sampling proxy: url %q must be an http(s) URL", cfg.URL)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxServices <= 0 {
+		cfg.MaxServices = DefaultMaxServices
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	client := cfg.Client
+	if client == nil {
+		client = &http.Client{}
+	}
+	p := &Proxy{cfg: cfg, upURL: u, client: client, logger: logger, cache: map[string]*Strategy{},
+		served: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scry_agent_sampling_requests_total",
+			Help: "Sampling strategy requests, by where the answer came from: collector, cache (collector unreachable), default (nothing fetched yet), bad_request.",
+		}, []string{"source"})}
+	if reg != nil {
+		if err := reg.Register(p.served); err != nil {
+			return nil, fmt.Errorf("cannot register sampling metrics: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// ServeHTTP answers GET /sampling?service=NAME (strategy type as a name)
+// and GET /?service=NAME (as a number).
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var legacy bool
+	switch r.URL.Path {
+	case "/sampling":
+	case "/":
+		legacy = true
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed, use GET", http.StatusMethodNotAllowed)
+		return
+	}
+	services := r.URL.Query()["service"]
+	if len(services) != 1 || services[0] == "" {
+		p.served.WithLabelValues("bad_request").Inc()
+		http.Error(w, "'service' parameter must be provided once", http.StatusBadRequest)
+		return
+	}
+	s, source := p.Strategy(r.Context(), services[0])
+	p.served.WithLabelValues(source).Inc()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(s.Encode(legacy))
+}
+
+// Strategy returns the strategy of service: fetched from the collector,
+// else the last one fetched, else the default. source says which
+// ("collector", "cache" or "default").
+func (p *Proxy) Strategy(ctx context.Context, service string) (s *Strategy, source string) {
+	s, err := p.fetch(ctx, service)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		if p.failed {
+			p.logger.Info("sampling strategies come from the collector again", "url", p.cfg.URL)
+			p.failed = false
+		}
+		if _, ok := p.cache[service]; ok || len(p.cache) < p.cfg.MaxServices {
+			p.cache[service] = s
+		}
+		return s, "collector"
+	}
+	if !p.failed && ctx.Err() == nil {
+		p.logger.Warn("cannot fetch sampling strategy from the collector; serving the last one fetched, or the default",
+			"url", p.cfg.URL, "service", service, "err", err)
+		p.failed = true
+	}
+	if c, ok := p.cache[service]; ok {
+		return c, "cache"
+	}
+	return DefaultStrategy(), "default"
+}
+
+func (p *Proxy) fetch(ctx context.Context, service string) (*Strategy, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	u := *p.upURL
+	q := u.Query()
+	q.Set("service", service)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build request: %w", err)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("collector answered %s: %.200s", resp.Status, body)
+	}
+	if len(body) > maxBody {
+		return nil, errors.New("collector's answer is larger than 1 MiB")
+	}
+	return ParseStrategy(body)
+}

@@ -1,0 +1,12 @@
+package agente2e
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setChildAttrs makes the kernel kill the child if the test process dies,
+// so no server outlives its test.
+func setChildAttrs(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

@@ -61,3 +61,18 @@ lint:
 
 clean:
 	rm -rf bin
+
+# Container images, one per binary, from deploy/docker/Dockerfile (needs
+# Docker with BuildKit; the web UI is built inside the build). Tags
+# $(IMAGE_REPO)/<binary>:$(IMAGE_TAG), as the manifests in deploy/ expect.
+IMAGE_REPO ?= ghcr.io/scrytrace
+IMAGE_TAG  ?= latest
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+DOCKER     ?= docker
+IMAGES     := scry scry-collector scry-query scry-agent
+
+images: $(addprefix image-,$(IMAGES))
+
+image-%:
+	DOCKER_BUILDKIT=1 $(DOCKER) build -f deploy/docker/Dockerfile --target $* \
+		--build-arg VERSION=$(VERSION) -t $(IMAGE_REPO)/$*:$(IMAGE_TAG) .

@@ -1,0 +1,477 @@
+package deploytest
+
+// A stand-in for a cluster on loopback addresses: it runs the Scry
+// containers of rendered manifests as local processes with the manifests'
+// own arguments, translated as Kubernetes would resolve them. Each pod gets
+// an address of its own in 127.0.0.0/8 (Linux routes the whole range to
+// loopback) and a folder for its volumes; every container port P is
+// listened on at one free host port H(P), the same on every pod address, as
+// a pod's port is the same on every pod IP. A headless Service name stands
+// for the list of its pods' addresses (the binaries' list form of
+// --storage and --collector; DNS names are tested in storage/remote and
+// agent), a Service with a virtual IP for one of its pods.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+const (
+	readyTimeout = 45 * time.Second // from exec to the readiness probe answering 200
+	stopTimeout  = 30 * time.Second // from SIGTERM to exit
+	startRetries = 3                // whole topologies started again when a picked port was taken meanwhile
+)
+
+// pod is one pod of a workload, planned or running.
+type pod struct {
+	W       workload
+	Ordinal int
+	IP      string
+	Dir     string // its volumes: <Dir>/<volume name>
+}
+
+func (p *pod) String() string { return fmt.Sprintf("%s-%d", p.W.Name, p.Ordinal) }
+
+type cluster struct {
+	t     *testing.T
+	objs  []object
+	pods  []*pod
+	ports map[int32]int // container port -> host port, on every pod address
+	procs []*proc
+}
+
+// newCluster plans pods for the given workloads of objs: plan maps a
+// workload's name to the addresses of the pods to run (fewer than its
+// replicas is fine: a Deployment's second query replica adds nothing here).
+func newCluster(t *testing.T, objs []object, plan map[string][]string) *cluster {
+	t.Helper()
+	cl := &cluster{t: t, objs: objs}
+	for _, w := range workloadsOf(objs) {
+		for i, ip := range plan[w.Name] {
+			cl.pods = append(cl.pods, &pod{W: w, Ordinal: i, IP: ip, Dir: t.TempDir()})
+		}
+	}
+	for name := range plan {
+		if !slices.ContainsFunc(cl.pods, func(p *pod) bool { return p.W.Name == name }) {
+			t.Fatalf("no workload %s in the manifests", name)
+		}
+	}
+	return cl
+}
+
+// podsOf returns the planned pods of workload name.
+func (cl *cluster) podsOf(name string) []*pod {
+	var out []*pod
+	for _, p := range cl.pods {
+		if p.W.Name == name {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// pickPorts chooses H(P) for every container port of the planned pods: a
+// port free on every pod address a moment ago.
+func (cl *cluster) pickPorts() {
+	cl.t.Helper()
+	var ips []string
+	need := map[int32]bool{}
+	for _, p := range cl.pods {
+		if !slices.Contains(ips, p.IP) {
+			ips = append(ips, p.IP)
+		}
+		for _, c := range allContainers(&p.W.Template.Spec) {
+			for _, cp := range c.Ports {
+				need[cp.ContainerPort] = true
+			}
+		}
+	}
+	cl.ports = map[int32]int{}
+	var held []io.Closer
+	defer func() {
+		for _, h := range held {
+			h.Close()
+		}
+	}()
+	for cp := range need {
+		for attempt := 0; ; attempt++ {
+			if attempt == 50 {
+				cl.t.Fatalf("cannot find a port free on all of %v", ips)
+			}
+			ln, err := net.Listen("tcp", ips[0]+":0")
+			if err != nil {
+				cl.t.Fatal(err)
+			}
+			port := ln.Addr().(*net.TCPAddr).Port
+			hs := []io.Closer{ln}
+			ok := true
+			for _, ip := range ips {
+				if ip != ips[0] {
+					l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+					if err != nil {
+						ok = false
+						break
+					}
+					hs = append(hs, l)
+				}
+				u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
+				if err != nil {
+					ok = false
+					break
+				}
+				hs = append(hs, u)
+			}
+			held = append(held, hs...)
+			if ok {
+				cl.ports[cp] = port
+				break
+			}
+		}
+	}
+}
+
+// hostPort returns H(P) of a container port named or numbered target of c.
+func (cl *cluster) hostPort(c *corev1.Container, target string, proto corev1.Protocol) (int, error) {
+	cp, ok := containerPort(c, target, proto)
+	if !ok {
+		return 0, fmt.Errorf("container %s has no port %s", c.Name, target)
+	}
+	return cl.ports[cp.ContainerPort], nil
+}
+
+// serviceAddrs returns what a pod reaches at a Service reference: every
+// selected pod's address for a headless Service, one for a virtual IP.
+func (cl *cluster) serviceAddrs(hostport, ns string) ([]string, error) {
+	ref, ok := parseServiceRef(hostport, ns)
+	if !ok {
+		return nil, fmt.Errorf("%q does not name a Service", hostport)
+	}
+	svc, sp, ok := resolveService(cl.objs, ref)
+	if !ok {
+		return nil, fmt.Errorf("no Service for %s", hostport)
+	}
+	target := sp.TargetPort.String()
+	if target == "0" || target == "" {
+		target = strconv.Itoa(int(sp.Port))
+	}
+	var out []string
+	for _, w := range selected(cl.objs, svc.Namespace, svc.Spec.Selector) {
+		for _, p := range cl.podsOf(w.Name) {
+			for _, c := range allContainers(&w.Template.Spec) {
+				if h, err := cl.hostPort(c, target, sp.Protocol); err == nil {
+					out = append(out, net.JoinHostPort(p.IP, strconv.Itoa(h)))
+					break
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("Service %s reaches no planned pod", svc.Name)
+	}
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		out = out[:1] // a virtual IP: the connection lands on one pod
+	}
+	return out, nil
+}
+
+// volumePath maps an absolute path in container c of pod p to the pod's
+// folder: claims and emptyDirs are folders, ConfigMaps are written out.
+func (cl *cluster) volumePath(p *pod, c *corev1.Container, path string) (string, error) {
+	m, rel, ok := mountFor(c, path)
+	if !ok {
+		return "", fmt.Errorf("%s is on no volume", path)
+	}
+	dir := filepath.Join(p.Dir, m.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if v, ok := volumeNamed(&p.W.Template.Spec, m.Name); ok && v.ConfigMap != nil {
+		cm, ok := find[*corev1.ConfigMap](cl.objs, v.ConfigMap.Name)
+		if !ok {
+			return "", fmt.Errorf("no ConfigMap %s", v.ConfigMap.Name)
+		}
+		for k, data := range cm.Data {
+			if err := os.WriteFile(filepath.Join(dir, k), []byte(data), 0o644); err != nil {
+				return "", err
+			}
+		}
+	}
+	return filepath.Join(dir, filepath.FromSlash(rel)), nil
+}
+
+// args translates the manifest's args of container c in pod p. Flags that
+// the binary does not have yet and that are announced (pendingFlags) are
+// left out, with a log line. extra is appended.
+func (cl *cluster) args(p *pod, c *corev1.Container, bin string, extra ...string) ([]string, error) {
+	flags := flagsOf(cl.t, bin)
+	parsed, err := parseArgs(c.Args)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range parsed {
+		if _, ok := flags[a.Name]; !ok && isPending(bin, a.Name) {
+			cl.t.Logf("%s: leaving out --%s, which %s does not have yet", p, a.Name, bin)
+			continue
+		}
+		v := a.Value
+		host, port, splitErr := net.SplitHostPort(v)
+		switch {
+		case splitErr == nil && host == "0.0.0.0":
+			pn, _ := strconv.Atoi(port)
+			v = net.JoinHostPort(p.IP, strconv.Itoa(cl.ports[int32(pn)]))
+		case strings.HasPrefix(v, "/"):
+			v, err = cl.volumePath(p, c, v)
+		case a.Name == "storage" || a.Name == "collector":
+			var all []string
+			for _, hp := range strings.Split(v, ",") {
+				addrs, e := cl.serviceAddrs(hp, p.W.Namespace)
+				if e != nil {
+					err = e
+				}
+				all = append(all, addrs...)
+			}
+			v = strings.Join(all, ",")
+		case a.Name == "sampling-url":
+			u, e := url.Parse(v)
+			if e != nil {
+				return nil, e
+			}
+			addrs, e := cl.serviceAddrs(u.Host, p.W.Namespace)
+			if e != nil {
+				return nil, e
+			}
+			u.Host = addrs[0]
+			v = u.String()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--%s=%s: %w", a.Name, a.Value, err)
+		}
+		out = append(out, "--"+a.Name+"="+v)
+	}
+	return append(out, extra...), nil
+}
+
+// endpointFor translates a URL from a container's environment (such as
+// OTEL_EXPORTER_OTLP_ENDPOINT) as pod p would resolve it: localhost is the
+// pod itself, a Service name one of the pods behind it.
+func (cl *cluster) endpointFor(p *pod, raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return "", err
+	}
+	if host == "localhost" || host == "127.0.0.1" {
+		pn, _ := strconv.Atoi(port)
+		h, ok := cl.ports[int32(pn)]
+		if !ok {
+			return "", fmt.Errorf("%s: no container of the pod listens on %s", raw, port)
+		}
+		u.Host = net.JoinHostPort(p.IP, strconv.Itoa(h))
+		return u.String(), nil
+	}
+	addrs, err := cl.serviceAddrs(u.Host, p.W.Namespace)
+	if err != nil {
+		return "", err
+	}
+	u.Host = addrs[0]
+	return u.String(), nil
+}
+
+// errPortTaken: a process could not bind a picked port (another process
+// took it meanwhile).
+var errPortTaken = errors.New("a picked port was taken before the process bound it")
+
+// start runs the Scry container of pod p running bin with its translated
+// args and waits until its readiness probe answers 200.
+func (cl *cluster) start(p *pod, bin string, extra ...string) (*proc, error) {
+	cl.t.Helper()
+	c := scryContainer(p.W, bin)
+	if c == nil {
+		return nil, fmt.Errorf("%s runs no %s", p.W, bin)
+	}
+	args, err := cl.args(p, c, bin, extra...)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", p, c.Name, err)
+	}
+	rp := c.ReadinessProbe
+	if rp == nil || rp.HTTPGet == nil {
+		return nil, fmt.Errorf("%s/%s: no HTTP readiness probe", p, c.Name)
+	}
+	h, err := cl.hostPort(c, rp.HTTPGet.Port.String(), corev1.ProtocolTCP)
+	if err != nil {
+		return nil, err
+	}
+	pr := &proc{name: p.String() + "/" + c.Name, args: args, exited: make(chan struct{})}
+	pr.cmd = exec.Command(binary(cl.t, bin), args...)
+	pr.cmd.Env = cleanEnv()
+	pr.cmd.Stdout, pr.cmd.Stderr = &pr.out, &pr.out
+	setChildAttrs(pr.cmd)
+	if err := pr.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("cannot start %s: %w", pr.name, err)
+	}
+	go func() {
+		pr.err = pr.cmd.Wait()
+		close(pr.exited)
+	}()
+	cl.procs = append(cl.procs, pr)
+	ready := "http://" + net.JoinHostPort(p.IP, strconv.Itoa(h)) + rp.HTTPGet.Path
+	if err := pr.waitReady(ready); err != nil {
+		if strings.Contains(pr.out.String(), "address already in use") {
+			return nil, fmt.Errorf("%w: %s", errPortTaken, pr.name)
+		}
+		return nil, err
+	}
+	return pr, nil
+}
+
+// stop stops every process (SIGTERM, in reverse start order) and reports
+// any that did not exit cleanly; on a failed test it logs their output.
+func (cl *cluster) stop() {
+	for i := len(cl.procs) - 1; i >= 0; i-- {
+		p := cl.procs[i]
+		if err := p.stop(); err != nil {
+			cl.t.Errorf("%s did not stop cleanly: %v", p.name, err)
+		}
+	}
+	if cl.t.Failed() {
+		for _, p := range cl.procs {
+			cl.t.Logf("output of %s %s:\n%s", p.name, strings.Join(p.args, " "), p.out.String())
+		}
+	}
+	cl.procs = nil
+}
+
+// runTopology builds a cluster with newCluster and calls start with it,
+// again with new ports when start fails with errPortTaken; the processes
+// are stopped when the test ends.
+func runTopology(t *testing.T, objs []object, plan map[string][]string, start func(*cluster) error) *cluster {
+	t.Helper()
+	for _, ips := range plan {
+		for _, ip := range ips {
+			ln, err := net.Listen("tcp", ip+":0")
+			if err != nil {
+				t.Skipf("cannot listen on %s (%v): this test needs the loopback range 127.0.0.0/8, as Linux has it", ip, err)
+			}
+			ln.Close()
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		cl := newCluster(t, objs, plan)
+		cl.pickPorts()
+		err := start(cl)
+		if err == nil {
+			t.Cleanup(cl.stop)
+			return cl
+		}
+		cl.stop()
+		if attempt < startRetries && errors.Is(err, errPortTaken) {
+			t.Logf("starting again: %v", err)
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+// proc is one running binary.
+type proc struct {
+	name   string
+	args   []string
+	cmd    *exec.Cmd
+	out    syncBuffer
+	exited chan struct{}
+	err    error // of Wait, once exited is closed
+}
+
+func (p *proc) waitReady(url string) error {
+	deadline := time.Now().Add(readyTimeout)
+	c := &http.Client{Timeout: time.Second}
+	var last error
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited before it was ready (%v):\n%s", p.name, p.err, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s was not ready within %s (%s: %v):\n%s", p.name, readyTimeout, url, last, p.out.String())
+		}
+	}
+}
+
+func (p *proc) stop() error {
+	select {
+	case <-p.exited:
+		return p.err
+	default:
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(stopTimeout):
+		p.cmd.Process.Kill()
+		<-p.exited
+		return fmt.Errorf("did not exit within %s of SIGTERM; killed", stopTimeout)
+	}
+}
+
+// cleanEnv is the test's environment without SCRY_ and OTEL_ variables.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SCRY_") && !strings.HasPrefix(kv, "OTEL_") && kv != "GOMEMLIMIT" && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

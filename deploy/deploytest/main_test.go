@@ -1,0 +1,196 @@
+package deploytest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The Scry binaries that images and manifests run.
+var scryBinaries = []string{"scry", "scry-collector", "scry-query", "scry-agent"}
+
+// pendingFlags are flags that are announced for a binary but may not be in
+// it yet (work in progress elsewhere). Manifests pass them already; when a
+// binary lacks one, the checks that need it skip with a message instead of
+// failing, and the topology tests leave it out. Remove an entry once the
+// flag has landed.
+var pendingFlags = map[string][]string{
+	"scry":           {"jaeger-http-addr", "zipkin-addr", "sampling-strategies-file", "udp-compact-addr", "udp-binary-addr"},
+	"scry-collector": {"jaeger-http-addr", "zipkin-addr", "sampling-strategies-file", "udp-compact-addr", "udp-binary-addr"},
+}
+
+func isPending(binary, flag string) bool {
+	for _, f := range pendingFlags[binary] {
+		if f == flag {
+			return true
+		}
+	}
+	return false
+}
+
+var binDir string // where binaries are built; removed after the run
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "scry-deploytest-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cannot create binary folder:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var (
+	rootOnce sync.Once
+	rootDir  string
+	rootErr  error
+)
+
+// repoRoot returns the module root (the folder of go.mod).
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	rootOnce.Do(func() {
+		b, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			rootErr = fmt.Errorf("cannot find the module root: %w", err)
+			return
+		}
+		gomod := strings.TrimSpace(string(b))
+		if gomod == "" || gomod == os.DevNull {
+			rootErr = errors.New("cannot find the module root: not inside a module")
+			return
+		}
+		rootDir = filepath.Dir(gomod)
+	})
+	if rootErr != nil {
+		t.Fatal(rootErr)
+	}
+	return rootDir
+}
+
+// errNoSource is binary's error when cmd/<name> does not exist.
+var errNoSource = errors.New("no source")
+
+type buildResult struct {
+	path string
+	err  error
+}
+
+var (
+	buildMu sync.Mutex
+	built   = map[string]buildResult{}
+)
+
+// binary builds ./cmd/<name> once per test run and returns its path. A
+// binary whose source is missing skips the test (only scry-agent may be
+// missing: it is being written); one that fails to build fails it.
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	p, err := tryBinary(t, name)
+	if errors.Is(err, errNoSource) {
+		if name == "scry-agent" {
+			t.Skipf("./cmd/scry-agent does not exist yet: skipping what needs the agent (run this test again once it has landed)")
+		}
+		t.Fatalf("./cmd/%s does not exist", name)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func tryBinary(t testing.TB, name string) (string, error) {
+	t.Helper()
+	root := repoRoot(t)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if r, ok := built[name]; ok {
+		return r.path, r.err
+	}
+	var r buildResult
+	if _, err := os.Stat(filepath.Join(root, "cmd", name, "main.go")); err != nil {
+		r.err = fmt.Errorf("./cmd/%s: %w", name, errNoSource)
+	} else {
+		st := time.Now()
+		r.path = filepath.Join(binDir, name)
+		cmd := exec.Command("go", "build", "-o", r.path, "./cmd/"+name)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			r.err = fmt.Errorf("cannot build ./cmd/%s: %v\n%s", name, err, out)
+		} else {
+			t.Logf("built ./cmd/%s in %s", name, time.Since(st).Round(time.Millisecond))
+		}
+	}
+	built[name] = r
+	return r.path, r.err
+}
+
+// flagInfo is one flag in a binary's --help.
+type flagInfo struct {
+	Name, Type, Default string
+}
+
+var (
+	helpMu sync.Mutex
+	helps  = map[string]map[string]flagInfo{}
+)
+
+// helpLine matches a flag line of cobra's --help, such as
+//
+//	-v, --version                     version for scry
+//	    --data-dir string             folder for the Badger store (default "scry-data")
+var helpLine = regexp.MustCompile(`^\s+(?:-\w, )?--([a-z0-9][a-z0-9-]*)(?: (\w+))?\s{2,}(.*)$`)
+var helpDefault = regexp.MustCompile(`\(default (.*)\)$`)
+
+// flagsOf returns the flags that `<binary> --help` lists, by name.
+func flagsOf(t testing.TB, name string) map[string]flagInfo {
+	t.Helper()
+	bin := binary(t, name)
+	helpMu.Lock()
+	defer helpMu.Unlock()
+	if f, ok := helps[name]; ok {
+		return f
+	}
+	out, err := exec.Command(bin, "--help").Output()
+	if err != nil {
+		t.Fatalf("%s --help: %v", name, err)
+	}
+	flags := map[string]flagInfo{}
+	for _, line := range strings.Split(string(out), "\n") {
+		m := helpLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		fi := flagInfo{Name: m[1], Type: m[2]}
+		if d := helpDefault.FindStringSubmatch(m[3]); d != nil {
+			fi.Default = strings.Trim(d[1], `"`)
+		}
+		flags[fi.Name] = fi
+	}
+	if len(flags) < 3 {
+		t.Fatalf("%s --help lists %d flags; cannot read it:\n%s", name, len(flags), out)
+	}
+	helps[name] = flags
+	return flags
+}
+
+// listenerFlags are the flags of a binary that take a listen address: those
+// ending in -addr whose default is a loopback address.
+func listenerFlags(flags map[string]flagInfo) []string {
+	var out []string
+	for name, f := range flags {
+		if strings.HasSuffix(name, "-addr") && strings.HasPrefix(f.Default, "127.0.0.1:") {
+			out = append(out, name)
+		}
+	}
+	return out
+}

@@ -1,0 +1,200 @@
+{{/*
+Names. The fullname is the release name when it contains "scry", else
+<release>-scry; it is cut to 40 characters so that the longest name made
+from it (<fullname>-collector-headless) is a valid DNS label and the
+StatefulSets' pod labels stay within 63 characters.
+*/}}
+{{- define "scry.fullname" -}}
+{{- if contains "scry" .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-scry" .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "scry.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Labels of an object: include "scry.labels" (dict "ctx" $ "name" "scry-collector" "component" "collector").
+*/}}
+{{- define "scry.labels" -}}
+helm.sh/chart: {{ include "scry.chart" .ctx }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: scry
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/component: {{ .component }}
+{{ include "scry.selectorLabels" . }}
+{{- end -}}
+
+{{- define "scry.selectorLabels" -}}
+app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- end -}}
+
+{{/* The image of a Scry binary: include "scry.image" (dict "ctx" $ "binary" "scry-query"). */}}
+{{- define "scry.image" -}}
+{{- printf "%s/%s:%s" .ctx.Values.image.registry .binary (toString .ctx.Values.image.tag) -}}
+{{- end -}}
+
+{{/*
+--memory-limit-mb of a component: its memoryLimitMB, or 80% of its memory
+limit (given in Mi or Gi).
+*/}}
+{{- define "scry.memoryLimitMB" -}}
+{{- if .memoryLimitMB -}}
+{{- .memoryLimitMB -}}
+{{- else -}}
+{{- $m := toString .resources.limits.memory -}}
+{{- if hasSuffix "Gi" $m -}}
+{{- div (mul (trimSuffix "Gi" $m | atoi) 1024 8) 10 -}}
+{{- else if hasSuffix "Mi" $m -}}
+{{- div (mul (trimSuffix "Mi" $m | atoi) 8) 10 -}}
+{{- else -}}
+{{- fail (printf "cannot derive --memory-limit-mb from the memory limit %q: give the limit in Mi or Gi, or set memoryLimitMB" $m) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Liveness and readiness probes on the admin port. */}}
+{{- define "scry.probes" -}}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: admin
+  periodSeconds: 10
+  timeoutSeconds: 5
+  failureThreshold: 6
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: admin
+  periodSeconds: 5
+  timeoutSeconds: 5
+  failureThreshold: 3
+{{- end -}}
+
+{{/* What every pod of the chart has in its spec. */}}
+{{- define "scry.podDefaults" -}}
+automountServiceAccountToken: false
+enableServiceLinks: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end -}}
+
+{{/* Scheduling settings of a component: include "scry.scheduling" .Values.collector. */}}
+{{- define "scry.scheduling" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The UI's Service: scry in allInOne, scry-query in production. */}}
+{{- define "scry.uiService" -}}
+{{- if eq .Values.mode "production" -}}
+{{- printf "%s-query" (include "scry.fullname" .) -}}
+{{- else -}}
+{{- include "scry.fullname" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where agents send (--collector) and ask for sampling strategies (--sampling-url). */}}
+{{- define "scry.agentCollector" -}}
+{{- if eq .Values.mode "production" -}}
+{{- printf "%s-collector-headless.%s.svc.cluster.local:4317" (include "scry.fullname" .) .Release.Namespace -}}
+{{- else -}}
+{{- printf "%s.%s.svc.cluster.local:4317" (include "scry.fullname" .) .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "scry.agentSamplingURL" -}}
+{{- if eq .Values.mode "production" -}}
+{{- printf "http://%s-collector.%s.svc.cluster.local:14268/api/sampling" (include "scry.fullname" .) .Release.Namespace -}}
+{{- else -}}
+{{- printf "http://%s.%s.svc.cluster.local:14268/api/sampling" (include "scry.fullname" .) .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The scry-agent container: include "scry.agentContainer" (dict "ctx" $ "agent" .Values.agent.sidecar "hostPorts" false).
+*/}}
+{{- define "scry.agentContainer" -}}
+- name: scry-agent
+  image: {{ include "scry.image" (dict "ctx" .ctx "binary" "scry-agent") }}
+  imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
+  args:
+    - --collector={{ include "scry.agentCollector" .ctx }}
+    - --otlp-grpc-addr=0.0.0.0:4317
+    - --otlp-http-addr=0.0.0.0:4318
+    - --udp-compact-addr=0.0.0.0:6831
+    - --udp-binary-addr=0.0.0.0:6832
+    - --sampling-addr=0.0.0.0:5778
+    - --sampling-url={{ include "scry.agentSamplingURL" .ctx }}
+    - --admin-addr=0.0.0.0:14271
+    - --buffer-bytes={{ int64 .agent.bufferBytes }}
+    - --spool-dir=/spool
+    - --spool-bytes={{ int64 .agent.spoolBytes }}
+    - --memory-limit-mb={{ include "scry.memoryLimitMB" .agent }}
+    {{- with .ctx.Values.agent.extraArgs }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    - name: otlp-grpc
+      containerPort: 4317
+      {{- if .hostPorts }}
+      hostPort: 4317
+      {{- end }}
+    - name: otlp-http
+      containerPort: 4318
+      {{- if .hostPorts }}
+      hostPort: 4318
+      {{- end }}
+    - name: jaeger-compact
+      containerPort: 6831
+      {{- if .hostPorts }}
+      hostPort: 6831
+      {{- end }}
+      protocol: UDP
+    - name: jaeger-binary
+      containerPort: 6832
+      {{- if .hostPorts }}
+      hostPort: 6832
+      {{- end }}
+      protocol: UDP
+    - name: sampling
+      containerPort: 5778
+      {{- if .hostPorts }}
+      hostPort: 5778
+      {{- end }}
+    - name: admin
+      containerPort: 14271
+  {{- include "scry.probes" . | nindent 2 }}
+  resources:
+    {{- toYaml .agent.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .ctx.Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: spool
+      mountPath: /spool
+{{- end -}}
+
+{{/* The spool volume of an agent: a quarter more room than --spool-bytes, in MiB. */}}
+{{- define "scry.agentSpoolVolume" -}}
+- name: spool
+  emptyDir:
+    sizeLimit: {{ printf "%dMi" (div (mul (div (int64 .spoolBytes) 1048576) 5) 4) }}
+{{- end -}}

@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 8s
 PKGS     := ./...
 
-.PHONY: all build bin ui ui-test run test unit fuzz bench bench-storage bench-e2e lint clean
+.PHONY: all build bin ui ui-test run test unit fuzz bench bench-storage bench-agent bench-e2e lint clean images
 
 all: build
 
@@ -37,12 +37,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./model/jaegerthrift/
 	$(GO) test -run '^$$' -fuzz '^FuzzZipkinJSON$$' -fuzztime $(FUZZTIME) ./model/zipkin/
 	$(GO) test -run '^$$' -fuzz '^FuzzZipkinProto$$' -fuzztime $(FUZZTIME) ./model/zipkin/
+	$(GO) test -run '^$$' -fuzz '^FuzzReplay$$' -fuzztime $(FUZZTIME) ./agent/spool/
 
 # Benchmarks on the reference workload (DESIGN.md). Figures go in the README
 # and in issue notes; compare runs with benchstat.
 # SCRY_BENCH_LARGE=10000000 also builds a 10M-span store and reports its
 # open time and resident memory (BenchmarkLargeStore; several minutes).
-bench: bench-storage bench-e2e
+bench: bench-storage bench-agent bench-e2e
+
+# Agent forwarding throughput and UDP intake at 20k spans/s.
+bench-agent:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./agent/
 
 bench-storage:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./storage/badger/

@@ -14,6 +14,7 @@ import (
 
 	"github.com/scrytrace/scry/agent/sampling"
 	"github.com/scrytrace/scry/agent/spool"
+	"github.com/scrytrace/scry/collector/jaegerudp"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/collector/otlphttp"
 	"github.com/scrytrace/scry/internal/httpserver"
@@ -29,22 +30,18 @@ type Agent struct {
 	buf    *buffer
 	eps    *endpoints
 
+	udp      *jaegerudp.Server
 	grpcRecv *otlpgrpc.Receiver // nil when off
 	httpRecv *otlphttp.Receiver // nil when off
 	sampling *httpserver.Server // nil when off
 
 	throttled *throttle
 	stopping  atomic.Bool // intake refuses new spans
-	udpQueued atomic.Int64
-	packets   chan packet
 
 	mu         sync.Mutex
 	state      int // 0 new, 1 started, 2 shut down
 	samplingUp bool
 	spool      *spool.Spool
-	udp        []*udpListener
-	readers    sync.WaitGroup
-	decoders   sync.WaitGroup
 	fwdCancel  context.CancelFunc
 	forwards   sync.WaitGroup
 	bgCancel   context.CancelFunc // resolver and spool replay
@@ -75,14 +72,23 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Agent, er
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	a := &Agent{cfg: cfg, logger: logger, throttled: newThrottle(logger, 10*time.Second),
-		packets: make(chan packet, 4096)}
+	a := &Agent{cfg: cfg, logger: logger, throttled: newThrottle(logger, 10*time.Second)}
 	a.buf = newBuffer(cfg.BufferBytes, cfg.BatchSpans, cfg.BatchTimeout, a.releaseSpool)
 	m, err := newMetrics(reg, a)
 	if err != nil {
 		return nil, err
 	}
 	a.m = m
+	uc := jaegerudp.Config{
+		CompactAddr: cfg.UDPCompactAddr, BinaryAddr: cfg.UDPBinaryAddr,
+		BufferBytes: cfg.UDPBufferBytes, QueueBytes: cfg.UDPQueueBytes, Workers: cfg.UDPWorkers,
+		MetricPrefix: "scry_agent",
+	}
+	if a.udp, err = jaegerudp.New(uc, udpSink{a: a}, logger, reg); err != nil {
+		return nil, err
+	}
+	um := a.udp.Metrics()
+	m.packets, m.packetsDropped = um.PacketsReceived, um.PacketsDropped
 	if cfg.OTLPGRPCAddr != "" {
 		c := otlpgrpc.DefaultConfig()
 		c.Addr, c.MaxRecvMsgSize, c.MaxSpansPerRequest, c.RetryDelay = cfg.OTLPGRPCAddr, cfg.MaxMessageBytes, cfg.MaxSpansPerRequest, cfg.RetryAfter
@@ -186,24 +192,8 @@ func (a *Agent) start(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, u := range []struct {
-		addr, transport string
-		compact         bool
-	}{{a.cfg.UDPCompactAddr, transportUDPCompact, true}, {a.cfg.UDPBinaryAddr, transportUDPBinary, false}} {
-		if u.addr == "" {
-			continue
-		}
-		l, err := a.listenUDP(ctx, u.addr, u.transport, u.compact)
-		if err != nil {
-			return err
-		}
-		a.mu.Lock()
-		a.udp = append(a.udp, l)
-		a.mu.Unlock()
-		a.readers.Go(func() { a.readUDP(l) })
-	}
-	for range a.cfg.UDPWorkers {
-		a.decoders.Go(a.decodeUDP)
+	if err := a.udp.Start(ctx); err != nil {
+		return err
 	}
 	if a.sampling != nil {
 		if err := a.sampling.Start(ctx); err != nil {
@@ -226,15 +216,10 @@ func (a *Agent) Addrs() Addrs {
 	if a.httpRecv != nil {
 		ad.OTLPHTTP = a.httpRecv.Addr()
 	}
+	u := a.udp.Addrs()
+	ad.UDPCompact, ad.UDPBinary = u.Compact, u.Binary
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, l := range a.udp {
-		if l.compact {
-			ad.UDPCompact = l.conn.LocalAddr()
-		} else {
-			ad.UDPBinary = l.conn.LocalAddr()
-		}
-	}
 	if a.sampling != nil && a.samplingUp {
 		ad.Sampling = a.sampling.Addr()
 	}
@@ -281,14 +266,9 @@ func (a *Agent) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("cannot shut down sampling server: %w", err))
 		}
 	}
-	a.mu.Lock()
-	for _, l := range a.udp {
-		_ = l.conn.Close()
+	if err := a.udp.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
 	}
-	a.mu.Unlock()
-	a.readers.Wait()
-	close(a.packets)
-	a.decoders.Wait()
 	if a.bgCancel != nil {
 		a.bgCancel() // stops spool replay and resolution
 	}

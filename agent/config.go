@@ -13,17 +13,18 @@ import (
 
 	"github.com/scrytrace/scry/agent/sampling"
 	"github.com/scrytrace/scry/agent/spool"
+	"github.com/scrytrace/scry/collector/jaegerudp"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/collector/otlphttp"
 )
 
 // Defaults of Config.
 const (
-	DefaultUDPCompactAddr      = "127.0.0.1:6831"
-	DefaultUDPBinaryAddr       = "127.0.0.1:6832"
-	DefaultUDPBufferBytes      = 4 << 20
-	DefaultUDPWorkers          = 2
-	DefaultUDPQueueBytes       = 8 << 20
+	DefaultUDPCompactAddr      = jaegerudp.DefaultCompactAddr
+	DefaultUDPBinaryAddr       = jaegerudp.DefaultBinaryAddr
+	DefaultUDPBufferBytes      = jaegerudp.DefaultBufferBytes
+	DefaultUDPWorkers          = jaegerudp.DefaultWorkers
+	DefaultUDPQueueBytes       = jaegerudp.DefaultQueueBytes
 	DefaultBatchSpans          = 500
 	DefaultBatchTimeout        = 200 * time.Millisecond
 	DefaultBufferBytes         = 64 << 20
@@ -36,7 +37,7 @@ const (
 
 	// MaxPacketBytes is the largest UDP packet taken; larger ones are
 	// dropped (reason "oversized"). Jaeger clients send at most 65000.
-	MaxPacketBytes = 65000
+	MaxPacketBytes = jaegerudp.MaxPacketBytes
 )
 
 // Config sets up an Agent. An empty address turns that listener off.

@@ -6,8 +6,9 @@
 //	                                                                          ▼
 //	             buffer (bounded in bytes) ─► batches ─► forwarders ─► collectors (OTLP/gRPC)
 //
-// Intake. A UDP reader only copies each packet off the socket into a queue
-// bounded in bytes; decoder goroutines turn packets into spans
+// Intake. The UDP intake is collector/jaegerudp's server, which the
+// collectors use too: a UDP reader only copies each packet off the socket
+// into a queue bounded in bytes; decoder goroutines turn packets into spans
 // (model/jaegerthrift) and put them in the buffer. A bad packet (malformed,
 // truncated, over 65000 bytes, declaring sizes it does not hold) is counted
 // in scry_agent_udp_packets_dropped_total{transport,reason} and dropped;

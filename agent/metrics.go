@@ -4,12 +4,14 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scrytrace/scry/collector/jaegerudp"
 )
 
 // Transports, the values of the transport label.
 const (
-	transportUDPCompact = "udp_compact"
-	transportUDPBinary  = "udp_binary"
+	transportUDPCompact = jaegerudp.TransportCompact
+	transportUDPBinary  = jaegerudp.TransportBinary
 	transportOTLPGRPC   = "otlp_grpc"
 	transportOTLPHTTP   = "otlp_http"
 	transportSpool      = "spool" // spans read back from the spool at start
@@ -26,12 +28,12 @@ const (
 	dropSpoolBad   = "spool_unreadable"
 )
 
-// Reasons a UDP packet is dropped.
+// Reasons a UDP packet is dropped (counted by collector/jaegerudp).
 const (
-	packetMalformed  = "malformed"
-	packetOversized  = "oversized"
-	packetQueueFull  = "queue_full"
-	packetBufferFull = "buffer_full"
+	packetMalformed  = jaegerudp.DropMalformed
+	packetOversized  = jaegerudp.DropOversized
+	packetQueueFull  = jaegerudp.DropQueueFull
+	packetBufferFull = jaegerudp.DropBufferFull
 )
 
 // metrics are the agent's counters; gauges are functions of its parts.
@@ -42,8 +44,8 @@ type metrics struct {
 	batches        prometheus.Counter
 	retries        prometheus.Counter
 	dropped        *prometheus.CounterVec // reason
-	packets        *prometheus.CounterVec // transport
-	packetsDropped *prometheus.CounterVec // transport, reason
+	packets        *prometheus.CounterVec // transport; the UDP server's
+	packetsDropped *prometheus.CounterVec // transport, reason; the UDP server's
 	exportDuration prometheus.Histogram
 }
 
@@ -69,13 +71,6 @@ func newMetrics(reg prometheus.Registerer, a *Agent) (*metrics, error) {
 			Name: "scry_agent_spans_dropped_total",
 			Help: "Spans dropped, by reason: buffer_full (UDP), invalid (UDP, zero IDs), rejected (by a collector, for good), too_large, shutdown (held at shutdown without a spool), spool_unreadable (invalid spans read back from the spool).",
 		}, []string{"reason"}),
-		packets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scry_agent_udp_packets_received_total", Help: "UDP packets read, by transport.",
-		}, []string{"transport"}),
-		packetsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scry_agent_udp_packets_dropped_total",
-			Help: "UDP packets dropped, by transport and reason: malformed, oversized (over 65000 bytes), queue_full (decoders behind), buffer_full.",
-		}, []string{"transport", "reason"}),
 		exportDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "scry_agent_export_duration_seconds", Help: "Duration of one export to a collector, successful or not.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
@@ -84,8 +79,7 @@ func newMetrics(reg prometheus.Registerer, a *Agent) (*metrics, error) {
 	for _, r := range []string{dropBufferFull, dropInvalid, dropRejected, dropTooLarge, dropShutdown} {
 		m.dropped.WithLabelValues(r) // export zeros, so that rate() works from the start
 	}
-	cs := []prometheus.Collector{m.received, m.refused, m.forwarded, m.batches, m.retries, m.dropped,
-		m.packets, m.packetsDropped, m.exportDuration,
+	cs := []prometheus.Collector{m.received, m.refused, m.forwarded, m.batches, m.retries, m.dropped, m.exportDuration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "scry_agent_buffer_bytes", Help: "Estimated memory of the spans the buffer holds (waiting, being sent or retried).",
 		}, func() float64 { return float64(a.buf.stats().Bytes) }),

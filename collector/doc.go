@@ -4,7 +4,7 @@
 //
 // The collector's path for a span is
 //
-//	receiver (otlpgrpc, otlphttp, jaegerhttp, zipkin) ─► queue (bounded in bytes) ─► group commit ─► storage.Writer
+//	receiver (otlpgrpc, otlphttp, jaegerhttp, jaegerudp, zipkin) ─► queue (bounded in bytes) ─► group commit ─► storage.Writer
 //
 // A receiver answers an export only after the Consumer returned, and the
 // queue returns only after the spans are committed to storage, so an
@@ -19,10 +19,13 @@
 // RetryInfo and HTTP 503 with Retry-After.
 //
 // A receiver that sets invalid spans aside before handing the others on
-// reports them with RecordRejected, so that Metrics counts them as refused.
+// reports them with RecordRejected, so that Metrics counts them as refused;
+// one that refuses spans itself (jaegerudp, when too many commits are under
+// way) reports them with RecordRefused.
 //
 // Sub-packages: queue (the bounded queue and group-commit writers), otlpgrpc
 // and otlphttp (the OTLP receivers), jaegerhttp (Jaeger Thrift over HTTP, and
-// the sampling endpoint on the same port), zipkin (Zipkin v2 JSON and
-// protobuf), sampling (remote sampling strategies from a file).
+// the sampling endpoint on the same port), jaegerudp (Jaeger Thrift emitBatch
+// over UDP, which scry-agent uses too), zipkin (Zipkin v2 JSON and protobuf),
+// sampling (remote sampling strategies from a file).
 package collector

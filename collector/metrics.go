@@ -26,7 +26,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "scry_receiver_spans_accepted_total", Help: "Spans committed to storage and acknowledged, by transport.",
 		}, []string{"transport"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scry_receiver_spans_refused_total", Help: "Spans refused, by transport and reason (queue_full, stopped, too_large, invalid, error).",
+			Name: "scry_receiver_spans_refused_total", Help: "Spans refused, by transport and reason (queue_full, stopped, too_large, invalid, error; buffer_full: UDP spans that found too many commits under way).",
 		}, []string{"transport", "reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.received, m.accepted, m.refused} {
@@ -59,6 +59,22 @@ func RecordRejected(c Consumer, n int) {
 	}
 }
 
+// RefuseRecorder is implemented by a Consumer that counts the spans a
+// receiver refused itself, without handing them on (a UDP receiver with no
+// room to take them, say). Metrics.Wrap's Consumers count them as received
+// and refused with the reason given.
+type RefuseRecorder interface {
+	RecordRefused(reason string, n int)
+}
+
+// RecordRefused tells c that a receiver refused n spans for reason, if c
+// keeps count (implements RefuseRecorder); otherwise it does nothing.
+func RecordRefused(c Consumer, reason string, n int) {
+	if r, ok := c.(RefuseRecorder); ok && n > 0 {
+		r.RecordRefused(reason, n)
+	}
+}
+
 type counted struct {
 	m         *Metrics
 	transport string
@@ -69,6 +85,12 @@ type counted struct {
 func (c *counted) RecordRejected(n int) {
 	c.m.received.WithLabelValues(c.transport).Add(float64(n))
 	c.m.refused.WithLabelValues(c.transport, "invalid").Add(float64(n))
+}
+
+// RecordRefused implements RefuseRecorder.
+func (c *counted) RecordRefused(reason string, n int) {
+	c.m.received.WithLabelValues(c.transport).Add(float64(n))
+	c.m.refused.WithLabelValues(c.transport, reason).Add(float64(n))
 }
 
 func (c *counted) ConsumeSpans(ctx context.Context, spans []*model.Span, size int) error {

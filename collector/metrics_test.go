@@ -60,3 +60,21 @@ func TestRecordRejected(t *testing.T) {
 	}
 	collector.RecordRejected(nop{}, 3) // a Consumer that does not count: nothing happens
 }
+
+func TestRecordRefused(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := collector.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Wrap("udp_compact", nop{})
+	collector.RecordRefused(c, "buffer_full", 4)
+	collector.RecordRefused(c, "buffer_full", 0)
+	if got := value(t, reg, "scry_receiver_spans_received_total", map[string]string{"transport": "udp_compact"}); got != 4 {
+		t.Errorf("received %v, want 4", got)
+	}
+	if got := value(t, reg, "scry_receiver_spans_refused_total", map[string]string{"transport": "udp_compact", "reason": "buffer_full"}); got != 4 {
+		t.Errorf("refused buffer_full %v, want 4", got)
+	}
+	collector.RecordRefused(nop{}, "buffer_full", 3) // a Consumer that does not count: nothing happens
+}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,7 +72,7 @@ func runScry(t *testing.T, env []string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	args = append([]string{"--data-dir=" + t.TempDir()}, args...)
-	for _, f := range addrFlags {
+	for _, f := range slices.Concat(addrFlags, udpAddrFlags) {
 		args = append(args, "--"+f+"=127.0.0.1:0")
 	}
 	cmd := exec.CommandContext(ctx, buildBinary(t, "./cmd/scry"), args...)
@@ -130,6 +131,11 @@ func TestHelp(t *testing.T) {
 		{"log-level", `"info"`},
 		{"config", ""},
 		{"base-path", ""},
+		{"jaeger-http-addr", `"127.0.0.1:14268"`},
+		{"zipkin-addr", `"127.0.0.1:9411"`},
+		{"udp-compact-addr", `"127.0.0.1:6831"`},
+		{"udp-binary-addr", `"127.0.0.1:6832"`},
+		{"udp-buffer-bytes", "4194304"},
 	} {
 		line := regexp.MustCompile(`(?m)^\s+(-\w, )?--` + regexp.QuoteMeta(f.name) + `\s.*$`).FindString(help)
 		switch {

@@ -120,14 +120,23 @@ func moduleRoot() (string, error) {
 
 // Address flags of scry that the harness fills with free ports.
 const (
-	flagOTLPGRPC = "otlp-grpc-addr"
-	flagOTLPHTTP = "otlp-http-addr"
-	flagHTTP     = "http-addr"
-	flagAdmin    = "admin-addr"
-	flagDataDir  = "data-dir"
+	flagOTLPGRPC   = "otlp-grpc-addr"
+	flagOTLPHTTP   = "otlp-http-addr"
+	flagHTTP       = "http-addr"
+	flagAdmin      = "admin-addr"
+	flagJaegerHTTP = "jaeger-http-addr"
+	flagZipkin     = "zipkin-addr"
+	flagUDPCompact = "udp-compact-addr"
+	flagUDPBinary  = "udp-binary-addr"
+	flagDataDir    = "data-dir"
 )
 
-var addrFlags = []string{flagOTLPGRPC, flagOTLPHTTP, flagHTTP, flagAdmin}
+// addrFlags are filled with free TCP ports, udpAddrFlags with free UDP
+// ports, so that no two processes of a run share a default port.
+var (
+	addrFlags    = []string{flagOTLPGRPC, flagOTLPHTTP, flagHTTP, flagAdmin, flagJaegerHTTP, flagZipkin}
+	udpAddrFlags = []string{flagUDPCompact, flagUDPBinary}
+)
 
 // scryOptions say how to start scry beyond the harness's defaults.
 type scryOptions struct {
@@ -147,8 +156,11 @@ type scryOptions struct {
 type Scry struct {
 	*Proc
 	DataDir string
-	// Listen addresses (host:port); the admin address is Proc.Admin.
+	// Listen addresses (host:port), "" for a listener turned off; the admin
+	// address is Proc.Admin.
 	OTLPGRPC, OTLPHTTP, Query string
+	JaegerHTTP, Zipkin        string
+	UDPCompact, UDPBinary     string
 
 	http *http.Client
 }
@@ -174,10 +186,15 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 		dataDir = t.TempDir() // before startProc's Cleanup, so removed after the process stops
 		args = append(args, "--"+flagDataDir+"="+dataDir)
 	}
-	var need []string // address flags the harness fills
+	var need, needUDP []string // address flags the harness fills
 	for _, f := range addrFlags {
 		if _, ok := given[f]; !ok && opts.External[f] == "" {
 			need = append(need, f)
+		}
+	}
+	for _, f := range udpAddrFlags {
+		if _, ok := given[f]; !ok && opts.External[f] == "" {
+			needUDP = append(needUDP, f)
 		}
 	}
 	return withFreePorts(t, len(need), func(ports []string) (*Scry, error) {
@@ -190,7 +207,11 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 			addrs[f] = ports[i]
 			args = append(args, "--"+f+"="+ports[i])
 		}
-		for _, f := range addrFlags {
+		for i, a := range freeUDPAddrs(t, len(needUDP)) {
+			addrs[needUDP[i]] = a
+			args = append(args, "--"+needUDP[i]+"="+a)
+		}
+		for _, f := range slices.Concat(addrFlags, udpAddrFlags) {
 			if a, ok := given[f]; ok {
 				addrs[f] = a
 			}
@@ -203,6 +224,8 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 		return &Scry{
 			Proc: p, DataDir: dataDir,
 			OTLPGRPC: addrs[flagOTLPGRPC], OTLPHTTP: addrs[flagOTLPHTTP], Query: addrs[flagHTTP],
+			JaegerHTTP: addrs[flagJaegerHTTP], Zipkin: addrs[flagZipkin],
+			UDPCompact: addrs[flagUDPCompact], UDPBinary: addrs[flagUDPBinary],
 			http: &http.Client{Timeout: httpTimeout},
 		}, nil
 	})
@@ -284,7 +307,7 @@ func givenFlags(flags []string) map[string]string {
 	out := map[string]string{}
 	for i := 0; i < len(flags); i++ {
 		name, value, hasValue := strings.Cut(strings.TrimLeft(flags[i], "-"), "=")
-		if !strings.HasPrefix(flags[i], "-") || (!slices.Contains(addrFlags, name) && name != flagDataDir) {
+		if !strings.HasPrefix(flags[i], "-") || (!slices.Contains(addrFlags, name) && !slices.Contains(udpAddrFlags, name) && name != flagDataDir) {
 			continue
 		}
 		if !hasValue && i+1 < len(flags) {
@@ -325,6 +348,28 @@ func freeAddrs(t testing.TB, n int) []string {
 		}
 		lns = append(lns, ln)
 		out[i] = ln.Addr().String()
+	}
+	return out
+}
+
+// freeUDPAddrs returns n distinct loopback UDP addresses that were free a
+// moment ago.
+func freeUDPAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	var cs []net.PacketConn
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	out := make([]string, n)
+	for i := range n {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("cannot find a free udp port: %v", err)
+		}
+		cs = append(cs, c)
+		out[i] = c.LocalAddr().String()
 	}
 	return out
 }

@@ -25,6 +25,7 @@ func startCollector(t *testing.T) *collectorProc {
 	dir := t.TempDir()
 	return withFreePorts(t, 3, func(a []string) (*collectorProc, error) {
 		p, err := startProc(t, bin, []string{"--data-dir=" + dir, "--otlp-grpc-addr=" + a[0], "--otlp-http-addr=",
+			"--jaeger-http-addr=", "--zipkin-addr=", "--udp-compact-addr=", "--udp-binary-addr=",
 			"--storage-addr=" + a[1], "--admin-addr=" + a[2]}, nil, a[2])
 		if err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
-// Command scry-collector takes OTLP, Jaeger (Thrift over HTTP) and Zipkin
-// intake, writes it to its own Badger store and serves that store's read API
-// over gRPC to scry-query; it also serves Jaeger remote sampling strategies.
+// Command scry-collector takes OTLP, Jaeger (Thrift over HTTP and over UDP)
+// and Zipkin intake, writes it to its own Badger store and serves that
+// store's read API over gRPC to scry-query; it also serves Jaeger remote
+// sampling strategies.
 package main
 
 import (
@@ -20,8 +21,9 @@ import (
 var version = "dev"
 
 // about is the description --help starts with.
-const about = "Scry collector: OTLP, Jaeger (Thrift over HTTP) and Zipkin intake into its own Badger store, whose reads it\n" +
-	"serves over gRPC to scry-query; Jaeger remote sampling strategies on the Jaeger HTTP port."
+const about = "Scry collector: OTLP, Jaeger (Thrift over HTTP, and over UDP on --udp-compact-addr and --udp-binary-addr)\n" +
+	"and Zipkin intake into its own Badger store, whose reads it serves over gRPC to scry-query; Jaeger remote sampling\n" +
+	"strategies on the Jaeger HTTP port."
 
 func main() {
 	var (

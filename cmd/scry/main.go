@@ -1,4 +1,5 @@
-// Command scry is Scry all in one process: OTLP, Jaeger and Zipkin intake,
+// Command scry is Scry all in one process: OTLP, Jaeger (Thrift over HTTP and
+// over UDP, as Jaeger clients send to an agent) and Zipkin intake,
 // remote sampling strategies, the embedded Badger store and the query API,
 // with the data in a local folder.
 package main
@@ -20,7 +21,8 @@ import (
 var version = "dev"
 
 // about is the description --help starts with.
-const about = "Scry all in one: OTLP, Jaeger (Thrift over HTTP) and Zipkin intake, Jaeger remote sampling strategies,\n" +
+const about = "Scry all in one: OTLP, Jaeger (Thrift over HTTP, and over UDP as clients send to an agent: compact\n" +
+	"protocol on --udp-compact-addr, binary on --udp-binary-addr) and Zipkin intake, Jaeger remote sampling strategies,\n" +
 	"embedded Badger store, Jaeger-compatible query API."
 
 func main() {
@@ -78,6 +80,14 @@ func command() *cobra.Command {
 				}
 				if in.JaegerHTTP != nil {
 					fmt.Fprintf(os.Stderr, "  Jaeger HTTP: http://%s/api/traces, sampling at /api/sampling\n", in.JaegerHTTP.Addr())
+				}
+				if in.UDP != nil {
+					if a := in.UDP.Addrs().Compact; a != nil {
+						fmt.Fprintf(os.Stderr, "  Jaeger UDP:  %s (compact Thrift)\n", a)
+					}
+					if a := in.UDP.Addrs().Binary; a != nil {
+						fmt.Fprintf(os.Stderr, "  Jaeger UDP:  %s (binary Thrift)\n", a)
+					}
 				}
 				if in.Zipkin != nil {
 					fmt.Fprintf(os.Stderr, "  Zipkin:      http://%s/api/v2/spans\n", in.Zipkin.Addr())

@@ -20,11 +20,8 @@ var scryBinaries = []string{"scry", "scry-collector", "scry-query", "scry-agent"
 // it yet (work in progress elsewhere). Manifests pass them already; when a
 // binary lacks one, the checks that need it skip with a message instead of
 // failing, and the topology tests leave it out. Remove an entry once the
-// flag has landed.
-var pendingFlags = map[string][]string{
-	"scry":           {"jaeger-http-addr", "zipkin-addr", "sampling-strategies-file", "udp-compact-addr", "udp-binary-addr"},
-	"scry-collector": {"jaeger-http-addr", "zipkin-addr", "sampling-strategies-file", "udp-compact-addr", "udp-binary-addr"},
-}
+// flag has landed. None is pending now.
+var pendingFlags = map[string][]string{}
 
 func isPending(binary, flag string) bool {
 	for _, f := range pendingFlags[binary] {

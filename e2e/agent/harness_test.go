@@ -230,7 +230,10 @@ func startCollector(t testing.TB) *collector {
 	for try := 1; ; try++ {
 		ports := freeTCP(t, 3)
 		c := &collector{GRPC: ports[0], Storage: ports[1], DataDir: dataDir}
+		// The listeners the tests do not use are off, so that they take no
+		// fixed ports.
 		c.args = []string{"--otlp-grpc-addr=" + ports[0], "--otlp-http-addr=", "--storage-addr=" + ports[1],
+			"--jaeger-http-addr=", "--zipkin-addr=", "--udp-compact-addr=", "--udp-binary-addr=",
 			"--admin-addr=" + ports[2], "--data-dir=" + dataDir, "--log-level=warn"}
 		p, err := startProc(t, buildBin(t, "./cmd/scry-collector"), c.args, nil, ports[2])
 		if err == nil {

@@ -2,18 +2,26 @@ package wiring_test
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/apache/thrift/lib/go/thrift"
+	jagent "github.com/jaegertracing/jaeger-idl/thrift-gen/agent"
+	"github.com/jaegertracing/jaeger-idl/thrift-gen/jaeger"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/scrytrace/scry/internal/wiring"
+	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
 )
 
@@ -31,7 +39,7 @@ func TestIntakeJaegerZipkinSampling(t *testing.T) {
 		t.Fatalf("defaults: %+v", f)
 	}
 	if err := fs.Parse([]string{"--otlp-grpc-addr=", "--otlp-http-addr=", "--jaeger-http-addr=127.0.0.1:0",
-		"--zipkin-addr=127.0.0.1:0", "--sampling-strategies-file=" + file}); err != nil {
+		"--zipkin-addr=127.0.0.1:0", "--sampling-strategies-file=" + file, "--udp-compact-addr=", "--udp-binary-addr="}); err != nil {
 		t.Fatal(err)
 	}
 	store := memory.New()
@@ -40,7 +48,7 @@ func TestIntakeJaegerZipkinSampling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.GRPC != nil || in.HTTP != nil || in.JaegerHTTP == nil || in.Zipkin == nil {
+	if in.GRPC != nil || in.HTTP != nil || in.JaegerHTTP == nil || in.Zipkin == nil || in.UDP != nil {
 		t.Fatalf("receivers: %+v", in)
 	}
 	for _, p := range in.Parts {
@@ -98,4 +106,129 @@ func TestIntakeSamplingNeedsJaegerHTTP(t *testing.T) {
 		!strings.Contains(err.Error(), "--jaeger-http-addr") {
 		t.Fatalf("error %v", err)
 	}
+}
+
+// TestIntakeUDP builds the intake with the Jaeger UDP listeners on free
+// ports and sends a compact and a binary emitBatch packet through them to
+// the store.
+func TestIntakeUDP(t *testing.T) {
+	var f wiring.IntakeFlags
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	f.Add(fs)
+	if f.UDPCompactAddr != "127.0.0.1:6831" || f.UDPBinaryAddr != "127.0.0.1:6832" || f.UDPBufferBytes != 4<<20 {
+		t.Fatalf("defaults: %+v", f)
+	}
+	if err := fs.Parse([]string{"--otlp-grpc-addr=", "--otlp-http-addr=", "--jaeger-http-addr=", "--zipkin-addr=",
+		"--udp-compact-addr=127.0.0.1:0", "--udp-binary-addr=127.0.0.1:0", "--udp-buffer-bytes=65536"}); err != nil {
+		t.Fatal(err)
+	}
+	store := memory.New()
+	reg := prometheus.NewRegistry()
+	in, err := f.BuildIntake(store, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.UDP == nil {
+		t.Fatal("no UDP receiver")
+	}
+	for _, p := range in.Parts {
+		if err := p.Start(context.Background()); err != nil {
+			t.Fatalf("start %s: %v", p.Name, err)
+		}
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		for i := len(in.Parts) - 1; i >= 0; i-- {
+			if err := in.Parts[i].Shutdown(context.Background()); err != nil {
+				t.Errorf("shut down %s: %v", in.Parts[i].Name, err)
+			}
+		}
+	}
+	t.Cleanup(stop)
+
+	for _, tc := range []struct {
+		transport string
+		compact   bool
+	}{{"udp_compact", true}, {"udp_binary", false}} {
+		addr := in.UDP.Addrs().Binary
+		if tc.compact {
+			addr = in.UDP.Addrs().Compact
+		}
+		id := int64(0x1234_5678_9abc)
+		if tc.compact {
+			id++
+		}
+		batch := &jaeger.Batch{Process: &jaeger.Process{ServiceName: "udp"}, Spans: []*jaeger.Span{{
+			TraceIdLow: id, SpanId: id, OperationName: "op", StartTime: time.Now().UnixMicro(), Duration: 5,
+		}}}
+		buf := thrift.NewTMemoryBuffer()
+		var pf thrift.TProtocolFactory = thrift.NewTBinaryProtocolFactoryConf(nil)
+		if tc.compact {
+			pf = thrift.NewTCompactProtocolFactoryConf(nil)
+		}
+		if err := jagent.NewAgentClientFactory(buf, pf).EmitBatch(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := net.Dial("udp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write(buf.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		var tid model.TraceID
+		binary.BigEndian.PutUint64(tid[8:], uint64(id))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			spans, err := store.GetTrace(context.Background(), tid, storage.TimeHint{})
+			if err == nil && len(spans) == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: span not stored: %v", tc.transport, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := counterValue(t, reg, "scry_receiver_spans_accepted_total", tc.transport); got != 1 {
+			t.Errorf("accepted{%s} = %v, want 1", tc.transport, got)
+		}
+		if got := counterValue(t, reg, "scry_receiver_udp_packets_received_total", tc.transport); got != 1 {
+			t.Errorf("udp packets received{%s} = %v, want 1", tc.transport, got)
+		}
+	}
+	// The ports are free once the intake is shut down.
+	compact, bin := in.UDP.Addrs().Compact.String(), in.UDP.Addrs().Binary.String()
+	stop()
+	for _, a := range []string{compact, bin} {
+		c, err := net.ListenPacket("udp", a)
+		if err != nil {
+			t.Fatalf("%s not released: %v", a, err)
+		}
+		c.Close()
+	}
+}
+
+// counterValue is the counter name{transport} in reg, 0 if absent.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, transport string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == transport {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

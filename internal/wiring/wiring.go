@@ -1,6 +1,6 @@
 // Package wiring builds the parts that several binaries share from their
-// flags: the Badger store, the intake (queue; OTLP, Jaeger HTTP and Zipkin
-// receivers; sampling strategies) and the query HTTP server. cmd/ packages only choose which parts to run.
+// flags: the Badger store, the intake (queue; OTLP, Jaeger HTTP, Jaeger UDP
+// and Zipkin receivers; sampling strategies) and the query HTTP server. cmd/ packages only choose which parts to run.
 package wiring
 
 import (
@@ -19,6 +19,7 @@ import (
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/jaegerhttp"
+	"github.com/scrytrace/scry/collector/jaegerudp"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/collector/otlphttp"
 	"github.com/scrytrace/scry/collector/queue"
@@ -58,16 +59,19 @@ func (f *StoreFlags) OpenStore(reg prometheus.Registerer, log *slog.Logger) (*ba
 }
 
 // IntakeFlags configure the queue, the receivers (OTLP, Jaeger HTTP,
-// Zipkin) and the sampling strategies served on the Jaeger HTTP port.
+// Jaeger UDP, Zipkin) and the sampling strategies served on the Jaeger HTTP
+// port.
 type IntakeFlags struct {
-	OTLPGRPCAddr, OTLPHTTPAddr string
-	JaegerHTTPAddr, ZipkinAddr string
-	QueueBytes                 int64
-	Writers                    int
-	MaxMessageBytes            int
-	MaxSpansPerRequest         int
-	SamplingStrategiesFile     string
-	SamplingReloadInterval     time.Duration
+	OTLPGRPCAddr, OTLPHTTPAddr    string
+	JaegerHTTPAddr, ZipkinAddr    string
+	UDPCompactAddr, UDPBinaryAddr string
+	UDPBufferBytes                int
+	QueueBytes                    int64
+	Writers                       int
+	MaxMessageBytes               int
+	MaxSpansPerRequest            int
+	SamplingStrategiesFile        string
+	SamplingReloadInterval        time.Duration
 }
 
 // Add registers the flags on fs.
@@ -77,6 +81,12 @@ func (f *IntakeFlags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.JaegerHTTPAddr, "jaeger-http-addr", jaegerhttp.DefaultAddr,
 		"Jaeger HTTP listen address: Thrift spans at POST /api/traces, remote sampling at GET /api/sampling (empty: off)")
 	fs.StringVar(&f.ZipkinAddr, "zipkin-addr", zipkin.DefaultAddr, "Zipkin listen address, POST /api/v2/spans in JSON or protobuf (empty: off)")
+	fs.StringVar(&f.UDPCompactAddr, "udp-compact-addr", jaegerudp.DefaultCompactAddr,
+		"UDP listen address for Jaeger Thrift emitBatch, compact protocol, as Jaeger clients send to an agent (empty: off)")
+	fs.StringVar(&f.UDPBinaryAddr, "udp-binary-addr", jaegerudp.DefaultBinaryAddr,
+		"UDP listen address for Jaeger Thrift emitBatch, binary protocol (empty: off)")
+	fs.IntVar(&f.UDPBufferBytes, "udp-buffer-bytes", jaegerudp.DefaultBufferBytes,
+		"UDP socket receive buffer asked of the kernel (a smaller one given is logged)")
 	fs.StringVar(&f.SamplingStrategiesFile, "sampling-strategies-file", "",
 		"JSON file of sampling strategies in Jaeger's --sampling.strategies-file format, served at /api/sampling (empty: every service probabilistic 0.001)")
 	fs.DurationVar(&f.SamplingReloadInterval, "sampling-reload-interval", sampling.DefaultReloadInterval,
@@ -93,6 +103,7 @@ type Intake struct {
 	GRPC       *otlpgrpc.Receiver   // nil when turned off
 	HTTP       *otlphttp.Receiver   // nil when turned off
 	JaegerHTTP *jaegerhttp.Receiver // nil when turned off
+	UDP        *jaegerudp.Server    // nil when both UDP listeners are off
 	Zipkin     *zipkin.Receiver     // nil when turned off
 	Sampling   *sampling.Provider   // served by JaegerHTTP
 	Parts      []app.Named          // in start order
@@ -148,6 +159,11 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, reg prometheus.Registerer, l
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "Jaeger HTTP receiver", Part: in.JaegerHTTP})
 	}
+	if f.UDPCompactAddr != "" || f.UDPBinaryAddr != "" {
+		if err := f.buildUDP(in, m, reg, log); err != nil {
+			return nil, err
+		}
+	}
 	if f.ZipkinAddr != "" {
 		c := zipkin.DefaultConfig()
 		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest = f.ZipkinAddr, int64(f.MaxMessageBytes), f.MaxSpansPerRequest
@@ -158,6 +174,38 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, reg prometheus.Registerer, l
 		in.Parts = append(in.Parts, app.Named{Name: "Zipkin receiver", Part: in.Zipkin})
 	}
 	return in, nil
+}
+
+// udpMaxInFlight bounds the UDP packets whose spans wait for a commit at
+// once; past it, packets are dropped (counted, reason buffer_full).
+const udpMaxInFlight = jaegerudp.DefaultMaxInFlight
+
+// buildUDP adds the Jaeger UDP receiver: UDP has no answer, so its spans go
+// to the queue through a ConsumerSink, which never makes the UDP workers
+// wait for a commit.
+func (f *IntakeFlags) buildUDP(in *Intake, m *collector.Metrics, reg prometheus.Registerer, log *slog.Logger) error {
+	log = log.With("part", "jaeger-udp")
+	sink, err := jaegerudp.NewConsumerSink(map[string]collector.Consumer{
+		jaegerudp.TransportCompact: m.Wrap(jaegerudp.TransportCompact, in.Queue),
+		jaegerudp.TransportBinary:  m.Wrap(jaegerudp.TransportBinary, in.Queue),
+	}, udpMaxInFlight, log)
+	if err != nil {
+		return err
+	}
+	c := jaegerudp.DefaultConfig()
+	c.CompactAddr, c.BinaryAddr, c.BufferBytes = f.UDPCompactAddr, f.UDPBinaryAddr, f.UDPBufferBytes
+	if in.UDP, err = jaegerudp.New(c, sink, log, reg); err != nil {
+		return err
+	}
+	srv := in.UDP
+	in.Parts = append(in.Parts, app.Named{Name: "Jaeger UDP receiver", Part: app.Funcs{
+		StartFunc: srv.Start,
+		// The server first, so that nothing new reaches the sink; then
+		// the sink, which waits for the commits under way (the queue is
+		// shut down after this part).
+		ShutdownFunc: func(ctx context.Context) error { return errors.Join(srv.Shutdown(ctx), sink.Shutdown(ctx)) },
+	}})
+	return nil
 }
 
 // QueryFlags configure the query HTTP server.

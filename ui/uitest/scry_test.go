@@ -82,8 +82,8 @@ var errPortTaken = errors.New("a picked port was taken before scry bound it")
 
 // startScry starts bin on free loopback ports with its data in dataDir and
 // the API and UI under basePath, and waits until its admin /readyz answers
-// 200. The listeners the tests do not use (OTLP/HTTP, Jaeger, Zipkin) are
-// off, so they take no fixed ports. Stop it with stop.
+// 200. The listeners the tests do not use (OTLP/HTTP, Jaeger HTTP and UDP,
+// Zipkin) are off, so they take no fixed ports. Stop it with stop.
 func startScry(bin, dataDir, basePath string) (*scry, error) {
 	for attempt := 1; ; attempt++ {
 		addrs, err := freeAddrs(3)
@@ -112,6 +112,8 @@ func tryStartScry(bin, dataDir, basePath string, addrs []string) (*scry, error) 
 		"--otlp-http-addr=",
 		"--jaeger-http-addr=",
 		"--zipkin-addr=",
+		"--udp-compact-addr=",
+		"--udp-binary-addr=",
 	)
 	s.cmd.Env = cleanEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out

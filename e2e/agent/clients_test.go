@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -103,13 +104,47 @@ func TestJaegerClientOverUDP(t *testing.T) {
 	if !hasHostname {
 		t.Errorf("resource %+v lacks the client's process tags", r.Resource.Attributes)
 	}
+	// And as Jaeger UI sees it, through scry-query.
+	q := startQuery(t, col)
+	resp, err := http.Get("http://" + q + "/api/traces/" + tid.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		Data []struct {
+			Spans []struct {
+				SpanID     string `json:"spanID"`
+				References []struct {
+					RefType string `json:"refType"`
+					SpanID  string `json:"spanID"`
+				} `json:"references"`
+				Logs []struct{} `json:"logs"`
+			} `json:"spans"`
+			Processes map[string]struct {
+				ServiceName string `json:"serviceName"`
+			} `json:"processes"`
+		} `json:"data"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&env)
+	resp.Body.Close()
+	if err != nil || len(env.Data) != 1 || len(env.Data[0].Spans) != 2 {
+		t.Fatalf("scry-query /api/traces/%s: %+v, %v; want one trace of 2 spans", tid, env, err)
+	}
+	for _, sp := range env.Data[0].Spans {
+		if sp.SpanID != childID.String() {
+			continue
+		}
+		if len(sp.References) != 1 || sp.References[0].RefType != "CHILD_OF" || sp.References[0].SpanID != rootID.String() || len(sp.Logs) != 1 {
+			t.Errorf("child through scry-query: %+v, want CHILD_OF %s and one log", sp, rootID)
+		}
+	}
 	if got := ag.metric(t, "scry_agent_spans_received_total", `transport="udp_compact"`); got != 2 {
 		t.Errorf("received{udp_compact} = %v, want 2", got)
 	}
 
 	// The sampling endpoint answers Jaeger's default while the collector
 	// serves no strategy.
-	resp, err := http.Get("http://" + ag.Sampling + "/sampling?service=jaeger-app")
+	resp, err = http.Get("http://" + ag.Sampling + "/sampling?service=jaeger-app")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func outage(t *testing.T) time.Duration {
 		}
 		return d
 	}
-	return 5 * time.Second
+	return 30 * time.Second // as the issue states it
 }
 
 // sender exports batches of 50 spans to an agent every 20ms until stopped,

@@ -246,6 +246,23 @@ func startCollector(t testing.TB) *collector {
 	}
 }
 
+// startQuery starts scry-query over the collector's storage API and
+// returns its HTTP address.
+func startQuery(t testing.TB, c *collector) string {
+	t.Helper()
+	for try := 1; ; try++ {
+		ports := freeTCP(t, 2)
+		_, err := startProc(t, buildBin(t, "./cmd/scry-query"),
+			[]string{"--storage=" + c.Storage, "--http-addr=" + ports[0], "--admin-addr=" + ports[1], "--log-level=warn"}, nil, ports[1])
+		if err == nil {
+			return ports[0]
+		}
+		if !errors.Is(err, errPortTaken) || try == startTries {
+			t.Fatal(err)
+		}
+	}
+}
+
 // restart starts the collector again on the same ports and data.
 func (c *collector) restart(t testing.TB) {
 	t.Helper()

@@ -174,7 +174,9 @@ func Open(cfg Config) (s *Store, err error) {
 		WithNumCompactors(2).
 		WithBlockCacheSize(cfg.BlockCacheSize).
 		WithIndexCacheSize(cfg.IndexCacheSize).
-		WithCompression(options.Snappy).
+		// Span groups are zstd-compressed already; Snappy over the
+		// tables saved ~4% of disk and cost ~15% of ingest throughput.
+		WithCompression(options.None).
 		WithValueThreshold(1 << 20).
 		WithValueLogFileSize(256 << 20).
 		WithNumGoroutines(2)

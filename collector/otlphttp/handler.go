@@ -1,16 +1,12 @@
 package otlphttp
 
 import (
-	"bytes"
-	"compress/gzip"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
@@ -18,6 +14,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/scrytrace/scry/collector/internal/httpintake"
 	"github.com/scrytrace/scry/collector/internal/otlpexport"
 )
 
@@ -41,12 +38,6 @@ func (e encoding) contentType() string {
 	return contentTypeProtobuf
 }
 
-// httpError is a failure to answer with a status code.
-type httpError struct {
-	code int
-	msg  string
-}
-
 func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -59,13 +50,13 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 			"unsupported content type %q, use %s or %s", req.Header.Get("Content-Type"), contentTypeProtobuf, contentTypeJSON))
 		return
 	}
-	body, herr := r.readBody(w, req)
+	body, herr := httpintake.ReadBody(w, req, r.cfg.MaxRequestBytes)
 	if herr != nil {
-		if herr.code == http.StatusUnsupportedMediaType {
-			writeText(w, herr.code, herr.msg)
+		if herr.Code == http.StatusUnsupportedMediaType {
+			writeText(w, herr.Code, herr.Msg)
 			return
 		}
-		r.writeError(w, enc, herr.code, herr.msg)
+		r.writeError(w, enc, herr.Code, herr.Msg)
 		return
 	}
 
@@ -120,53 +111,6 @@ func parseContentType(v string) (encoding, bool) {
 		return encJSON, true
 	}
 	return 0, false
-}
-
-// readBody reads the body, decompressing it if needed, and refuses one
-// larger than MaxRequestBytes before or after decompression without reading
-// (or inflating) more than that.
-func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *httpError) {
-	limit := r.cfg.MaxRequestBytes
-	tooLarge := &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
-	if req.ContentLength > limit {
-		return nil, tooLarge
-	}
-	raw := http.MaxBytesReader(w, req.Body, limit)
-	var src io.Reader = raw
-	var buf bytes.Buffer
-	switch ce := strings.ToLower(strings.TrimSpace(req.Header.Get("Content-Encoding"))); ce {
-	case "", "identity":
-		if req.ContentLength > 0 {
-			buf.Grow(int(req.ContentLength))
-		}
-	case "gzip":
-		gz, err := gzip.NewReader(raw)
-		if err != nil {
-			if isMaxBytes(err) {
-				return nil, tooLarge
-			}
-			return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("cannot read gzip body: %v", err)}
-		}
-		defer gz.Close()
-		src = gz
-	default:
-		return nil, &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported content encoding %q, use gzip or none", ce)}
-	}
-	if _, err := buf.ReadFrom(io.LimitReader(src, limit+1)); err != nil {
-		if isMaxBytes(err) {
-			return nil, tooLarge
-		}
-		return nil, &httpError{http.StatusBadRequest, fmt.Sprintf("cannot read request body: %v", err)}
-	}
-	if int64(buf.Len()) > limit {
-		return nil, tooLarge
-	}
-	return buf.Bytes(), nil
-}
-
-func isMaxBytes(err error) bool {
-	var mb *http.MaxBytesError
-	return errors.As(err, &mb)
 }
 
 func (r *Receiver) retryAfter() string {

@@ -18,7 +18,7 @@ run: ui bin
 # Without npm the binaries serve a page that says how to build it.
 ui:
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) -C ui build; \
-	else echo "npm not found: building without the web UI (see ui/README)" >&2; fi
+	else echo "npm not found: building without the web UI (see ui/web/README.md)" >&2; fi
 
 ui-test:
 	$(MAKE) -C ui test

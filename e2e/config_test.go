@@ -14,6 +14,8 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/scrytrace/scry/internal/testbin"
 )
 
 // TestConfigSources sets flags through SCRY_<FLAG> environment variables and
@@ -77,7 +79,7 @@ func runScry(t *testing.T, env []string, args ...string) ([]byte, error) {
 	}
 	cmd := exec.CommandContext(ctx, buildBinary(t, "./cmd/scry"), args...)
 	cmd.Env = append(cleanEnv(), env...)
-	setChildAttrs(cmd)
+	testbin.SetChildAttrs(cmd)
 	return cmd.CombinedOutput()
 }
 

@@ -9,22 +9,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,88 +28,29 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/scrytrace/scry/internal/testbin"
 )
 
 // Time limits of the harness. They are generous: the machine running the
 // tests may be busy with other builds.
 const (
 	readyTimeout = 30 * time.Second // from exec to /readyz answering 200
-	stopTimeout  = 30 * time.Second // from SIGTERM to exit
 	httpTimeout  = 15 * time.Second // one HTTP request
-	startRetries = 3                // starts retried when a picked port was taken meanwhile
 )
-
-var (
-	binDir string // where buildBinary puts binaries; removed after the run
-
-	buildMu sync.Mutex
-	built   = map[string]buildResult{}
-)
-
-type buildResult struct {
-	path string
-	err  error
-}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "scry-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cannot create binary folder:", err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
 // buildBinary builds the main package pkg (a path relative to the module
-// root, such as "./cmd/scry") with `go build` once per test run and returns
-// the binary's path.
+// root, such as "./cmd/scry") once per test run and returns the binary's
+// path.
 func buildBinary(t testing.TB, pkg string) string {
 	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if r, ok := built[pkg]; ok {
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		return r.path
-	}
-	st := time.Now()
-	r := build(pkg)
-	t.Logf("built %s in %s", pkg, time.Since(st).Round(time.Millisecond))
-	built[pkg] = r
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r.path
-}
-
-func build(pkg string) buildResult {
-	root, err := moduleRoot()
-	if err != nil {
-		return buildResult{err: err}
-	}
-	out := filepath.Join(binDir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return buildResult{err: fmt.Errorf("cannot build %s: %v\n%s", pkg, err, b)}
-	}
-	return buildResult{path: out}
-}
-
-func moduleRoot() (string, error) {
-	b, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("cannot find the module root: %w", err)
-	}
-	gomod := strings.TrimSpace(string(b))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("cannot find the module root: not inside a module")
-	}
-	return filepath.Dir(gomod), nil
+	return testbin.Build(t, pkg)
 }
 
 // Address flags of scry that the harness fills with free ports.
@@ -154,7 +89,7 @@ type scryOptions struct {
 
 // Scry is one running scry process.
 type Scry struct {
-	*Proc
+	*testbin.Proc
 	DataDir string
 	// Listen addresses (host:port), "" for a listener turned off; the admin
 	// address is Proc.Admin.
@@ -183,7 +118,7 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 	dataDir, ok := given[flagDataDir]
 	var args []string
 	if !ok {
-		dataDir = t.TempDir() // before startProc's Cleanup, so removed after the process stops
+		dataDir = t.TempDir() // before testbin.Start's Cleanup, so removed after the process stops
 		args = append(args, "--"+flagDataDir+"="+dataDir)
 	}
 	var need, needUDP []string // address flags the harness fills
@@ -197,7 +132,7 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 			needUDP = append(needUDP, f)
 		}
 	}
-	return withFreePorts(t, len(need), func(ports []string) (*Scry, error) {
+	return testbin.WithFreePorts(t, len(need), func(ports []string) (*Scry, error) {
 		addrs := maps.Clone(opts.External)
 		if addrs == nil {
 			addrs = map[string]string{}
@@ -207,7 +142,7 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 			addrs[f] = ports[i]
 			args = append(args, "--"+f+"="+ports[i])
 		}
-		for i, a := range freeUDPAddrs(t, len(needUDP)) {
+		for i, a := range testbin.FreeUDPAddrs(t, len(needUDP)) {
 			addrs[needUDP[i]] = a
 			args = append(args, "--"+needUDP[i]+"="+a)
 		}
@@ -217,7 +152,7 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 			}
 		}
 		args = append(args, opts.Flags...)
-		p, err := startProc(t, bin, args, opts.Env, addrs[flagAdmin])
+		p, err := testbin.Start(t, bin, args, opts.Env, addrs[flagAdmin])
 		if err != nil {
 			return nil, err
 		}
@@ -229,76 +164,6 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 			http: &http.Client{Timeout: httpTimeout},
 		}, nil
 	})
-}
-
-// errPortTaken is startProc's error when the process could not bind a port
-// picked for it (another process took it meanwhile).
-var errPortTaken = errors.New("a picked port was taken before the process bound it")
-
-// withFreePorts calls start with n loopback addresses that were free a
-// moment ago, and again with new ones when start fails with errPortTaken.
-func withFreePorts[T any](t testing.TB, n int, start func(addrs []string) (T, error)) T {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		v, err := start(freeAddrs(t, n))
-		if err == nil {
-			return v
-		}
-		if attempt < startRetries && errors.Is(err, errPortTaken) {
-			t.Logf("retrying start: %v", err)
-			continue
-		}
-		t.Fatal(err)
-	}
-}
-
-// Proc is one running binary.
-type Proc struct {
-	t     testing.TB
-	name  string
-	Admin string // admin address: /readyz, /healthz, /metrics
-
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan struct{} // closed when the process has exited
-	err    error         // of Wait, once exited is closed
-}
-
-// startProc starts bin with args, with env added to the test's environment
-// (less its SCRY_ variables), and waits until GET /readyz on admin answers
-// 200. When the test ends the process is stopped with SIGTERM if still
-// running, and its output is logged if the test failed.
-func startProc(t testing.TB, bin string, args, env []string, admin string) (*Proc, error) {
-	t.Helper()
-	p := &Proc{t: t, name: filepath.Base(bin), Admin: admin, out: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(cleanEnv(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	setChildAttrs(p.cmd)
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start %s: %w", bin, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		if !p.Exited() {
-			if err := p.Stop(); err != nil {
-				t.Errorf("%s did not stop cleanly: %v", p.name, err)
-			}
-		}
-		if t.Failed() {
-			t.Logf("output of %s %s:\n%s", p.name, strings.Join(args, " "), p.Output())
-		}
-	})
-	if err := p.waitReady(); err != nil {
-		if p.Exited() && strings.Contains(p.Output(), "address already in use") {
-			return nil, fmt.Errorf("%w: %s", errPortTaken, lastLines(p.Output(), 3))
-		}
-		return nil, err
-	}
-	return p, nil
 }
 
 // givenFlags returns the values of the address flags and --data-dir in
@@ -320,145 +185,13 @@ func givenFlags(flags []string) map[string]string {
 }
 
 // cleanEnv is the test's environment without SCRY_ variables.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SCRY_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
+func cleanEnv() []string { return testbin.CleanEnv() }
 
 // freeAddrs returns n distinct loopback addresses that were free a moment
 // ago.
 func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	out := make([]string, n)
-	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("cannot find a free port: %v", err)
-		}
-		lns = append(lns, ln)
-		out[i] = ln.Addr().String()
-	}
-	return out
-}
-
-// freeUDPAddrs returns n distinct loopback UDP addresses that were free a
-// moment ago.
-func freeUDPAddrs(t testing.TB, n int) []string {
-	t.Helper()
-	var cs []net.PacketConn
-	defer func() {
-		for _, c := range cs {
-			c.Close()
-		}
-	}()
-	out := make([]string, n)
-	for i := range n {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("cannot find a free udp port: %v", err)
-		}
-		cs = append(cs, c)
-		out[i] = c.LocalAddr().String()
-	}
-	return out
-}
-
-// waitReady polls /readyz on the admin port until it answers 200.
-func (p *Proc) waitReady() error {
-	deadline := time.Now().Add(readyTimeout)
-	c := &http.Client{Timeout: time.Second}
-	for {
-		resp, err := c.Get("http://" + p.Admin + "/readyz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("%s exited before it was ready (%v): %s", p.name, p.err, lastLines(p.Output(), 5))
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s was not ready within %s (last: %v)", p.name, readyTimeout, err)
-		}
-	}
-}
-
-// Exited reports whether the process has exited.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.exited:
-		return true
-	default:
-		return false
-	}
-}
-
-// Stop sends SIGTERM and waits for the process to exit, killing it if it
-// takes longer than stopTimeout. It returns the exit error (nil for a clean
-// exit with status 0).
-func (p *Proc) Stop() error {
-	if !p.Exited() {
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			return fmt.Errorf("cannot send SIGTERM: %w", err)
-		}
-	}
-	select {
-	case <-p.exited:
-		return p.err
-	case <-time.After(stopTimeout):
-		p.cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("did not exit within %s of SIGTERM; killed", stopTimeout)
-	}
-}
-
-// Kill sends SIGKILL and waits for the process to be gone.
-func (p *Proc) Kill() {
-	p.t.Helper()
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		p.t.Fatalf("cannot kill %s: %v", p.name, err)
-	}
-	<-p.exited
-}
-
-// Output returns what the process wrote to stdout and stderr so far.
-func (p *Proc) Output() string { return p.out.String() }
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	return testbin.FreeAddrs(t, n)
 }
 
 // ---- query API clients ----

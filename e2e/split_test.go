@@ -11,11 +11,13 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/scrytrace/scry/internal/testbin"
 )
 
 // collectorProc is one running scry-collector.
 type collectorProc struct {
-	*Proc
+	*testbin.Proc
 	OTLPGRPC, Storage string
 }
 
@@ -23,8 +25,8 @@ func startCollector(t *testing.T) *collectorProc {
 	t.Helper()
 	bin := buildBinary(t, "./cmd/scry-collector")
 	dir := t.TempDir()
-	return withFreePorts(t, 3, func(a []string) (*collectorProc, error) {
-		p, err := startProc(t, bin, []string{"--data-dir=" + dir, "--otlp-grpc-addr=" + a[0], "--otlp-http-addr=",
+	return testbin.WithFreePorts(t, 3, func(a []string) (*collectorProc, error) {
+		p, err := testbin.Start(t, bin, []string{"--data-dir=" + dir, "--otlp-grpc-addr=" + a[0], "--otlp-http-addr=",
 			"--jaeger-http-addr=", "--zipkin-addr=", "--udp-compact-addr=", "--udp-binary-addr=",
 			"--storage-addr=" + a[1], "--admin-addr=" + a[2]}, nil, a[2])
 		if err != nil {
@@ -37,8 +39,8 @@ func startCollector(t *testing.T) *collectorProc {
 func startQuery(t *testing.T, storage ...string) *Scry {
 	t.Helper()
 	bin := buildBinary(t, "./cmd/scry-query")
-	return withFreePorts(t, 2, func(a []string) (*Scry, error) {
-		p, err := startProc(t, bin, []string{"--storage=" + strings.Join(storage, ","), "--http-addr=" + a[0], "--admin-addr=" + a[1]}, nil, a[1])
+	return testbin.WithFreePorts(t, 2, func(a []string) (*Scry, error) {
+		p, err := testbin.Start(t, bin, []string{"--storage=" + strings.Join(storage, ","), "--http-addr=" + a[0], "--admin-addr=" + a[1]}, nil, a[1])
 		if err != nil {
 			return nil, err
 		}

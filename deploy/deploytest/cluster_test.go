@@ -12,32 +12,25 @@ package deploytest
 // agent), a Service with a virtual IP for one of its pods.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/scrytrace/scry/internal/testbin"
 )
 
-const (
-	readyTimeout = 45 * time.Second // from exec to the readiness probe answering 200
-	stopTimeout  = 30 * time.Second // from SIGTERM to exit
-	startRetries = 3                // whole topologies started again when a picked port was taken meanwhile
-)
+const readyTimeout = 45 * time.Second // from exec to the readiness probe answering 200
 
 // pod is one pod of a workload, planned or running.
 type pod struct {
@@ -54,7 +47,7 @@ type cluster struct {
 	objs  []object
 	pods  []*pod
 	ports map[int32]int // container port -> host port, on every pod address
-	procs []*proc
+	procs []*testbin.Proc
 }
 
 // newCluster plans pods for the given workloads of objs: plan maps a
@@ -298,13 +291,9 @@ func (cl *cluster) endpointFor(p *pod, raw string) (string, error) {
 	return u.String(), nil
 }
 
-// errPortTaken: a process could not bind a picked port (another process
-// took it meanwhile).
-var errPortTaken = errors.New("a picked port was taken before the process bound it")
-
 // start runs the Scry container of pod p running bin with its translated
 // args and waits until its readiness probe answers 200.
-func (cl *cluster) start(p *pod, bin string, extra ...string) (*proc, error) {
+func (cl *cluster) start(p *pod, bin string, extra ...string) (*testbin.Proc, error) {
 	cl.t.Helper()
 	c := scryContainer(p.W, bin)
 	if c == nil {
@@ -322,24 +311,18 @@ func (cl *cluster) start(p *pod, bin string, extra ...string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr := &proc{name: p.String() + "/" + c.Name, args: args, exited: make(chan struct{})}
-	pr.cmd = exec.Command(binary(cl.t, bin), args...)
-	pr.cmd.Env = cleanEnv()
-	pr.cmd.Stdout, pr.cmd.Stderr = &pr.out, &pr.out
-	setChildAttrs(pr.cmd)
-	if err := pr.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start %s: %w", pr.name, err)
+	pr, err := testbin.Cmd{
+		Bin: binary(cl.t, bin), Args: args, Name: p.String() + "/" + c.Name,
+		Ready:        "http://" + net.JoinHostPort(p.IP, strconv.Itoa(h)) + rp.HTTPGet.Path,
+		ReadyTimeout: readyTimeout,
+		// Neither the test's OpenTelemetry settings nor its memory limit.
+		DropEnv: []string{"OTEL_", "GOMEMLIMIT="},
+	}.Start()
+	if err != nil {
+		return nil, err
 	}
-	go func() {
-		pr.err = pr.cmd.Wait()
-		close(pr.exited)
-	}()
 	cl.procs = append(cl.procs, pr)
-	ready := "http://" + net.JoinHostPort(p.IP, strconv.Itoa(h)) + rp.HTTPGet.Path
-	if err := pr.waitReady(ready); err != nil {
-		if strings.Contains(pr.out.String(), "address already in use") {
-			return nil, fmt.Errorf("%w: %s", errPortTaken, pr.name)
-		}
+	if err := pr.WaitReady(); err != nil {
 		return nil, err
 	}
 	return pr, nil
@@ -350,20 +333,20 @@ func (cl *cluster) start(p *pod, bin string, extra ...string) (*proc, error) {
 func (cl *cluster) stop() {
 	for i := len(cl.procs) - 1; i >= 0; i-- {
 		p := cl.procs[i]
-		if err := p.stop(); err != nil {
-			cl.t.Errorf("%s did not stop cleanly: %v", p.name, err)
+		if err := p.Stop(); err != nil {
+			cl.t.Errorf("%s did not stop cleanly: %v", p.Name, err)
 		}
 	}
 	if cl.t.Failed() {
 		for _, p := range cl.procs {
-			cl.t.Logf("output of %s %s:\n%s", p.name, strings.Join(p.args, " "), p.out.String())
+			cl.t.Logf("output of %s %s:\n%s", p.Name, strings.Join(p.Args, " "), p.Output())
 		}
 	}
 	cl.procs = nil
 }
 
 // runTopology builds a cluster with newCluster and calls start with it,
-// again with new ports when start fails with errPortTaken; the processes
+// again with new ports when start fails with testbin.ErrPortTaken; the processes
 // are stopped when the test ends.
 func runTopology(t *testing.T, objs []object, plan map[string][]string, start func(*cluster) error) *cluster {
 	t.Helper()
@@ -385,93 +368,10 @@ func runTopology(t *testing.T, objs []object, plan map[string][]string, start fu
 			return cl
 		}
 		cl.stop()
-		if attempt < startRetries && errors.Is(err, errPortTaken) {
+		if attempt < testbin.StartRetries && errors.Is(err, testbin.ErrPortTaken) {
 			t.Logf("starting again: %v", err)
 			continue
 		}
 		t.Fatal(err)
 	}
-}
-
-// proc is one running binary.
-type proc struct {
-	name   string
-	args   []string
-	cmd    *exec.Cmd
-	out    syncBuffer
-	exited chan struct{}
-	err    error // of Wait, once exited is closed
-}
-
-func (p *proc) waitReady(url string) error {
-	deadline := time.Now().Add(readyTimeout)
-	c := &http.Client{Timeout: time.Second}
-	var last error
-	for {
-		resp, err := c.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		last = err
-		select {
-		case <-p.exited:
-			return fmt.Errorf("%s exited before it was ready (%v):\n%s", p.name, p.err, p.out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s was not ready within %s (%s: %v):\n%s", p.name, readyTimeout, url, last, p.out.String())
-		}
-	}
-}
-
-func (p *proc) stop() error {
-	select {
-	case <-p.exited:
-		return p.err
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	select {
-	case <-p.exited:
-		return p.err
-	case <-time.After(stopTimeout):
-		p.cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("did not exit within %s of SIGTERM; killed", stopTimeout)
-	}
-}
-
-// cleanEnv is the test's environment without SCRY_ and OTEL_ variables.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SCRY_") && !strings.HasPrefix(kv, "OTEL_") && kv != "GOMEMLIMIT" && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,8 +1,6 @@
 package deploytest
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/scrytrace/scry/internal/testbin"
 )
 
 // The Scry binaries that images and manifests run.
@@ -32,103 +31,34 @@ func isPending(binary, flag string) bool {
 	return false
 }
 
-var binDir string // where binaries are built; removed after the run
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "scry-deploytest-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cannot create binary folder:", err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	testbin.Cleanup()
 	os.Exit(code)
 }
-
-var (
-	rootOnce sync.Once
-	rootDir  string
-	rootErr  error
-)
 
 // repoRoot returns the module root (the folder of go.mod).
 func repoRoot(t testing.TB) string {
 	t.Helper()
-	rootOnce.Do(func() {
-		b, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			rootErr = fmt.Errorf("cannot find the module root: %w", err)
-			return
-		}
-		gomod := strings.TrimSpace(string(b))
-		if gomod == "" || gomod == os.DevNull {
-			rootErr = errors.New("cannot find the module root: not inside a module")
-			return
-		}
-		rootDir = filepath.Dir(gomod)
-	})
-	if rootErr != nil {
-		t.Fatal(rootErr)
+	root, err := testbin.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return rootDir
+	return root
 }
-
-// errNoSource is binary's error when cmd/<name> does not exist.
-var errNoSource = errors.New("no source")
-
-type buildResult struct {
-	path string
-	err  error
-}
-
-var (
-	buildMu sync.Mutex
-	built   = map[string]buildResult{}
-)
 
 // binary builds ./cmd/<name> once per test run and returns its path. A
 // binary whose source is missing skips the test (only scry-agent may be
 // missing: it is being written); one that fails to build fails it.
 func binary(t testing.TB, name string) string {
 	t.Helper()
-	p, err := tryBinary(t, name)
-	if errors.Is(err, errNoSource) {
+	if _, err := os.Stat(filepath.Join(repoRoot(t), "cmd", name, "main.go")); err != nil {
 		if name == "scry-agent" {
 			t.Skipf("./cmd/scry-agent does not exist yet: skipping what needs the agent (run this test again once it has landed)")
 		}
 		t.Fatalf("./cmd/%s does not exist", name)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func tryBinary(t testing.TB, name string) (string, error) {
-	t.Helper()
-	root := repoRoot(t)
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if r, ok := built[name]; ok {
-		return r.path, r.err
-	}
-	var r buildResult
-	if _, err := os.Stat(filepath.Join(root, "cmd", name, "main.go")); err != nil {
-		r.err = fmt.Errorf("./cmd/%s: %w", name, errNoSource)
-	} else {
-		st := time.Now()
-		r.path = filepath.Join(binDir, name)
-		cmd := exec.Command("go", "build", "-o", r.path, "./cmd/"+name)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			r.err = fmt.Errorf("cannot build ./cmd/%s: %v\n%s", name, err, out)
-		} else {
-			t.Logf("built ./cmd/%s in %s", name, time.Since(st).Round(time.Millisecond))
-		}
-	}
-	built[name] = r
-	return r.path, r.err
+	return testbin.Build(t, "./cmd/"+name)
 }
 
 // flagInfo is one flag in a binary's --help.

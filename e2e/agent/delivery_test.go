@@ -91,7 +91,7 @@ func TestCollectorOutage(t *testing.T) {
 	s := startSender(t, ag.GRPC)
 
 	time.Sleep(time.Second) // traffic before the outage
-	col.kill()
+	col.Kill()
 	away := outage(t)
 	time.Sleep(away)
 	retries := ag.metric(t, "scry_agent_forward_retries_total")
@@ -120,7 +120,7 @@ func TestAgentRestartWithSpool(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			col := startCollector(t)
 			st := store(t, col)
-			if err := col.stop(); err != nil {
+			if err := col.Stop(); err != nil {
 				t.Fatal(err)
 			}
 			spoolDir := t.TempDir()
@@ -135,7 +135,7 @@ func TestAgentRestartWithSpool(t *testing.T) {
 				acked = append(acked, sent...)
 			}
 			if how == "crash" {
-				ag.kill()
+				ag.Kill()
 			} else {
 				// UDP spans are spooled at shutdown.
 				batch, sent := jaegerBatch("udp-spooled", 5)
@@ -151,7 +151,7 @@ func TestAgentRestartWithSpool(t *testing.T) {
 					return ag.metric(t, "scry_agent_spans_received_total", `transport="udp_compact"`) == 5
 				})
 				acked = append(acked, sent...)
-				if err := ag.stop(); err != nil {
+				if err := ag.Stop(); err != nil {
 					t.Fatalf("agent stop: %v", err)
 				}
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/scrytrace/scry/internal/testbin"
 	"github.com/scrytrace/scry/ui"
 )
 
@@ -41,17 +42,18 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if server != nil {
-		if err := server.stop(); err != nil {
+		if err := server.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "scry did not stop cleanly: %v\n", err)
 			code = 1
 		}
 		if code != 0 {
-			fmt.Fprintf(os.Stderr, "output of scry:\n%s\n", server.output())
+			fmt.Fprintf(os.Stderr, "output of scry:\n%s\n", server.Output())
 		}
 	}
 	for i := len(cleanups) - 1; i >= 0; i-- {
 		cleanups[i]()
 	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
@@ -102,7 +104,7 @@ func start(basePath string) (*env, error) {
 	}
 	cleanups = append(cleanups, func() { _ = os.RemoveAll(tmp) })
 	t0 := time.Now()
-	bin, err := buildScry(tmp)
+	bin, _, err := testbin.TryBuild("./cmd/scry") // embeds ui/dist as it is now
 	if err != nil {
 		return nil, err
 	}

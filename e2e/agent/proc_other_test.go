@@ -1,7 +1,0 @@
-//go:build !linux
-
-package agente2e
-
-import "os/exec"
-
-func setChildAttrs(*exec.Cmd) {}

@@ -66,18 +66,23 @@ func BenchmarkLargeStore(b *testing.B) {
 			}
 		}
 		b.ReportMetric(rssMB(), "rss-reads-MB")
+		b.ReportMetric(statusMB("RssAnon:"), "anon-reads-MB")
+		b.ReportMetric(statusMB("RssFile:"), "file-reads-MB")
 		b.ReportMetric(float64(s.DiskSize())/float64(total), "disk-bytes/span")
 		s.Close()
 	}
 }
 
-func rssMB() float64 {
+func rssMB() float64 { return statusMB("VmRSS:") }
+
+// statusMB reads a field of /proc/self/status in MB (-1 if unavailable).
+func statusMB(field string) float64 {
 	raw, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return -1
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb / 1024
 		}

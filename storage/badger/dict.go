@@ -65,9 +65,9 @@ func (b *dictBlob) kind() int {
 }
 
 // collectBlobs encodes each distinct resource and scope of the write once.
-func collectBlobs(groups [][]*model.Span) []dictBlob {
-	enc := encoderPool.Get().(*encoder)
-	defer encoderPool.Put(enc)
+func (s *Store) collectBlobs(groups [][]*model.Span) []dictBlob {
+	enc := s.encoders.Get().(*encoder)
+	defer s.encoders.Put(enc)
 	var out []dictBlob
 	seenR := map[*model.Resource]bool{}
 	seenS := map[*model.Scope]bool{}

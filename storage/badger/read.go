@@ -61,7 +61,7 @@ func (s *Store) readTrace(txn *badger.Txn, buckets []uint32, id model.TraceID) (
 		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
 			groups++
 			err := it.Item().Value(func(v []byte) error {
-				raw, err := zstdDecoder.DecodeAll(v, nil)
+				raw, err := s.zdec.DecodeAll(v, nil)
 				if err != nil {
 					return fmt.Errorf("%w: %v", errCorrupt, err)
 				}

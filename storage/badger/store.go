@@ -15,6 +15,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
@@ -131,6 +132,10 @@ type Store struct {
 
 	writeMu sync.Mutex // serialises dictionary and marker updates
 
+	encoders sync.Pool // *encoder, reused across writes
+	zenc     *zstd.Encoder
+	zdec     *zstd.Decoder
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -180,8 +185,14 @@ func Open(cfg Config) (s *Store, err error) {
 		WithValueThreshold(1 << 20).
 		WithValueLogFileSize(256 << 20).
 		WithNumGoroutines(2)
+	zenc, zdec, err := newZstd()
+	if err != nil {
+		return nil, err
+	}
 	db, err := openBadger(opts)
 	if err != nil {
+		zenc.Close()
+		zdec.Close()
 		return nil, fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
 	}
 	s = &Store{
@@ -195,13 +206,18 @@ func Open(cfg Config) (s *Store, err error) {
 		opSeen:  map[uint32]bitset{},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+		zenc:    zenc,
+		zdec:    zdec,
 	}
+	s.encoders.New = func() any { return newEncoder() }
 	s.deps = newDepTracker()
 	if err := s.checkFormat(); err != nil {
+		s.closeCodecs()
 		db.Close()
 		return nil, fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
 	}
 	if err := s.load(); err != nil {
+		s.closeCodecs()
 		db.Close()
 		return nil, fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
 	}
@@ -339,10 +355,16 @@ func (s *Store) Close() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	err := s.flushDeps()
+	s.closeCodecs()
 	if cerr := s.db.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("cannot close store: %w", cerr)
 	}
 	return err
+}
+
+func (s *Store) closeCodecs() {
+	s.zenc.Close()
+	s.zdec.Close()
 }
 
 // liveBuckets returns the buckets not yet past retention, newest first.

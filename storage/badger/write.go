@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
-	"sync"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
@@ -16,24 +15,19 @@ import (
 	"github.com/scrytrace/scry/storage"
 )
 
-var (
-	encoderPool = sync.Pool{New: func() any { return newEncoder() }}
-	zstdEncoder *zstd.Encoder
-	zstdDecoder *zstd.Decoder
-)
-
-func init() {
-	var err error
-	// Both are safe for concurrent EncodeAll/DecodeAll and hold no data
-	// between calls; they are stateless codecs, not store state.
-	zstdEncoder, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2), zstd.WithLowerEncoderMem(true))
+// newZstd returns the store's compressor and decompressor. Both are safe for
+// concurrent EncodeAll/DecodeAll.
+func newZstd() (*zstd.Encoder, *zstd.Decoder, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2), zstd.WithLowerEncoderMem(true))
 	if err != nil {
-		panic(err)
+		return nil, nil, fmt.Errorf("cannot create zstd encoder: %w", err)
 	}
-	zstdDecoder, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(64<<20))
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(64<<20))
 	if err != nil {
-		panic(err)
+		enc.Close()
+		return nil, nil, fmt.Errorf("cannot create zstd decoder: %w", err)
 	}
+	return enc, dec, nil
 }
 
 // WriteSpans implements storage.Writer. See the interface for the contract.
@@ -63,8 +57,8 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
-	enc := encoderPool.Get().(*encoder)
-	defer encoderPool.Put(enc)
+	enc := s.encoders.Get().(*encoder)
+	defer s.encoders.Put(enc)
 	for _, g := range groups {
 		if err := w.writeGroup(wb, enc, g); err != nil {
 			return err
@@ -142,7 +136,7 @@ func (w *groupWriter) resolve(groups [][]*model.Span) error {
 	var missing bool
 	var marks []mark
 
-	blobs := collectBlobs(groups)
+	blobs := s.collectBlobs(groups)
 	lookup := func() {
 		missing = false
 		w.opOf = w.opOf[:0]
@@ -309,7 +303,7 @@ func (w *groupWriter) writeGroup(wb *badger.WriteBatch, enc *encoder, g []*model
 	raw := enc.encodeGroup(g)
 	enc.dict = nil
 	sum := xxhash.Sum64(raw)
-	val := zstdEncoder.EncodeAll(raw, make([]byte, 0, len(raw)/3+16))
+	val := w.s.zenc.EncodeAll(raw, make([]byte, 0, len(raw)/3+16))
 
 	id := g[0].TraceID
 	minStart := g[0].StartTime

@@ -418,18 +418,8 @@ func (d *decoder) fail(what string) {
 }
 
 func (d *decoder) uvarint(what string) uint64 {
-	if len(d.b) > 0 && d.b[0] < 0x80 {
-		v := uint64(d.b[0])
-		d.b = d.b[1:]
-		return v
-	}
-	if len(d.b) > 1 && d.b[1] < 0x80 {
-		v := uint64(d.b[0]&0x7f) | uint64(d.b[1])<<7
-		d.b = d.b[2:]
-		return v
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	v, n := fastUvarint(d.b, 0)
+	if n < 0 {
 		d.fail(what)
 		return 0
 	}

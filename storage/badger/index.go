@@ -87,10 +87,11 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 	v = append(v, indexCodecVersion)
 	v = binary.AppendUvarint(v, uint64(len(ids)))
 	pairs := w.pairs[:0]
+	seenRes := map[*model.Resource]bool{} // resources whose attributes this trace has hashed
 	for j, id := range ids {
 		v = append(v, id[:]...)
 		v = binary.AppendUvarint(v, uint64(len(per[j])))
-		seenRes := map[*model.Resource]bool{}
+		clear(seenRes)
 		for _, i := range per[j] {
 			sp := spans[i]
 			v = binary.AppendUvarint(v, uint64(ops[i]))
@@ -293,8 +294,9 @@ func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chun
 }
 
 // fastUvarint decodes a uvarint at b[i:] and returns it with the index after
-// it, or -1 as the index if b is short or the varint too long (also when i
-// is already -1).
+// it, or -1 as the index if b is short or the varint overflows 64 bits (also
+// when i is already -1). It accepts what binary.Uvarint accepts, without its
+// call overhead: decoding is the hot loop of reads and searches.
 func fastUvarint(b []byte, i int) (uint64, int) {
 	if i < 0 {
 		return 0, -1
@@ -304,6 +306,9 @@ func fastUvarint(b []byte, i int) (uint64, int) {
 		c := b[i]
 		i++
 		if c < 0x80 {
+			if s == 63 && c > 1 {
+				return 0, -1
+			}
 			return x | uint64(c)<<s, i
 		}
 		x |= uint64(c&0x7f) << s

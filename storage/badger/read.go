@@ -78,28 +78,50 @@ func (s *Store) readTrace(txn *badger.Txn, buckets []uint32, id model.TraceID) (
 		}
 	}
 	if groups > 1 {
-		spans = dedupSpans(spans)
+		if keep := distinct(spans); keep != nil {
+			spans = pick(spans, keep)
+		}
 	}
 	sortSpans(spans)
 	return spans, nil
 }
 
-// dedupSpans drops spans equal in every field to an earlier one.
-func dedupSpans(spans []*model.Span) []*model.Span {
-	byID := make(map[model.SpanID][]*model.Span, len(spans))
-	out := spans[:0]
-	for _, sp := range spans {
+// distinct returns the indexes of the spans to keep, dropping each span
+// equal in every field to an earlier one, or nil when every span is kept.
+// Spans with the same ID but other content (Zipkin's client and server
+// halves) are all kept.
+func distinct(spans []*model.Span) []int {
+	first := make(map[model.SpanID]int, len(spans))
+	var keep []int
+	for i, sp := range spans {
 		dup := false
-		for _, o := range byID[sp.SpanID] {
-			if reflect.DeepEqual(o, sp) {
-				dup = true
-				break
+		if f, ok := first[sp.SpanID]; ok {
+			// Rare: compare with the earlier spans of this ID (a dropped
+			// one equals a kept one, so comparing with it is harmless).
+			for k := f; k < i && !dup; k++ {
+				dup = spans[k].SpanID == sp.SpanID && reflect.DeepEqual(spans[k], sp)
 			}
+		} else {
+			first[sp.SpanID] = i
 		}
-		if !dup {
-			byID[sp.SpanID] = append(byID[sp.SpanID], sp)
-			out = append(out, sp)
+		switch {
+		case dup && keep == nil:
+			keep = make([]int, i, len(spans))
+			for k := range keep {
+				keep[k] = k
+			}
+		case !dup && keep != nil:
+			keep = append(keep, i)
 		}
+	}
+	return keep
+}
+
+// pick returns the elements of s at the indexes keep.
+func pick[T any](s []T, keep []int) []T {
+	out := make([]T, len(keep))
+	for i, k := range keep {
+		out[i] = s[k]
 	}
 	return out
 }

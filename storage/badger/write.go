@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"reflect"
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
@@ -298,7 +297,9 @@ func idKey(prefix byte, id uint32) []byte {
 func (w *groupWriter) writeGroup(wb *badger.WriteBatch, enc *encoder, g []*model.Span) error {
 	ops := w.opOf[:len(g)]
 	w.opOf = w.opOf[len(g):]
-	g, ops = dedupGroup(g, ops)
+	if keep := distinct(g); keep != nil {
+		g, ops = pick(g, keep), pick(ops, keep)
+	}
 	enc.dict = w.dict
 	raw := enc.encodeGroup(g)
 	enc.dict = nil
@@ -357,46 +358,4 @@ func attrHash(key, value string) uint16 {
 	b = append(b, 0)
 	b = append(b, value...)
 	return uint16(xxhash.Sum64(b))
-}
-
-// dedupGroup drops spans equal in every field to an earlier span of g, with
-// their op IDs.
-func dedupGroup(g []*model.Span, ops []uint32) ([]*model.Span, []uint32) {
-	var seen map[model.SpanID]int
-	var out []*model.Span
-	var outOps []uint32
-	for i, sp := range g {
-		if seen == nil {
-			seen = make(map[model.SpanID]int, len(g))
-		}
-		j, ok := seen[sp.SpanID]
-		if ok && (reflect.DeepEqual(g[j], sp) || isDuplicate(g[:i], sp)) {
-			if out == nil {
-				out = append([]*model.Span(nil), g[:i]...)
-				outOps = append([]uint32(nil), ops[:i]...)
-			}
-			continue
-		}
-		if !ok {
-			seen[sp.SpanID] = i
-		}
-		if out != nil {
-			out = append(out, sp)
-			outOps = append(outOps, ops[i])
-		}
-	}
-	if out == nil {
-		return g, ops
-	}
-	return out, outOps
-}
-
-// isDuplicate reports whether sp equals any span of g.
-func isDuplicate(g []*model.Span, sp *model.Span) bool {
-	for _, o := range g {
-		if o.SpanID == sp.SpanID && reflect.DeepEqual(o, sp) {
-			return true
-		}
-	}
-	return false
 }

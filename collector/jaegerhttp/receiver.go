@@ -11,6 +11,7 @@ import (
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/httpintake"
+	"github.com/scrytrace/scry/internal/httpserver"
 	"github.com/scrytrace/scry/model/jaegerthrift"
 )
 
@@ -71,7 +72,7 @@ type Receiver struct {
 	consumer collector.Consumer
 	logger   *slog.Logger
 	handler  http.Handler
-	server   *httpintake.Server
+	server   *httpserver.Server
 }
 
 // New returns a receiver handing spans to consumer and, if sampling is not
@@ -94,7 +95,7 @@ func New(cfg Config, consumer collector.Consumer, sampling http.Handler, logger 
 		mux.Handle(SamplingPath, sampling)
 	}
 	r.handler = mux
-	r.server = httpintake.NewServer("jaeger http receiver", cfg.Addr, mux, logger)
+	r.server = httpserver.New("jaeger http receiver", cfg.Addr, mux, logger)
 	return r, nil
 }
 

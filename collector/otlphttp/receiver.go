@@ -3,14 +3,14 @@ package otlphttp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/collector/internal/httpintake"
+	"github.com/scrytrace/scry/internal/httpserver"
 )
 
 // Defaults of Config.
@@ -23,9 +23,6 @@ const (
 
 // TracesPath is the URL path of trace exports.
 const TracesPath = "/v1/traces"
-
-// readHeaderTimeout bounds how long a client may take to send its headers.
-const readHeaderTimeout = 10 * time.Second
 
 // Config sets up a Receiver.
 type Config struct {
@@ -54,23 +51,7 @@ func DefaultConfig() Config {
 
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
-	var errs []error
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("address %q: %w", c.Addr, err))
-	}
-	if c.MaxRequestBytes <= 0 {
-		errs = append(errs, fmt.Errorf("max request bytes must be positive, got %d", c.MaxRequestBytes))
-	}
-	if c.MaxSpansPerRequest <= 0 {
-		errs = append(errs, fmt.Errorf("max spans per request must be positive, got %d", c.MaxSpansPerRequest))
-	}
-	if c.RetryAfter <= 0 {
-		errs = append(errs, fmt.Errorf("retry after must be positive, got %s", c.RetryAfter))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("invalid otlp http receiver config: %w", err)
-	}
-	return nil
+	return httpintake.Validate("otlp http receiver", c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest, c.RetryAfter)
 }
 
 // Receiver is an OTLP/HTTP trace receiver. Its methods are safe for
@@ -80,11 +61,7 @@ type Receiver struct {
 	consumer collector.Consumer
 	logger   *slog.Logger
 	handler  http.Handler
-
-	mu      sync.Mutex
-	server  *http.Server
-	addr    net.Addr
-	started bool
+	server   *httpserver.Server
 }
 
 // New returns a receiver handing spans to consumer. logger may be nil
@@ -103,6 +80,7 @@ func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receive
 	mux := http.NewServeMux()
 	mux.HandleFunc(TracesPath, r.handleTraces)
 	r.handler = mux
+	r.server = httpserver.New("otlp http receiver", cfg.Addr, mux, logger)
 	return r, nil
 }
 
@@ -111,54 +89,12 @@ func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receive
 func (r *Receiver) Handler() http.Handler { return r.handler }
 
 // Start binds Config.Addr and serves in the background until Shutdown.
-func (r *Receiver) Start(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.started {
-		return errors.New("cannot start otlp http receiver: already started")
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", r.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen for otlp http on %s: %w", r.cfg.Addr, err)
-	}
-	r.started = true
-	r.addr = ln.Addr()
-	r.server = &http.Server{
-		Handler:           r.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ErrorLog:          slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
-	}
-	go func() {
-		if err := r.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.logger.Error("otlp http receiver stopped serving", "addr", r.addr.String(), "error", err)
-		}
-	}()
-	r.logger.Info("otlp http receiver listening", "addr", r.addr.String())
-	return nil
-}
+func (r *Receiver) Start(ctx context.Context) error { return r.server.Start(ctx) }
 
 // Addr returns the address the receiver listens on, or nil before Start.
-func (r *Receiver) Addr() net.Addr {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.addr
-}
+func (r *Receiver) Addr() net.Addr { return r.server.Addr() }
 
 // Shutdown stops accepting connections and waits for exports in flight to
-// be answered. If ctx ends first it closes every connection and returns
-// ctx's error. It is safe to call more than once, and before Start.
-func (r *Receiver) Shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	server := r.server
-	r.started = true // a receiver shut down cannot start
-	r.mu.Unlock()
-	if server == nil {
-		return nil
-	}
-	if err := server.Shutdown(ctx); err != nil {
-		_ = server.Close()
-		return fmt.Errorf("cannot shut down otlp http receiver gracefully: %w", err)
-	}
-	return nil
-}
+// be answered. If ctx ends first it closes every connection and returns an
+// error wrapping ctx's. It is safe to call more than once, and before Start.
+func (r *Receiver) Shutdown(ctx context.Context) error { return r.server.Shutdown(ctx) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/httpintake"
+	"github.com/scrytrace/scry/internal/httpserver"
 	"github.com/scrytrace/scry/model"
 	zipkinmodel "github.com/scrytrace/scry/model/zipkin"
 )
@@ -71,7 +72,7 @@ type Receiver struct {
 	consumer collector.Consumer
 	logger   *slog.Logger
 	handler  http.Handler
-	server   *httpintake.Server
+	server   *httpserver.Server
 }
 
 // New returns a receiver handing spans to consumer. logger may be nil
@@ -94,7 +95,7 @@ func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receive
 			"zipkin v1 spans are not supported: send zipkin v2 spans (JSON or protobuf) to "+SpansPath)
 	})
 	r.handler = mux
-	r.server = httpintake.NewServer("zipkin receiver", cfg.Addr, mux, logger)
+	r.server = httpserver.New("zipkin receiver", cfg.Addr, mux, logger)
 	return r, nil
 }
 

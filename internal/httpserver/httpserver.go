@@ -1,6 +1,6 @@
 // Package httpserver runs an http.Handler on an address with the lifecycle
 // every Scry part has: New, Start (binds, then serves in the background),
-// Shutdown (graceful, safe to call twice).
+// Shutdown (graceful, safe to call twice and before Start).
 package httpserver
 
 import (
@@ -14,47 +14,83 @@ import (
 	"time"
 )
 
-// Server serves one handler.
+// readHeaderTimeout bounds how long a client may take to send its headers.
+const readHeaderTimeout = 10 * time.Second
+
+// Server serves one handler on one address. Its methods are safe for
+// concurrent use.
 type Server struct {
-	name string
-	addr string
-	log  *slog.Logger
-	srv  *http.Server
-	ln   net.Listener
-	once sync.Once
+	name    string // for logs and errors, e.g. "zipkin receiver"
+	addr    string
+	handler http.Handler
+	logger  *slog.Logger
+
+	mu      sync.Mutex
+	server  *http.Server
+	bound   net.Addr
+	started bool
 }
 
-// New returns a server; name is used in logs and errors.
+// New returns a server of h on addr; name is used in logs and errors. logger
+// may be nil (nothing is logged).
 func New(name, addr string, h http.Handler, logger *slog.Logger) *Server {
-	return &Server{name: name, addr: addr, log: logger,
-		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{name: name, addr: addr, handler: h, logger: logger}
 }
 
-// Start binds the address and serves in the background.
-func (s *Server) Start(context.Context) error {
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s address %s: %w", s.name, s.addr, err)
+// Start binds the address and serves in the background until Shutdown.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return fmt.Errorf("cannot start %s: already started or shut down", s.name)
 	}
-	s.ln = ln
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen for %s on %s: %w", s.name, s.addr, err)
+	}
+	s.started = true
+	s.bound = ln.Addr()
+	s.server = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+	srv := s.server
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("server failed", "server", s.name, "err", err)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error(s.name+" stopped serving", "addr", ln.Addr().String(), "error", err)
 		}
 	}()
+	s.logger.Info(s.name+" listening", "addr", s.bound.String())
 	return nil
 }
 
-// Addr returns the bound address (after Start).
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Addr returns the address the server listens on, or nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bound
+}
 
-// Shutdown stops accepting and waits for requests in flight, until ctx ends.
+// Shutdown stops accepting connections and waits for requests in flight to
+// be answered. If ctx ends first it closes every connection and returns an
+// error wrapping ctx's. It is safe to call more than once, and before Start
+// (the server then never starts).
 func (s *Server) Shutdown(ctx context.Context) error {
-	var err error
-	s.once.Do(func() {
-		if s.ln != nil {
-			err = s.srv.Shutdown(ctx)
-		}
-	})
-	return err
+	s.mu.Lock()
+	srv := s.server
+	s.started = true
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("cannot shut down %s gracefully: %w", s.name, err)
+	}
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/otlpexport"
+	"github.com/scrytrace/scry/internal/grpcserver"
 )
 
 // Defaults of Config.
@@ -80,12 +80,7 @@ type Receiver struct {
 	cfg      Config
 	consumer collector.Consumer
 	logger   *slog.Logger
-
-	mu      sync.Mutex
-	server  *grpc.Server
-	addr    net.Addr
-	started bool
-	stopped chan struct{} // closed when the server has stopped
+	server   *grpcserver.Server
 }
 
 // New returns a receiver handing spans to consumer. logger may be nil
@@ -100,68 +95,23 @@ func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receive
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{cfg: cfg, consumer: consumer, logger: logger}, nil
+	r := &Receiver{cfg: cfg, consumer: consumer, logger: logger}
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize))
+	coltracepb.RegisterTraceServiceServer(srv, &service{r: r})
+	r.server = grpcserver.New("otlp grpc receiver", cfg.Addr, srv, logger)
+	return r, nil
 }
 
 // Start binds Config.Addr and serves in the background until Shutdown.
-func (r *Receiver) Start(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.started {
-		return errors.New("cannot start otlp grpc receiver: already started")
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", r.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen for otlp grpc on %s: %w", r.cfg.Addr, err)
-	}
-	r.started = true
-	r.addr = ln.Addr()
-	r.server = grpc.NewServer(grpc.MaxRecvMsgSize(r.cfg.MaxRecvMsgSize))
-	coltracepb.RegisterTraceServiceServer(r.server, &service{r: r})
-	r.stopped = make(chan struct{})
-	go func() {
-		defer close(r.stopped)
-		if err := r.server.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			r.logger.Error("otlp grpc receiver stopped serving", "addr", r.addr.String(), "error", err)
-		}
-	}()
-	r.logger.Info("otlp grpc receiver listening", "addr", r.addr.String())
-	return nil
-}
+func (r *Receiver) Start(ctx context.Context) error { return r.server.Start(ctx) }
 
 // Addr returns the address the receiver listens on, or nil before Start.
-func (r *Receiver) Addr() net.Addr {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.addr
-}
+func (r *Receiver) Addr() net.Addr { return r.server.Addr() }
 
 // Shutdown stops accepting connections and waits for exports in flight to
-// be answered. If ctx ends first it closes every connection and returns
-// ctx's error. It is safe to call more than once, and before Start.
-func (r *Receiver) Shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	server, stopped := r.server, r.stopped
-	r.started = true // a receiver shut down cannot start
-	r.mu.Unlock()
-	if server == nil {
-		return nil
-	}
-	graceful := make(chan struct{})
-	go func() {
-		server.GracefulStop()
-		close(graceful)
-	}()
-	select {
-	case <-graceful:
-		<-stopped
-		return nil
-	case <-ctx.Done():
-		server.Stop()
-		return fmt.Errorf("cannot shut down otlp grpc receiver gracefully: %w", ctx.Err())
-	}
-}
+// be answered. If ctx ends first it closes every connection and returns an
+// error wrapping ctx's. It is safe to call more than once, and before Start.
+func (r *Receiver) Shutdown(ctx context.Context) error { return r.server.Shutdown(ctx) }
 
 // service implements the TraceService.
 type service struct {

@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +24,7 @@ import (
 	"github.com/scrytrace/scry/collector/sampling"
 	"github.com/scrytrace/scry/collector/zipkin"
 	"github.com/scrytrace/scry/internal/app"
+	"github.com/scrytrace/scry/internal/grpcserver"
 	"github.com/scrytrace/scry/internal/httpserver"
 	"github.com/scrytrace/scry/query"
 	"github.com/scrytrace/scry/storage"
@@ -262,53 +261,11 @@ func StoreCloser(s storage.Store) app.Part {
 	return app.Funcs{ShutdownFunc: func(context.Context) error { return s.Close() }}
 }
 
-// GRPCServer runs a *grpc.Server on an address as a Part.
-type GRPCServer struct {
-	name string
-	addr string
-	srv  *grpc.Server
-	ln   net.Listener
-	log  *slog.Logger
-	once sync.Once
-}
-
 // NewStorageServer serves r's read API (storage/remote) on addr.
-func NewStorageServer(addr string, r storage.Reader, log *slog.Logger) *GRPCServer {
+func NewStorageServer(addr string, r storage.Reader, log *slog.Logger) *grpcserver.Server {
 	srv := grpc.NewServer(grpc.MaxSendMsgSize(64 << 20))
 	remote.NewServer(r, log.With("part", "storage-api")).Register(srv)
-	return &GRPCServer{name: "storage API", addr: addr, srv: srv, log: log}
-}
-
-// Start binds and serves in the background.
-func (g *GRPCServer) Start(context.Context) error {
-	ln, err := net.Listen("tcp", g.addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s address %s: %w", g.name, g.addr, err)
-	}
-	g.ln = ln
-	go func() {
-		if err := g.srv.Serve(ln); err != nil {
-			g.log.Error("server failed", "server", g.name, "err", err)
-		}
-	}()
-	return nil
-}
-
-// Addr returns the bound address (after Start).
-func (g *GRPCServer) Addr() net.Addr { return g.ln.Addr() }
-
-// Shutdown stops gracefully, or at once when ctx ends.
-func (g *GRPCServer) Shutdown(ctx context.Context) error {
-	g.once.Do(func() {
-		done := make(chan struct{})
-		go func() { g.srv.GracefulStop(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			g.srv.Stop()
-		}
-	})
-	return nil
+	return grpcserver.New("storage API", addr, srv, log)
 }
 
 // RemoteFlags configure scry-query's connection to the collectors' stores.

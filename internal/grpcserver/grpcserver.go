@@ -1,0 +1,96 @@
+// Package grpcserver runs a *grpc.Server on an address with the lifecycle
+// every Scry part has: New, Start (binds, then serves in the background),
+// Shutdown (graceful, safe to call twice and before Start).
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"google.golang.org/grpc"
+)
+
+// Server serves one *grpc.Server. Its methods are safe for concurrent use.
+type Server struct {
+	name   string // for logs and errors, e.g. "otlp grpc receiver"
+	addr   string
+	srv    *grpc.Server
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	bound   net.Addr
+	started bool
+	stopped chan struct{} // closed when Serve has returned
+}
+
+// New returns a server of srv (with its services registered) on addr; name
+// is used in logs and errors. logger may be nil (nothing is logged).
+func New(name, addr string, srv *grpc.Server, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{name: name, addr: addr, srv: srv, logger: logger}
+}
+
+// Start binds the address and serves in the background until Shutdown.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return fmt.Errorf("cannot start %s: already started or shut down", s.name)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen for %s on %s: %w", s.name, s.addr, err)
+	}
+	s.started = true
+	s.bound = ln.Addr()
+	s.stopped = make(chan struct{})
+	go func() {
+		defer close(s.stopped)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.logger.Error(s.name+" stopped serving", "addr", ln.Addr().String(), "error", err)
+		}
+	}()
+	s.logger.Info(s.name+" listening", "addr", s.bound.String())
+	return nil
+}
+
+// Addr returns the address the server listens on, or nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bound
+}
+
+// Shutdown stops accepting connections and waits for calls in flight to be
+// answered. If ctx ends first it closes every connection and returns an
+// error wrapping ctx's. It is safe to call more than once, and before Start
+// (the server then never starts).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	stopped, running := s.stopped, s.started && s.stopped != nil
+	s.started = true
+	s.mu.Unlock()
+	if !running {
+		return nil
+	}
+	graceful := make(chan struct{})
+	go func() {
+		s.srv.GracefulStop()
+		close(graceful)
+	}()
+	select {
+	case <-graceful:
+		<-stopped
+		return nil
+	case <-ctx.Done():
+		s.srv.Stop()
+		return fmt.Errorf("cannot shut down %s gracefully: %w", s.name, ctx.Err())
+	}
+}

@@ -25,7 +25,7 @@ const (
 	chunkExtent = 60 * 1e9 // ns between a chunk's earliest and latest span start
 )
 
-const indexCodecVersion = 3
+const indexCodecVersion = 4
 
 // pairBlock is the number of hash table entries per block.
 const pairBlock = 32
@@ -86,17 +86,20 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 	v := make([]byte, 0, 64+len(idx)*12)
 	v = append(v, indexCodecVersion)
 	v = binary.AppendUvarint(v, uint64(len(ids)))
+	for _, id := range ids {
+		v = append(v, id[:]...)
+	}
 	pairs := w.pairs[:0]
 	seenRes := map[*model.Resource]bool{} // resources whose attributes this trace has hashed
-	for j, id := range ids {
-		v = append(v, id[:]...)
-		v = binary.AppendUvarint(v, uint64(len(per[j])))
+	list := w.list[:0]
+	for j := range ids {
+		list = binary.AppendUvarint(list, uint64(len(per[j])))
 		clear(seenRes)
 		for _, i := range per[j] {
 			sp := spans[i]
-			v = binary.AppendUvarint(v, uint64(ops[i]))
-			v = binary.AppendUvarint(v, sp.StartTime-first)
-			v = binary.AppendUvarint(v, sp.EndTime-sp.StartTime)
+			list = binary.AppendUvarint(list, uint64(ops[i]))
+			list = binary.AppendUvarint(list, sp.StartTime-first)
+			list = binary.AppendUvarint(list, sp.EndTime-sp.StartTime)
 			svc := w.svcOf[sp.Resource]
 			pairs = w.appendHashes(pairs, sp.Attributes, svc, j)
 			for e := range sp.Events {
@@ -108,6 +111,9 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 			}
 		}
 	}
+	v = binary.AppendUvarint(v, uint64(len(list)))
+	v = append(v, list...)
+	w.list = list
 	slices.Sort(pairs)
 	pairs = slices.Compact(pairs)
 	// The inverted table: per distinct (hash, service), the traces.
@@ -185,19 +191,24 @@ type chunkQuery struct {
 	svc    int64  // -1: any service
 	hashes []uint16
 	all    uint64 // mask with a bit per attribute condition
+	// implied: the only span condition is the service (or none), so an
+	// attribute seen on a span of the service in a chunk that lies wholly
+	// inside the window shows that the span conditions hold too.
+	implied bool
 }
 
 // chunkTrace is what one chunk says of one trace.
 type chunkTrace struct {
 	id     model.TraceID
 	spanOK bool   // a span meets the span conditions
-	start  uint64 // the newest such span's start
+	start  uint64 // the newest such span's start (an upper bound when implied)
 	attrs  uint64 // attribute conditions that may hold
-	inWin  bool   // a span started inside the window
 }
 
-// scanChunk decodes chunk value v into out (reused), evaluating cq.
-func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chunkTrace, error) {
+// scanChunk decodes chunk value v, whose spans started in [first, last],
+// into out (reused), evaluating cq. A trace of the chunk that can meet no
+// condition may be left out.
+func scanChunk(v []byte, cq *chunkQuery, first, last uint64, out []chunkTrace) ([]chunkTrace, error) {
 	if len(v) == 0 || v[0] != indexCodecVersion {
 		return nil, fmt.Errorf("%w: index chunk version", errCorrupt)
 	}
@@ -206,29 +217,55 @@ func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chun
 	if n > chunkTraces {
 		return nil, fmt.Errorf("%w: chunk of %d traces", errCorrupt, n)
 	}
+	ids := d.bytes(n*16, "chunk trace ids")
+	list := d.bytes(d.count("chunk span lists"), "chunk span lists")
+	if d.err != nil {
+		return nil, d.err
+	}
 	out = out[:0]
 	q := cq.q
-	for range n {
-		var t chunkTrace
-		copy(t.id[:], d.bytes(16, "chunk trace id"))
-		ns := d.count("chunk spans")
-		// The span list is the hot loop of a search: decode it on a local
-		// slice rather than through the decoder's methods.
-		b, i := d.b, 0
+	if cq.implied && q.InWindow(first) && q.InWindow(last) {
+		// Only the hash table is needed: every span is in the window.
+		var bits [chunkTraces]uint64
+		err := chunkHashes(d, cq, func(ti byte, cond int) {
+			if int(ti) < n {
+				bits[ti] |= 1 << cond
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i, b := range bits[:n] {
+			if b != 0 {
+				t := chunkTrace{spanOK: true, start: last, attrs: b}
+				copy(t.id[:], ids[i*16:])
+				out = append(out, t)
+			}
+		}
+		return out, nil
+	}
+	var inWin uint64 // traces with a span started inside the window
+	// The span list is the hot loop of a search: decode it on a local
+	// slice rather than through the decoder's methods.
+	i := 0
+	for ti := range n {
+		t := chunkTrace{}
+		copy(t.id[:], ids[ti*16:])
+		var ns uint64
+		ns, i = fastUvarint(list, i)
 		for range ns {
 			var opv, rel, dur uint64
-			opv, i = fastUvarint(b, i)
-			rel, i = fastUvarint(b, i)
-			dur, i = fastUvarint(b, i)
+			opv, i = fastUvarint(list, i)
+			rel, i = fastUvarint(list, i)
+			dur, i = fastUvarint(list, i)
 			if i < 0 {
-				d.fail("chunk span")
 				break
 			}
 			op, at := uint32(opv), first+rel
 			if !q.InWindow(at) {
 				continue
 			}
-			t.inWin = true
+			inWin |= 1 << ti
 			if cq.ops != nil && !cq.ops.has(op) {
 				continue
 			}
@@ -237,32 +274,47 @@ func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chun
 				t.start = max(t.start, at)
 			}
 		}
-		if i >= 0 {
-			d.b = b[i:]
+		if i < 0 {
+			return nil, fmt.Errorf("%w: bad chunk span", errCorrupt)
 		}
 		out = append(out, t)
 	}
-	if len(cq.hashes) == 0 || d.err != nil {
-		return out, d.err
+	if i != len(list) {
+		return nil, fmt.Errorf("%w: chunk span lists length", errCorrupt)
 	}
+	if len(cq.hashes) == 0 {
+		return out, nil
+	}
+	err := chunkHashes(d, cq, func(ti byte, cond int) {
+		if int(ti) < n && inWin&(1<<ti) != 0 {
+			out[ti].attrs |= 1 << cond
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// chunkHashes finds cq's attribute hashes in the chunk's hash table (what
+// d holds) and calls found with each trace index and condition found for
+// the query's service.
+func chunkHashes(d *decoder, cq *chunkQuery, found func(trace byte, cond int)) error {
 	np := d.count("chunk hashes")
 	nb := (np + pairBlock - 1) / pairBlock
 	headers := d.bytes(nb*6, "chunk hash blocks")
 	table := d.b
-	if d.err != nil {
-		return nil, d.err
+	if d.err != nil || nb == 0 {
+		return d.err
 	}
 	for j, want := range cq.hashes {
 		// Entries with hash want begin in the block before the first
 		// block whose first hash is >= want, or at that block's start.
 		b := sort.Search(nb, func(i int) bool { return binary.LittleEndian.Uint16(headers[i*6:]) >= want })
 		b = max(b-1, 0)
-		if nb == 0 {
-			break
-		}
 		off := binary.LittleEndian.Uint32(headers[b*6+2:])
 		if int(off) > len(table) {
-			return nil, fmt.Errorf("%w: chunk hash block offset", errCorrupt)
+			return fmt.Errorf("%w: chunk hash block offset", errCorrupt)
 		}
 		td := &decoder{b: table[off:]}
 		var h uint16
@@ -281,16 +333,14 @@ func scanChunk(v []byte, cq *chunkQuery, first uint64, out []chunkTrace) ([]chun
 				continue
 			}
 			for _, ti := range traces {
-				if int(ti) < len(out) && out[ti].inWin {
-					out[ti].attrs |= 1 << j
-				}
+				found(ti, j)
 			}
 		}
 		if td.err != nil {
-			return nil, td.err
+			return td.err
 		}
 	}
-	return out, d.err
+	return nil
 }
 
 // fastUvarint decodes a uvarint at b[i:] and returns it with the index after

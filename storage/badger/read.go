@@ -139,7 +139,7 @@ func sortSpans(spans []*model.Span) {
 // conditions the chunks seen so far may satisfy.
 type traceState struct {
 	spanOK bool
-	start  uint64
+	start  uint64 // when spanOK: the newest matching span's start, or a bound above it
 	attrs  uint64
 }
 
@@ -174,6 +174,8 @@ func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.Tr
 		cq.hashes = append(cq.hashes, attrHash(a.Key, a.Value))
 	}
 	cq.all = uint64(1)<<len(cq.hashes) - 1
+	cq.implied = len(cq.hashes) > 0 && q.Operation == "" && q.Kind == storage.AnyKind &&
+		q.DurationMin == 0 && q.DurationMax == 0
 	lo := q.StartMin
 	seekAt := ^uint64(0)
 	if q.StartMax != 0 && q.StartMax < ^uint64(0)-chunkExtent {
@@ -214,7 +216,7 @@ func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.Tr
 			}
 			err := it.Item().Value(func(v []byte) error {
 				var err error
-				chunk, err = scanChunk(v, cq, first, chunk)
+				chunk, err = scanChunk(v, cq, first, last, chunk)
 				return err
 			})
 			if err != nil {
@@ -241,9 +243,9 @@ type finder struct {
 	buckets []uint32
 	q       *storage.Query
 	cq      *chunkQuery
-	done    map[model.TraceID]bool // decided: a result or checked and refused
-	partial map[model.TraceID]traceState
-	results []storage.TraceRef // kept sorted newest first
+	done    map[model.TraceID]bool       // decided: a result or checked and refused
+	partial map[model.TraceID]traceState // undecided; only with attribute conditions
+	results []storage.TraceRef           // kept sorted newest first
 }
 
 // full reports whether Limit results are found and all newer than at.
@@ -262,33 +264,44 @@ func (f *finder) consider(t *chunkTrace) error {
 		}
 		return nil
 	}
-	spanOK, start, attrs := t.spanOK, t.start, t.attrs
-	if st, ok := f.partial[t.id]; ok {
-		spanOK = spanOK || st.spanOK
-		start = max(start, st.start)
-		attrs |= st.attrs
-	}
-	if !spanOK || attrs != f.cq.all {
-		if f.partial == nil {
-			f.partial = make(map[model.TraceID]traceState, 1024)
-		}
-		f.partial[t.id] = traceState{spanOK: spanOK, start: start, attrs: attrs}
+	if len(f.cq.hashes) == 0 {
+		// Span conditions alone are exact in the index.
+		f.done[t.id] = true
+		f.add(storage.TraceRef{TraceID: t.id, Start: t.start})
 		return nil
 	}
-	f.done[t.id] = true
-	delete(f.partial, t.id)
-	if len(f.cq.hashes) > 0 {
-		// Attribute hashes may collide: check the stored spans.
-		spans, err := f.s.readTrace(f.txn, f.buckets, t.id)
-		if err != nil {
-			return err
-		}
-		var ok bool
-		if start, ok = storage.MatchTrace(spans, f.q); !ok {
-			return nil
-		}
+	// Attribute conditions may hold on different chunks' spans: gather
+	// them, and check a trace for which all may hold exactly, since
+	// attribute hashes may collide.
+	st := f.partial[t.id]
+	if t.spanOK {
+		st.start = max(st.start, t.start)
+		st.spanOK = true
 	}
-	f.add(storage.TraceRef{TraceID: t.id, Start: start})
+	st.attrs |= t.attrs
+	if !st.spanOK || st.attrs != f.cq.all {
+		if f.partial == nil {
+			f.partial = make(map[model.TraceID]traceState, 8192)
+		}
+		f.partial[t.id] = st
+		return nil
+	}
+	delete(f.partial, t.id)
+	return f.check(t.id)
+}
+
+// check reads a trace and adds it to the results if it matches exactly.
+func (f *finder) check(id model.TraceID) error {
+	f.done[id] = true
+	spans, err := f.s.readTrace(f.txn, f.buckets, id)
+	if err != nil {
+		return err
+	}
+	start, ok := storage.MatchTrace(spans, f.q)
+	if !ok {
+		return nil
+	}
+	f.add(storage.TraceRef{TraceID: id, Start: start})
 	return nil
 }
 

@@ -22,7 +22,7 @@ import (
 )
 
 // FormatVersion is the on-disk format this package writes and reads.
-const FormatVersion = "scry-badger-1"
+const FormatVersion = "scry-badger-2"
 
 // Key prefixes; FORMAT.md describes each.
 const (
@@ -48,8 +48,9 @@ type Config struct {
 	Retention time.Duration
 	// MemTableSize bounds each of Badger's two memtables. Default 32 MiB.
 	MemTableSize int64
-	// BlockCacheSize and IndexCacheSize bound Badger's caches.
-	// Defaults 64 MiB and 32 MiB.
+	// BlockCacheSize and IndexCacheSize bound Badger's caches. Both
+	// default to 0: Badger reads uncompressed, unencrypted tables straight
+	// from their memory maps, and its caches would only add copies.
 	BlockCacheSize, IndexCacheSize int64
 	// NoSync skips fsync on writes: a crash of the machine (not just the
 	// process) may lose the last writes. For benchmarks and tests only.
@@ -69,12 +70,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.MemTableSize == 0 {
 		c.MemTableSize = 32 << 20
-	}
-	if c.BlockCacheSize == 0 {
-		c.BlockCacheSize = 64 << 20
-	}
-	if c.IndexCacheSize == 0 {
-		c.IndexCacheSize = 32 << 20
 	}
 	if c.MaintenanceInterval == 0 {
 		c.MaintenanceInterval = time.Minute

@@ -106,6 +106,7 @@ type groupWriter struct {
 	opOf           []uint32      // op ID per span, in group order
 	scratch        []byte
 	pairs          []hashPair
+	list           []byte // a chunk's span lists, being encoded
 }
 
 // bucketOf returns the bucket for a span start time, clamped so that spans

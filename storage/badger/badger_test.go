@@ -181,3 +181,35 @@ func TestRetentionDeletesFromDisk(t *testing.T) {
 		t.Fatalf("fresh trace: %v", err)
 	}
 }
+
+// TestBuilderArenasReleased checks that Badger's pool of table-builder
+// arenas is emptied as soon as a table is built (see releaseBuilderArenas):
+// Badger alone keeps the arena in it for two seconds or more.
+func TestBuilderArenasReleased(t *testing.T) {
+	s := openTest(t, t.TempDir(), nil)
+	ch, ok := builderPool(s.db)
+	if !ok {
+		t.Fatal("Badger's builder pool is not where releaseBuilderArenas looks for it")
+	}
+	if err := s.WriteSpans(context.Background(), testSpans(1000, "svc", time.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	// Dropping a prefix that has data makes Badger flush the memtable into
+	// a table first.
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("~test"), nil) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.DropPrefix([]byte("~test")); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.db.Tables()) == 0 {
+		t.Fatal("no table was built")
+	}
+	deadline := time.Now().Add(time.Second)
+	for len(ch) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d arenas still pooled a second after a table was built", len(ch))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

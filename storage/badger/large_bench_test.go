@@ -3,7 +3,9 @@ package badger
 import (
 	"context"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,8 +70,56 @@ func BenchmarkLargeStore(b *testing.B) {
 		b.ReportMetric(rssMB(), "rss-reads-MB")
 		b.ReportMetric(statusMB("RssAnon:"), "anon-reads-MB")
 		b.ReportMetric(statusMB("RssFile:"), "file-reads-MB")
+		sst, mem := mappedMB()
+		b.ReportMetric(sst, "sst-mapped-MB")
+		b.ReportMetric(mem, "memtable-mapped-MB")
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-inuse-MB")
+		b.ReportMetric(float64(ms.HeapSys-ms.HeapReleased)/(1<<20), "heap-held-MB")
 		b.ReportMetric(float64(s.DiskSize())/float64(total), "disk-bytes/span")
+		if path := os.Getenv("SCRY_BENCH_HEAPPROFILE"); path != "" {
+			writeHeapProfile(b, path)
+		}
 		s.Close()
+	}
+}
+
+// mappedMB sums the resident pages of the process's mappings of Badger's
+// table (.sst) and memtable (.mem) files, in MB.
+func mappedMB() (sst, mem float64) {
+	raw, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return -1, -1
+	}
+	var cur *float64
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 6 && strings.Contains(f[0], "-"):
+			cur = nil
+			if strings.HasSuffix(f[5], ".sst") {
+				cur = &sst
+			} else if strings.HasSuffix(f[5], ".mem") {
+				cur = &mem
+			}
+		case len(f) >= 2 && f[0] == "Rss:" && cur != nil:
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			*cur += kb / 1024
+		}
+	}
+	return sst, mem
+}
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
 	}
 }
 

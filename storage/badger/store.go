@@ -90,8 +90,9 @@ func (c *Config) Validate() error {
 	if c.Retention < time.Second {
 		return fmt.Errorf("retention %v is shorter than one second", c.Retention)
 	}
-	if c.MemTableSize < 1<<20 {
-		return fmt.Errorf("memtable size %d is below 1 MiB", c.MemTableSize)
+	if c.MemTableSize < 8<<20 {
+		// Badger needs a value (up to 1 MiB) to fit in 15% of a memtable.
+		return fmt.Errorf("memtable size %d is below 8 MiB", c.MemTableSize)
 	}
 	return nil
 }
@@ -189,6 +190,9 @@ func Open(cfg Config) (s *Store, err error) {
 		zenc.Close()
 		zdec.Close()
 		return nil, fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
+	}
+	if !releaseBuilderArenas(db) {
+		cfg.Logger.Warn("cannot reach Badger's table-builder arena pool; it will keep up to eight arenas")
 	}
 	s = &Store{
 		cfg:     cfg,

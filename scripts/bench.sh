@@ -2,8 +2,9 @@
 # End-to-end benchmark: a fresh `scry` on a temporary data folder, loaded by
 # scry-tracegen over OTLP/gRPC on the same machine: first at a fixed 20k
 # spans/s for the latency figure, then as fast as it answers, then Jaeger
-# API searches and trace fetches over what it stored. Prints throughput,
-# export latency percentiles, the server's peak RSS and query latencies.
+# API searches and trace fetches over what it stored, once compaction is
+# done. Prints throughput, export latency percentiles, the server's peak RSS
+# and query latencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -25,5 +26,16 @@ echo "== latency at 20k spans/s on the fresh store, $DURATION"
 echo "== max throughput, OTLP/gRPC, batches of 500 spans, 8 exporters, $DURATION"
 "$BIN/scry-tracegen" --endpoint 127.0.0.1:24317 --duration "$DURATION" --workers 8 --watch-pid "$pid"
 echo "== store on disk: $(du -sh "$data" | cut -f1)"
+# Badger compacts what the max phase wrote for a while after it; queries are
+# measured once the server is idle (under 10% of a core for 2 s, at most 90 s).
+cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+idle=0 waited=0
+for _ in $(seq 90); do
+  waited=$((waited + 1))
+  a=$(cpu); sleep 1; b=$(cpu)
+  if [ $((b - a)) -lt 10 ]; then idle=$((idle + 1)); else idle=0; fi
+  [ $idle -ge 2 ] && break
+done
+echo "== server idle after ${waited}s; RSS now $(awk '/VmRSS/ {print int($2/1024)}' "/proc/$pid/status") MB"
 echo "== query latency over what was stored"
 "$BIN/scry-tracegen" --duration 0 --query-url http://127.0.0.1:26686 --query-rounds 500

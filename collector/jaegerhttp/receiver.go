@@ -35,34 +35,25 @@ const (
 	ContentTypeThriftBinary = "application/vnd.apache.thrift.binary"
 )
 
-// Config sets up a Receiver.
+// Config sets up a Receiver: its listen address and request limits.
 type Config struct {
-	// Addr is the host:port to listen on.
-	Addr string
-	// MaxRequestBytes bounds a request body in bytes, after decompression
-	// (and, compressed, before it).
-	MaxRequestBytes int64
-	// MaxSpansPerRequest bounds the spans of one batch.
-	MaxSpansPerRequest int
-	// RetryAfter is the delay sent in Retry-After (rounded up to whole
-	// seconds) when a client should retry.
-	RetryAfter time.Duration
+	httpintake.Settings
 }
 
 // DefaultConfig returns the defaults: 127.0.0.1:14268, 16 MiB bodies,
 // 100,000 spans per request, Retry-After of one second.
 func DefaultConfig() Config {
-	return Config{
+	return Config{Settings: httpintake.Settings{
 		Addr:               DefaultAddr,
 		MaxRequestBytes:    DefaultMaxRequestBytes,
 		MaxSpansPerRequest: DefaultMaxSpansPerRequest,
 		RetryAfter:         DefaultRetryAfter,
-	}
+	}}
 }
 
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
-	return httpintake.Validate("jaeger http receiver", c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest, c.RetryAfter)
+	return c.Settings.Validate("jaeger http receiver")
 }
 
 // Receiver is the Jaeger HTTP receiver. Its methods are safe for concurrent

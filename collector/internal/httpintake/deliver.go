@@ -85,24 +85,38 @@ func RetryAfter(d time.Duration) string {
 	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
 }
 
-// Validate reports what is wrong with a receiver's address and limits, if
-// anything; what names the receiver in the error.
-func Validate(what, addr string, maxRequestBytes int64, maxSpans int, retryAfter time.Duration) error {
+// Settings are the listen address and request limits of an HTTP receiver.
+type Settings struct {
+	// Addr is the host:port to listen on.
+	Addr string
+	// MaxRequestBytes bounds a request body in bytes, after decompression
+	// (and, compressed, before it).
+	MaxRequestBytes int64
+	// MaxSpansPerRequest bounds the spans of one request.
+	MaxSpansPerRequest int
+	// RetryAfter is the delay sent in Retry-After (rounded up to whole
+	// seconds) when a client should retry.
+	RetryAfter time.Duration
+}
+
+// Validate reports what is wrong with s, if anything; receiver names the
+// receiver in the error.
+func (s Settings) Validate(receiver string) error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		errs = append(errs, fmt.Errorf("address %q: %w", addr, err))
+	if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("address %q: %w", s.Addr, err))
 	}
-	if maxRequestBytes <= 0 {
-		errs = append(errs, fmt.Errorf("max request bytes must be positive, got %d", maxRequestBytes))
+	if s.MaxRequestBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max request bytes must be positive, got %d", s.MaxRequestBytes))
 	}
-	if maxSpans <= 0 {
-		errs = append(errs, fmt.Errorf("max spans per request must be positive, got %d", maxSpans))
+	if s.MaxSpansPerRequest <= 0 {
+		errs = append(errs, fmt.Errorf("max spans per request must be positive, got %d", s.MaxSpansPerRequest))
 	}
-	if retryAfter <= 0 {
-		errs = append(errs, fmt.Errorf("retry after must be positive, got %s", retryAfter))
+	if s.RetryAfter <= 0 {
+		errs = append(errs, fmt.Errorf("retry after must be positive, got %s", s.RetryAfter))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("invalid %s config: %w", what, err)
+		return fmt.Errorf("invalid %s config: %w", receiver, err)
 	}
 	return nil
 }

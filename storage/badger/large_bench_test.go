@@ -115,11 +115,12 @@ func mappedMB() (sst, mem float64) {
 	for _, line := range strings.Split(string(raw), "\n") {
 		f := strings.Fields(line)
 		switch {
-		case len(f) >= 6 && strings.Contains(f[0], "-"):
+		case len(f) >= 5 && strings.Contains(f[0], "-") && len(f[1]) == 4:
+			// A mapping's first line; anonymous ones have no path.
 			cur = nil
-			if strings.HasSuffix(f[5], ".sst") {
+			if len(f) >= 6 && strings.HasSuffix(f[5], ".sst") {
 				cur = &sst
-			} else if strings.HasSuffix(f[5], ".mem") {
+			} else if len(f) >= 6 && strings.HasSuffix(f[5], ".mem") {
 				cur = &mem
 			}
 		case len(f) >= 2 && f[0] == "Rss:" && cur != nil:

@@ -46,7 +46,8 @@ type Config struct {
 	// Data older than Retention plus one bucket width (Retention/12, at least
 	// one second) is deleted from disk. Default 72h.
 	Retention time.Duration
-	// MemTableSize bounds each of Badger's two memtables. Default 32 MiB.
+	// MemTableSize bounds each of Badger's two memtables (at least 8 MiB).
+	// Default 16 MiB: larger ones raised ingest ~7% and peak memory ~100 MB.
 	MemTableSize int64
 	// BlockCacheSize and IndexCacheSize bound Badger's caches. Both
 	// default to 0: Badger reads uncompressed, unencrypted tables straight
@@ -58,6 +59,11 @@ type Config struct {
 	// MaintenanceInterval is how often expired buckets are dropped, value-log
 	// garbage is collected and dependency counts are flushed. Default 1 min.
 	MaintenanceInterval time.Duration
+	// PageReleaseInterval is how often the pages of Badger's table files
+	// are unmapped from the process (they stay in the kernel's page cache;
+	// see releaseTablePages), so that its resident memory does not grow
+	// with the data written. Default 1 s; negative: never. Linux only.
+	PageReleaseInterval time.Duration
 	// Logger receives the store's and Badger's logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -69,10 +75,13 @@ func (c *Config) setDefaults() {
 		c.Retention = 72 * time.Hour
 	}
 	if c.MemTableSize == 0 {
-		c.MemTableSize = 32 << 20
+		c.MemTableSize = 16 << 20
 	}
 	if c.MaintenanceInterval == 0 {
 		c.MaintenanceInterval = time.Minute
+	}
+	if c.PageReleaseInterval == 0 {
+		c.PageReleaseInterval = time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -106,10 +115,11 @@ func (c *Config) bucketWidth() uint32 {
 
 // Store is the Badger-backed storage.Store. It is safe for concurrent use.
 type Store struct {
-	cfg   Config
-	db    *badger.DB
-	log   *slog.Logger
-	width uint32
+	cfg      Config
+	db       *badger.DB
+	log      *slog.Logger
+	width    uint32
+	tableDir string // cfg.Dir, absolute, symbolic links resolved
 
 	// life is held shared by every call that uses db and exclusively by
 	// Close, so Close waits for calls in progress.
@@ -195,18 +205,19 @@ func Open(cfg Config) (s *Store, err error) {
 		cfg.Logger.Warn("cannot reach Badger's table-builder arena pool; it will keep up to eight arenas")
 	}
 	s = &Store{
-		cfg:     cfg,
-		db:      db,
-		log:     cfg.Logger,
-		width:   cfg.bucketWidth(),
-		buckets: map[uint32]uint32{},
-		svcIDs:  map[string]uint32{},
-		opIDs:   map[opKey]uint32{},
-		opSeen:  map[uint32]bitset{},
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		zenc:    zenc,
-		zdec:    zdec,
+		cfg:      cfg,
+		db:       db,
+		log:      cfg.Logger,
+		width:    cfg.bucketWidth(),
+		tableDir: resolvedDir(cfg.Dir),
+		buckets:  map[uint32]uint32{},
+		svcIDs:   map[string]uint32{},
+		opIDs:    map[opKey]uint32{},
+		opSeen:   map[uint32]bitset{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		zenc:     zenc,
+		zdec:     zdec,
 	}
 	s.encoders.New = func() any { return newEncoder() }
 	s.deps = newDepTracker()
@@ -222,6 +233,17 @@ func Open(cfg Config) (s *Store, err error) {
 	}
 	go s.maintain()
 	return s, nil
+}
+
+// resolvedDir returns dir as the kernel names it in /proc/self/maps.
+func resolvedDir(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	return dir
 }
 
 // openBadger turns a panic inside Badger on a damaged folder into an error.
@@ -392,6 +414,12 @@ func (s *Store) maintain() {
 	defer close(s.done)
 	t := time.NewTicker(s.cfg.MaintenanceInterval)
 	defer t.Stop()
+	var release <-chan time.Time
+	if s.cfg.PageReleaseInterval > 0 {
+		pt := time.NewTicker(s.cfg.PageReleaseInterval)
+		defer pt.Stop()
+		release = pt.C
+	}
 	for {
 		select {
 		case <-s.stop:
@@ -399,6 +427,10 @@ func (s *Store) maintain() {
 		case <-t.C:
 			if err := s.Maintain(context.Background()); err != nil {
 				s.log.Warn("store maintenance failed", "err", err)
+			}
+		case <-release:
+			if _, err := s.releaseTablePages(); err != nil {
+				s.log.Warn("cannot release table pages", "err", err)
 			}
 		}
 	}

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: a fresh `scry` on a temporary data folder, loaded by
 # scry-tracegen over OTLP/gRPC on the same machine: first at a fixed 20k
-# spans/s for the latency figure, then as fast as it answers, then Jaeger
-# API searches and trace fetches over what it stored, once compaction is
-# done. Prints throughput, export latency percentiles, the server's peak RSS
-# and query latencies.
+# spans/s for the latency figure, then at 60k spans/s for the memory figure,
+# then as fast as it answers, then Jaeger API searches and trace fetches
+# over what it stored, once compaction is done. Prints throughput, export
+# latency percentiles, the server's peak RSS and query latencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -23,6 +23,8 @@ done
 
 echo "== latency at 20k spans/s on the fresh store, $DURATION"
 "$BIN/scry-tracegen" --endpoint 127.0.0.1:24317 --duration "$DURATION" --workers 4 --rate 20000 --watch-pid "$pid"
+echo "== 60k spans/s, $DURATION (peak RSS: the process's high-water mark so far)"
+"$BIN/scry-tracegen" --endpoint 127.0.0.1:24317 --duration "$DURATION" --workers 8 --rate 60000 --watch-pid "$pid"
 echo "== max throughput, OTLP/gRPC, batches of 500 spans, 8 exporters, $DURATION"
 "$BIN/scry-tracegen" --endpoint 127.0.0.1:24317 --duration "$DURATION" --workers 8 --watch-pid "$pid"
 echo "== store on disk: $(du -sh "$data" | cut -f1)"

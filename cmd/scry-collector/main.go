@@ -70,7 +70,7 @@ func main() {
 	cmd.Flags().StringVar(&storageAddr, "storage-addr", "127.0.0.1:17271", "listen address of the store's read API (gRPC) for scry-query")
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14270")
 	cli.AddConfigFlags(cmd)
-	cli.AddMemoryLimitFlag(cmd, 300)
+	cli.AddMemoryLimitFlag(cmd, 200)
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
 	}

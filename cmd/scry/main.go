@@ -101,6 +101,6 @@ func command() *cobra.Command {
 	qry.Add(cmd.Flags())
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14269")
 	cli.AddConfigFlags(cmd)
-	cli.AddMemoryLimitFlag(cmd, 300)
+	cli.AddMemoryLimitFlag(cmd, 200)
 	return cmd
 }

@@ -47,7 +47,8 @@ type Config struct {
 	// one second) is deleted from disk. Default 72h.
 	Retention time.Duration
 	// MemTableSize bounds each of Badger's two memtables (at least 8 MiB).
-	// Default 16 MiB: larger ones raised ingest ~7% and peak memory ~100 MB.
+	// Default 32 MiB: 16 MiB lowered peak memory at 60k spans/s by ~25 MB
+	// but doubled the p99 export latency at 20k spans/s.
 	MemTableSize int64
 	// BlockCacheSize and IndexCacheSize bound Badger's caches. Both
 	// default to 0: Badger reads uncompressed, unencrypted tables straight
@@ -75,7 +76,7 @@ func (c *Config) setDefaults() {
 		c.Retention = 72 * time.Hour
 	}
 	if c.MemTableSize == 0 {
-		c.MemTableSize = 16 << 20
+		c.MemTableSize = 32 << 20
 	}
 	if c.MaintenanceInterval == 0 {
 		c.MaintenanceInterval = time.Minute

@@ -3,9 +3,10 @@ package storage
 import "github.com/scrytrace/scry/model"
 
 // MatchTrace evaluates q on all the spans of one trace, exactly as the Query
-// documentation states. It returns whether the trace matches and the start
-// time of its newest span that meets the span-level conditions. Limit is not
-// looked at.
+// documentation states. It returns whether the trace matches and when it
+// matched (TraceRef.Start): per condition (the span-level conditions
+// together, and each attribute) the start of the newest span in the window
+// that meets it, and the earliest of these. Limit is not looked at.
 func MatchTrace(spans []*model.Span, q *Query) (start uint64, ok bool) {
 	found := false
 	for _, sp := range spans {
@@ -18,9 +19,11 @@ func MatchTrace(spans []*model.Span, q *Query) (start uint64, ok bool) {
 		return 0, false
 	}
 	for i := range q.Attributes {
-		if !q.attributeHolds(spans, &q.Attributes[i]) {
+		at, ok := q.attributeNewest(spans, &q.Attributes[i])
+		if !ok {
 			return 0, false
 		}
+		start = min(start, at)
 	}
 	return start, true
 }
@@ -54,18 +57,28 @@ func (q *Query) matchSpan(sp *model.Span) bool {
 	return true
 }
 
-func (q *Query) attributeHolds(spans []*model.Span, a *Attribute) bool {
+// attributeNewest returns the start of the newest span in the window (of
+// the service, if q has one) that carries a, as a span, resource or event
+// attribute, and whether there is one.
+func (q *Query) attributeNewest(spans []*model.Span, a *Attribute) (start uint64, ok bool) {
 	for _, sp := range spans {
 		if !q.InWindow(sp.StartTime) || (q.Service != "" && sp.ServiceName() != q.Service) {
 			continue
 		}
-		if hasAttr(sp.Attributes, a) || hasAttr(sp.Resource.Attributes, a) {
-			return true
+		if sp.StartTime >= start && carries(sp, a) {
+			start, ok = sp.StartTime, true
 		}
-		for i := range sp.Events {
-			if hasAttr(sp.Events[i].Attributes, a) {
-				return true
-			}
+	}
+	return start, ok
+}
+
+func carries(sp *model.Span, a *Attribute) bool {
+	if hasAttr(sp.Attributes, a) || hasAttr(sp.Resource.Attributes, a) {
+		return true
+	}
+	for i := range sp.Events {
+		if hasAttr(sp.Events[i].Attributes, a) {
+			return true
 		}
 	}
 	return false

@@ -44,9 +44,8 @@ type Reader interface {
 	// search but never hides spans outside it.
 	GetTrace(ctx context.Context, id model.TraceID, hint TimeHint) ([]*model.Span, error)
 
-	// FindTraceIDs returns the IDs of traces matching q, newest first (by the
-	// start time of their newest matching span; ties by trace ID, ascending),
-	// at most q.Limit of them.
+	// FindTraceIDs returns the IDs of traces matching q, newest first by
+	// TraceRef.Start (ties by trace ID, ascending), at most q.Limit of them.
 	FindTraceIDs(ctx context.Context, q Query) ([]TraceRef, error)
 
 	// Services returns the names of services with stored spans, sorted.
@@ -136,8 +135,14 @@ type Attribute struct {
 // TraceRef is one FindTraceIDs result.
 type TraceRef struct {
 	TraceID model.TraceID
-	// Start is the start time (Unix ns) of the trace's newest matching span;
-	// results are ordered by it, newest first.
+	// Start (Unix ns) is when the trace matched: without attribute
+	// conditions, the start of its newest span that meets the span
+	// conditions; with them, the earliest of that and, per attribute, the
+	// start of the newest span in the window (of the service, if given)
+	// that carries it. It is the start of one of the trace's spans. Results
+	// are ordered by it, newest first. (Ranking by the time every condition
+	// had been met lets a store that scans newest first stop as soon as it
+	// holds Limit results newer than what is left to scan.)
 	Start uint64
 }
 

@@ -201,7 +201,7 @@ type chunkQuery struct {
 type chunkTrace struct {
 	id     model.TraceID
 	spanOK bool   // a span meets the span conditions
-	start  uint64 // the newest such span's start (an upper bound when implied)
+	start  uint64 // the newest such span's start (ranks results without attribute conditions)
 	attrs  uint64 // attribute conditions that may hold
 }
 

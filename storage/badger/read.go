@@ -139,7 +139,6 @@ func sortSpans(spans []*model.Span) {
 // conditions the chunks seen so far may satisfy.
 type traceState struct {
 	spanOK bool
-	start  uint64 // when spanOK: the newest matching span's start, or a bound above it
 	attrs  uint64
 }
 
@@ -274,10 +273,7 @@ func (f *finder) consider(t *chunkTrace) error {
 	// them, and check a trace for which all may hold exactly, since
 	// attribute hashes may collide.
 	st := f.partial[t.id]
-	if t.spanOK {
-		st.start = max(st.start, t.start)
-		st.spanOK = true
-	}
+	st.spanOK = st.spanOK || t.spanOK
 	st.attrs |= t.attrs
 	if !st.spanOK || st.attrs != f.cq.all {
 		if f.partial == nil {

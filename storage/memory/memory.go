@@ -117,7 +117,7 @@ func (s *Store) GetTrace(ctx context.Context, id model.TraceID, _ storage.TimeHi
 }
 
 // FindTraceIDs scans every stored trace and applies the semantics documented
-// on storage.Query. Traces whose newest matching spans start at the same time
+// on storage.Query. Traces that matched at the same time (TraceRef.Start)
 // are ordered by trace ID, so results are deterministic.
 func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.TraceRef, error) {
 	if err := ctx.Err(); err != nil {

@@ -222,7 +222,7 @@ func (h *harness) testQuery(t *testing.T) {
 					}
 					for i, want := range c.starts {
 						if refs[i].Start != want {
-							t.Errorf("result %d (%s): Start is %s, want %s (the newest matching span's start)",
+							t.Errorf("result %d (%s): Start is %s, want %s (when the trace met every condition)",
 								i, got[i], h.fx.rel(refs[i].Start), h.fx.rel(want))
 						}
 					}
@@ -390,4 +390,51 @@ func showLinks(links []storage.DependencyLink) string {
 		parts[i] = fmt.Sprintf("%s->%s:%d", l.Parent, l.Child, l.CallCount)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// testRankWithAttributes checks that a trace is ranked by when it met every
+// condition: a trace whose newest span of the service is newer than the
+// other results, but whose wanted attribute is on an older span, ranks at
+// that older span. Written in three calls, oldest spans first, the way a
+// store that scans newest first meets them last.
+func (h *harness) testRankWithAttributes(t *testing.T) {
+	s := h.store(t)
+	sh := newShop()
+	late := &fixtureTrace{name: "late", id: traceID(0x51, 1)}
+	lb := builder{t: late, start: h.fx.at(0)}
+	lb.span(1, 0, sh.checkout, sh.http, model.SpanKindServer, "old", 0, time.Millisecond, str("customer.tier", "gold"))
+	lb.span(2, 1, sh.checkout, sh.http, model.SpanKindServer, "new", 20*time.Second, 20*time.Second+time.Millisecond)
+	var fillers []*fixtureTrace
+	var fillerSpans []*model.Span
+	for i := range 5 {
+		f := &fixtureTrace{name: fmt.Sprintf("filler-%d", i), id: traceID(0x52, uint16(i+1))}
+		b := builder{t: f, start: h.fx.at(time.Duration(10+i) * time.Second)}
+		b.span(1, 0, sh.checkout, sh.http, model.SpanKindServer, "fill", 0, time.Millisecond, str("customer.tier", "gold"))
+		fillers = append(fillers, f)
+		fillerSpans = append(fillerSpans, f.spans...)
+	}
+	for _, batch := range [][]*model.Span{late.spans[:1], fillerSpans, late.spans[1:]} {
+		if err := s.WriteSpans(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := storage.Query{Service: "checkout", Attributes: attrs("customer.tier", "gold"), Kind: anyKind, Limit: 3,
+		StartMin: h.fx.at(-time.Minute), StartMax: h.fx.at(time.Hour)}
+	refs, err := s.FindTraceIDs(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []model.TraceID{fillers[4].id, fillers[3].id, fillers[2].id}
+	if got := refIDs(refs); !slices.Equal(got, want) {
+		t.Fatalf("got %v, want the three newest fillers %v", got, want)
+	}
+	q.Limit = lim
+	refs, err = s.FindTraceIDs(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(refs); n != 6 || refs[5].TraceID != late.id || refs[5].Start != h.fx.at(0) {
+		t.Fatalf("with a large limit: %d results, last %v at %s; want 6, the last %v at %s (its attribute's span)",
+			n, refs[n-1].TraceID, h.fx.rel(refs[n-1].Start), late.id, h.fx.rel(h.fx.at(0)))
+	}
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		t.Run("CallerModifiesResults", h.testCallerModifiesResults)
 	})
 	t.Run("Query", h.testQuery)
+	t.Run("RankWithAttributes", h.testRankWithAttributes)
 	t.Run("Services", h.testServices)
 	t.Run("Operations", h.testOperations)
 	t.Run("Dependencies", h.testDependencies)

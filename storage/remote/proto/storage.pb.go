@@ -411,7 +411,7 @@ func (x *FindTraceIDsResponse) GetTraces() []*TraceRef {
 type TraceRef struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	TraceId []byte                 `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
-	// The start time of the trace's newest matching span.
+	// When the trace met every condition (storage.TraceRef.Start).
 	StartTimeUnixNano uint64 `protobuf:"fixed64,2,opt,name=start_time_unix_nano,json=startTimeUnixNano,proto3" json:"start_time_unix_nano,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache

@@ -2,7 +2,6 @@ package jaegerhttp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/httpintake"
-	"github.com/scrytrace/scry/internal/httpserver"
 	"github.com/scrytrace/scry/model/jaegerthrift"
 )
 
@@ -35,6 +33,9 @@ const (
 	ContentTypeThriftBinary = "application/vnd.apache.thrift.binary"
 )
 
+// receiverName names the receiver in errors and logs.
+const receiverName = "jaeger http receiver"
+
 // Config sets up a Receiver: its listen address and request limits.
 type Config struct {
 	httpintake.Settings
@@ -53,57 +54,46 @@ func DefaultConfig() Config {
 
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
-	return c.Settings.Validate("jaeger http receiver")
+	return c.Settings.Validate(receiverName)
 }
 
 // Receiver is the Jaeger HTTP receiver. Its methods are safe for concurrent
 // use.
 type Receiver struct {
-	cfg      Config
-	consumer collector.Consumer
-	logger   *slog.Logger
-	handler  http.Handler
-	server   *httpserver.Server
+	base *httpintake.Base
 }
 
 // New returns a receiver handing spans to consumer and, if sampling is not
 // nil, serving it at SamplingPath (otherwise that path is 404). logger may be
 // nil (nothing is logged).
 func New(cfg Config, consumer collector.Consumer, sampling http.Handler, logger *slog.Logger) (*Receiver, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if consumer == nil {
-		return nil, errors.New("cannot create jaeger http receiver: consumer is nil")
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	r := &Receiver{cfg: cfg, consumer: consumer, logger: logger}
+	r := &Receiver{}
 	mux := http.NewServeMux()
 	mux.HandleFunc(TracesPath, r.handleTraces)
 	if sampling != nil {
 		mux.Handle(SamplingPath, sampling)
 	}
-	r.handler = mux
-	r.server = httpserver.New("jaeger http receiver", cfg.Addr, mux, logger)
+	var err error
+	if r.base, err = httpintake.NewBase(receiverName, cfg.Settings, consumer, mux, logger); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 // Handler returns the receiver's HTTP handler, for mounting on another
 // server; Start is not needed to use it.
-func (r *Receiver) Handler() http.Handler { return r.handler }
+func (r *Receiver) Handler() http.Handler { return r.base.Handler() }
 
 // Start binds Config.Addr and serves in the background until Shutdown.
-func (r *Receiver) Start(ctx context.Context) error { return r.server.Start(ctx) }
+func (r *Receiver) Start(ctx context.Context) error { return r.base.Start(ctx) }
 
 // Addr returns the address the receiver listens on, or nil before Start.
-func (r *Receiver) Addr() net.Addr { return r.server.Addr() }
+func (r *Receiver) Addr() net.Addr { return r.base.Addr() }
 
 // Shutdown stops accepting connections and waits for requests in flight to
 // be answered. If ctx ends first it closes every connection and returns an
 // error wrapping ctx's. It is safe to call more than once, and before Start.
-func (r *Receiver) Shutdown(ctx context.Context) error { return r.server.Shutdown(ctx) }
+func (r *Receiver) Shutdown(ctx context.Context) error { return r.base.Shutdown(ctx) }
 
 func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 	if !httpintake.RequirePost(w, req) {
@@ -114,7 +104,7 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 			"unsupported content type %q, use %s (a jaeger.Batch in thrift's binary protocol)", req.Header.Get("Content-Type"), ContentTypeThrift))
 		return
 	}
-	body, herr := httpintake.ReadBody(w, req, r.cfg.MaxRequestBytes)
+	body, herr := httpintake.ReadBody(w, req, r.base.Settings.MaxRequestBytes)
 	if herr != nil {
 		httpintake.WriteText(w, herr.Code, herr.Msg)
 		return
@@ -125,13 +115,13 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	spans, rejected := jaegerthrift.SpansFromBatch(batch)
-	res, err := httpintake.Deliver(req.Context(), r.consumer, spans, rejected, len(body), r.cfg.MaxSpansPerRequest)
+	res, err := httpintake.Deliver(req.Context(), r.base.Consumer, spans, rejected, len(body), r.base.Settings.MaxSpansPerRequest)
 	if err != nil {
-		httpintake.WriteError(w, err, r.cfg.RetryAfter, r.logger)
+		httpintake.WriteError(w, err, r.base.Settings.RetryAfter, r.base.Logger)
 		return
 	}
 	if res.Rejected > 0 {
-		r.logger.Debug("jaeger batch partially rejected", "spans", res.Spans, "rejected", res.Rejected, "reason", res.Message)
+		r.base.Logger.Debug("jaeger batch partially rejected", "spans", res.Spans, "rejected", res.Rejected, "reason", res.Message)
 	}
 	httpintake.WriteText(w, http.StatusAccepted, res.Message)
 }

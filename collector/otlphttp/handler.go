@@ -50,7 +50,7 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 			"unsupported content type %q, use %s or %s", req.Header.Get("Content-Type"), contentTypeProtobuf, contentTypeJSON))
 		return
 	}
-	body, herr := httpintake.ReadBody(w, req, r.cfg.MaxRequestBytes)
+	body, herr := httpintake.ReadBody(w, req, r.base.Settings.MaxRequestBytes)
 	if herr != nil {
 		if herr.Code == http.StatusUnsupportedMediaType {
 			writeText(w, herr.Code, herr.Msg)
@@ -73,13 +73,13 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
-	res, err := otlpexport.Export(req.Context(), r.consumer, msg.GetResourceSpans(), len(body), r.cfg.MaxSpansPerRequest, rejected)
+	res, err := otlpexport.Export(req.Context(), r.base.Consumer, msg.GetResourceSpans(), len(body), r.base.Settings.MaxSpansPerRequest, rejected)
 	if err != nil {
 		switch otlpexport.Classify(err) {
 		case otlpexport.TooLarge:
 			r.writeError(w, enc, http.StatusRequestEntityTooLarge, err.Error())
 		case otlpexport.Invalid:
-			r.logger.Debug("otlp http export rejected", "error", err)
+			r.base.Logger.Debug("otlp http export rejected", "error", err)
 			r.writeError(w, enc, http.StatusBadRequest, err.Error())
 		default:
 			w.Header().Set("Retry-After", r.retryAfter())
@@ -89,7 +89,7 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 	}
 	resp := &coltracepb.ExportTraceServiceResponse{}
 	if res.Rejected > 0 {
-		r.logger.Debug("otlp http export partially rejected", "spans", res.Spans, "rejected", res.Rejected, "reason", res.Message)
+		r.base.Logger.Debug("otlp http export partially rejected", "spans", res.Spans, "rejected", res.Rejected, "reason", res.Message)
 		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{
 			RejectedSpans: int64(res.Rejected),
 			ErrorMessage:  res.Message,
@@ -114,7 +114,7 @@ func parseContentType(v string) (encoding, bool) {
 }
 
 func (r *Receiver) retryAfter() string {
-	return strconv.Itoa(max(1, int(math.Ceil(r.cfg.RetryAfter.Seconds()))))
+	return strconv.Itoa(max(1, int(math.Ceil(r.base.Settings.RetryAfter.Seconds()))))
 }
 
 // writeError answers with a google.rpc.Status in the request's encoding.
@@ -144,7 +144,7 @@ func (r *Receiver) writeMessage(w http.ResponseWriter, enc encoding, code int, m
 		b, err = proto.Marshal(m)
 	}
 	if err != nil {
-		r.logger.Error("cannot encode otlp http response", "error", err)
+		r.base.Logger.Error("cannot encode otlp http response", "error", err)
 		writeText(w, http.StatusInternalServerError, "cannot encode response")
 		return
 	}

@@ -2,7 +2,6 @@ package otlphttp
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/httpintake"
-	"github.com/scrytrace/scry/internal/httpserver"
 )
 
 // Defaults of Config.
@@ -23,6 +21,9 @@ const (
 
 // TracesPath is the URL path of trace exports.
 const TracesPath = "/v1/traces"
+
+// receiverName names the receiver in errors and logs.
+const receiverName = "otlp http receiver"
 
 // Config sets up a Receiver: its listen address and request limits.
 type Config struct {
@@ -42,50 +43,39 @@ func DefaultConfig() Config {
 
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
-	return c.Settings.Validate("otlp http receiver")
+	return c.Settings.Validate(receiverName)
 }
 
 // Receiver is an OTLP/HTTP trace receiver. Its methods are safe for
 // concurrent use.
 type Receiver struct {
-	cfg      Config
-	consumer collector.Consumer
-	logger   *slog.Logger
-	handler  http.Handler
-	server   *httpserver.Server
+	base *httpintake.Base
 }
 
 // New returns a receiver handing spans to consumer. logger may be nil
 // (nothing is logged).
 func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receiver, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if consumer == nil {
-		return nil, errors.New("cannot create otlp http receiver: consumer is nil")
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	r := &Receiver{cfg: cfg, consumer: consumer, logger: logger}
+	r := &Receiver{}
 	mux := http.NewServeMux()
 	mux.HandleFunc(TracesPath, r.handleTraces)
-	r.handler = mux
-	r.server = httpserver.New("otlp http receiver", cfg.Addr, mux, logger)
+	var err error
+	if r.base, err = httpintake.NewBase(receiverName, cfg.Settings, consumer, mux, logger); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 // Handler returns the receiver's HTTP handler (serving TracesPath), for
 // mounting on another server; Start is not needed to use it.
-func (r *Receiver) Handler() http.Handler { return r.handler }
+func (r *Receiver) Handler() http.Handler { return r.base.Handler() }
 
 // Start binds Config.Addr and serves in the background until Shutdown.
-func (r *Receiver) Start(ctx context.Context) error { return r.server.Start(ctx) }
+func (r *Receiver) Start(ctx context.Context) error { return r.base.Start(ctx) }
 
 // Addr returns the address the receiver listens on, or nil before Start.
-func (r *Receiver) Addr() net.Addr { return r.server.Addr() }
+func (r *Receiver) Addr() net.Addr { return r.base.Addr() }
 
 // Shutdown stops accepting connections and waits for exports in flight to
 // be answered. If ctx ends first it closes every connection and returns an
 // error wrapping ctx's. It is safe to call more than once, and before Start.
-func (r *Receiver) Shutdown(ctx context.Context) error { return r.server.Shutdown(ctx) }
+func (r *Receiver) Shutdown(ctx context.Context) error { return r.base.Shutdown(ctx) }

@@ -2,7 +2,6 @@ package zipkin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/httpintake"
-	"github.com/scrytrace/scry/internal/httpserver"
 	"github.com/scrytrace/scry/model"
 	zipkinmodel "github.com/scrytrace/scry/model/zipkin"
 )
@@ -36,6 +34,9 @@ const (
 	ContentTypeProtobuf = "application/x-protobuf"
 )
 
+// receiverName names the receiver in errors and logs.
+const receiverName = "zipkin receiver"
+
 // Config sets up a Receiver: its listen address and request limits.
 type Config struct {
 	httpintake.Settings
@@ -54,56 +55,45 @@ func DefaultConfig() Config {
 
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
-	return c.Settings.Validate("zipkin receiver")
+	return c.Settings.Validate(receiverName)
 }
 
 // Receiver is the Zipkin receiver. Its methods are safe for concurrent use.
 type Receiver struct {
-	cfg      Config
-	consumer collector.Consumer
-	logger   *slog.Logger
-	handler  http.Handler
-	server   *httpserver.Server
+	base *httpintake.Base
 }
 
 // New returns a receiver handing spans to consumer. logger may be nil
 // (nothing is logged).
 func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receiver, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if consumer == nil {
-		return nil, errors.New("cannot create zipkin receiver: consumer is nil")
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	r := &Receiver{cfg: cfg, consumer: consumer, logger: logger}
+	r := &Receiver{}
 	mux := http.NewServeMux()
 	mux.HandleFunc(SpansPath, r.handleSpans)
 	mux.HandleFunc(SpansV1Path, func(w http.ResponseWriter, _ *http.Request) {
 		httpintake.WriteText(w, http.StatusBadRequest,
 			"zipkin v1 spans are not supported: send zipkin v2 spans (JSON or protobuf) to "+SpansPath)
 	})
-	r.handler = mux
-	r.server = httpserver.New("zipkin receiver", cfg.Addr, mux, logger)
+	var err error
+	if r.base, err = httpintake.NewBase(receiverName, cfg.Settings, consumer, mux, logger); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 // Handler returns the receiver's HTTP handler, for mounting on another
 // server; Start is not needed to use it.
-func (r *Receiver) Handler() http.Handler { return r.handler }
+func (r *Receiver) Handler() http.Handler { return r.base.Handler() }
 
 // Start binds Config.Addr and serves in the background until Shutdown.
-func (r *Receiver) Start(ctx context.Context) error { return r.server.Start(ctx) }
+func (r *Receiver) Start(ctx context.Context) error { return r.base.Start(ctx) }
 
 // Addr returns the address the receiver listens on, or nil before Start.
-func (r *Receiver) Addr() net.Addr { return r.server.Addr() }
+func (r *Receiver) Addr() net.Addr { return r.base.Addr() }
 
 // Shutdown stops accepting connections and waits for requests in flight to
 // be answered. If ctx ends first it closes every connection and returns an
 // error wrapping ctx's. It is safe to call more than once, and before Start.
-func (r *Receiver) Shutdown(ctx context.Context) error { return r.server.Shutdown(ctx) }
+func (r *Receiver) Shutdown(ctx context.Context) error { return r.base.Shutdown(ctx) }
 
 // decoder converts a request body of one encoding.
 type decoder func([]byte) ([]*model.Span, []error, error)
@@ -127,7 +117,7 @@ func (r *Receiver) handleSpans(w http.ResponseWriter, req *http.Request) {
 			"unsupported content type %q, use %s or %s", req.Header.Get("Content-Type"), ContentTypeJSON, ContentTypeProtobuf))
 		return
 	}
-	body, herr := httpintake.ReadBody(w, req, r.cfg.MaxRequestBytes)
+	body, herr := httpintake.ReadBody(w, req, r.base.Settings.MaxRequestBytes)
 	if herr != nil {
 		httpintake.WriteText(w, herr.Code, herr.Msg)
 		return
@@ -137,13 +127,13 @@ func (r *Receiver) handleSpans(w http.ResponseWriter, req *http.Request) {
 		httpintake.WriteText(w, http.StatusBadRequest, fmt.Sprintf("cannot decode zipkin v2 %s spans: %v", what, err))
 		return
 	}
-	res, err := httpintake.Deliver(req.Context(), r.consumer, spans, rejected, len(body), r.cfg.MaxSpansPerRequest)
+	res, err := httpintake.Deliver(req.Context(), r.base.Consumer, spans, rejected, len(body), r.base.Settings.MaxSpansPerRequest)
 	if err != nil {
-		httpintake.WriteError(w, err, r.cfg.RetryAfter, r.logger)
+		httpintake.WriteError(w, err, r.base.Settings.RetryAfter, r.base.Logger)
 		return
 	}
 	if res.Rejected > 0 {
-		r.logger.Debug("zipkin spans partially rejected", "spans", res.Spans, "rejected", res.Rejected, "reason", res.Message)
+		r.base.Logger.Debug("zipkin spans partially rejected", "spans", res.Spans, "rejected", res.Rejected, "reason", res.Message)
 	}
 	httpintake.WriteText(w, http.StatusAccepted, res.Message)
 }

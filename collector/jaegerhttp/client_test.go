@@ -47,7 +47,7 @@ func TestJaegerClient(t *testing.T) {
 
 	// The HTTP sender of jaeger-client-go, as its RemoteReporter uses it;
 	// driven directly so that Flush returns the server's answer.
-	tr := transport.NewHTTPTransport(e.url)
+	tr := transport.NewHTTPTransport(e.URL)
 	for _, s := range rep.GetSpans() {
 		if _, err := tr.Append(s.(*jaegerclient.Span)); err != nil {
 			t.Fatal(err)
@@ -66,7 +66,7 @@ func TestJaegerClient(t *testing.T) {
 	if pc.TraceID().High == 0 {
 		t.Fatal("not a 128-bit trace ID")
 	}
-	spans, err := e.store.GetTrace(t.Context(), tid, storageHint)
+	spans, err := e.Store.GetTrace(t.Context(), tid, storageHint)
 	if err != nil {
 		t.Fatalf("trace %s: %v", tid, err)
 	}

@@ -108,7 +108,7 @@ func otelDecisions(s sdktrace.Sampler, name string, n int) int {
 // collector's sampling endpoint.
 func TestOTelRemoteSampler(t *testing.T) {
 	e, p, path := samplingEnv(t)
-	url := e.base + jaegerhttp.SamplingPath
+	url := e.Base + jaegerhttp.SamplingPath
 	var log errorLog
 	newSampler := func(service string, initial sdktrace.Sampler) *jaegerremote.Sampler {
 		s := jaegerremote.New(service,
@@ -141,7 +141,7 @@ func TestOTelRemoteSampler(t *testing.T) {
 	}
 	// (The log does catch failures.)
 	var badLog errorLog
-	bad := jaegerremote.New("always", jaegerremote.WithSamplingServerURL(e.base+"/nope"),
+	bad := jaegerremote.New("always", jaegerremote.WithSamplingServerURL(e.Base+"/nope"),
 		jaegerremote.WithSamplingRefreshInterval(time.Hour), badLog.otelOption())
 	bad.UpdateSampler()
 	bad.Close()
@@ -181,7 +181,7 @@ func TestOTelRemoteSampler(t *testing.T) {
 // the collector's sampling endpoint.
 func TestJaegerClientRemoteSampler(t *testing.T) {
 	e, _, _ := samplingEnv(t)
-	url := e.base + jaegerhttp.SamplingPath
+	url := e.Base + jaegerhttp.SamplingPath
 	var log errorLog
 	newSampler := func(service string, initial bool) *jaegerclient.RemotelyControlledSampler {
 		s := jaegerclient.NewRemotelyControlledSampler(service,

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/jaegerudp"
 	"github.com/scrytrace/scry/collector/queue"
 	"github.com/scrytrace/scry/model"
@@ -88,7 +89,7 @@ func (st *collectorStack) spans(t testing.TB, name, transport string, extra ...s
 	if len(extra) == 2 {
 		labels[extra[0]] = extra[1]
 	}
-	return value(t, st.reg, "scry_receiver_spans_"+name+"_total", labels)
+	return intaketest.Counter(t, st.reg, "scry_receiver_spans_"+name+"_total", labels)
 }
 
 func TestConsumerSinkStoresSpans(t *testing.T) {

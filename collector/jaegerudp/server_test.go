@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/jaegerudp"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/model/jaegerthrift"
@@ -158,35 +159,8 @@ func send(t testing.TB, addr net.Addr, packets ...[]byte) {
 	}
 }
 
-// value is the value of the counter name{labels} in reg (0 if absent).
-func value(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
 func dropped(t testing.TB, reg *prometheus.Registry, transport, reason string) float64 {
-	return value(t, reg, "scry_receiver_udp_packets_dropped_total", map[string]string{"transport": transport, "reason": reason})
+	return intaketest.Counter(t, reg, "scry_receiver_udp_packets_dropped_total", map[string]string{"transport": transport, "reason": reason})
 }
 
 // eventually polls cond until it holds or 10 seconds pass.
@@ -231,7 +205,7 @@ func TestPacketsReachTheSink(t *testing.T) {
 					t.Errorf("span %d: attributes %+v, events %+v", i, sp.Attributes, sp.Events)
 				}
 			}
-			if got := value(t, reg, "scry_receiver_udp_packets_received_total", map[string]string{"transport": tc.transport}); got != 1 {
+			if got := intaketest.Counter(t, reg, "scry_receiver_udp_packets_received_total", map[string]string{"transport": tc.transport}); got != 1 {
 				t.Errorf("packets received = %v, want 1", got)
 			}
 		})
@@ -360,7 +334,7 @@ func TestReaderNeverWaitsForTheSink(t *testing.T) {
 		return dropped(t, reg, jaegerudp.TransportCompact, jaegerudp.DropQueueFull) > 0
 	})
 	eventually(t, "every packet read", func() bool {
-		return value(t, reg, "scry_receiver_udp_packets_received_total", map[string]string{"transport": jaegerudp.TransportCompact}) == float64(sent)
+		return intaketest.Counter(t, reg, "scry_receiver_udp_packets_received_total", map[string]string{"transport": jaegerudp.TransportCompact}) == float64(sent)
 	})
 }
 
@@ -518,7 +492,7 @@ func TestShutdownHandsOnWhatIsQueued(t *testing.T) {
 		send(t, s.Addrs().Compact, packet(t, batch("drain", 1), true))
 	}
 	eventually(t, "every packet read", func() bool {
-		return value(t, reg, "scry_receiver_udp_packets_received_total", map[string]string{"transport": jaegerudp.TransportCompact}) == n
+		return intaketest.Counter(t, reg, "scry_receiver_udp_packets_received_total", map[string]string{"transport": jaegerudp.TransportCompact}) == n
 	})
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)

@@ -20,44 +20,33 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/scrytrace/scry/collector/internal/collectortest"
+	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/collector/queue"
 	"github.com/scrytrace/scry/storage/memory"
 )
 
-// env is a receiver on a free port in front of a real queue and memory store.
+// env is a receiver on a free port in front of a real queue and memory
+// store, with a client connected to it.
 type env struct {
-	store  *memory.Store
-	w      *collectortest.Writer
-	q      *queue.Queue
+	*intaketest.Env
 	r      *otlpgrpc.Receiver
 	client coltracepb.TraceServiceClient
 }
 
 func setup(t *testing.T, qcfg queue.Config, configure func(*otlpgrpc.Config)) *env {
 	t.Helper()
-	e := &env{store: memory.New()}
-	e.w = &collectortest.Writer{Inner: e.store}
-	q, err := queue.New(qcfg, e.w, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e.q = q
+	e := &env{Env: intaketest.New(t, qcfg)}
 	cfg := otlpgrpc.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	if configure != nil {
 		configure(&cfg)
 	}
-	r, err := otlpgrpc.New(cfg, q, nil)
+	r, err := otlpgrpc.New(cfg, e.Q, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	e.Start(t, r, "")
 	e.r = r
 	conn, err := grpc.NewClient(r.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -65,14 +54,8 @@ func setup(t *testing.T, qcfg queue.Config, configure func(*otlpgrpc.Config)) *e
 	}
 	e.client = coltracepb.NewTraceServiceClient(conn)
 	t.Cleanup(func() {
-		e.w.Release()
+		e.W.Release()
 		conn.Close()
-		if err := r.Shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
-		if err := q.Shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
 	})
 	return e
 }
@@ -127,7 +110,7 @@ func TestSDKExport(t *testing.T) {
 			}
 			sent := collectortest.EmitSDKTrace(t, exp)
 			// The exporter returned: the spans are acknowledged, so stored.
-			sent.Check(t, e.store)
+			sent.Check(t, e.Store)
 		})
 	}
 }
@@ -151,7 +134,7 @@ func TestPartialSuccess(t *testing.T) {
 			t.Errorf("message %q does not say %q", ps.GetErrorMessage(), want)
 		}
 	}
-	if got := len(collectortest.MustGetTrace(t, e.store, collectortest.TraceID(1))); got != 2 {
+	if got := len(collectortest.MustGetTrace(t, e.Store, collectortest.TraceID(1))); got != 2 {
 		t.Fatalf("stored %d spans, want the 2 valid ones", got)
 	}
 
@@ -226,13 +209,13 @@ func TestTooManySpans(t *testing.T) {
 
 func TestQueueFull(t *testing.T) {
 	e := setup(t, queue.Config{MaxBytes: 1000, MaxBatchSpans: 100, Writers: 1}, nil)
-	e.w.Hold()
+	e.W.Hold()
 	first := make(chan error, 1)
 	go func() {
 		_, err := e.export(context.Background(), collectortest.Request("svc", bigSpan(1, 1, 600)))
 		first <- err
 	}()
-	collectortest.Eventually(t, "first export held in the writer", func() bool { return e.w.Waiting() == 1 })
+	collectortest.Eventually(t, "first export held in the writer", func() bool { return e.W.Waiting() == 1 })
 
 	_, err := e.export(context.Background(), collectortest.Request("svc", bigSpan(2, 1, 600)))
 	st := status.Convert(err)
@@ -249,11 +232,11 @@ func TestQueueFull(t *testing.T) {
 		t.Fatalf("details %v, want RetryInfo with a 1s delay", st.Details())
 	}
 
-	e.w.Release()
+	e.W.Release()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if got := len(collectortest.MustGetTrace(t, e.store, collectortest.TraceID(1))); got != 1 {
+	if got := len(collectortest.MustGetTrace(t, e.Store, collectortest.TraceID(1))); got != 1 {
 		t.Fatalf("first export: %d spans stored, want 1", got)
 	}
 	// With room again, the retry succeeds.
@@ -264,7 +247,7 @@ func TestQueueFull(t *testing.T) {
 
 func TestDeadline(t *testing.T) {
 	e := setup(t, queue.DefaultConfig(), nil)
-	e.w.Hold()
+	e.W.Hold()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := e.export(ctx, collectortest.Request("svc", collectortest.Span(1, 1)))
@@ -275,7 +258,7 @@ func TestDeadline(t *testing.T) {
 
 func TestGroupCommit(t *testing.T) {
 	e := setup(t, queue.DefaultConfig(), nil)
-	e.w.Hold()
+	e.W.Hold()
 	const exports = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, exports)
@@ -285,8 +268,8 @@ func TestGroupCommit(t *testing.T) {
 			errs <- err
 		})
 	}
-	collectortest.Eventually(t, "every export queued", func() bool { return e.q.Stats().Requests == exports })
-	e.w.Release()
+	collectortest.Eventually(t, "every export queued", func() bool { return e.Q.Stats().Requests == exports })
+	e.W.Release()
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -294,11 +277,11 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if calls := e.w.Calls(); calls >= exports {
+	if calls := e.W.Calls(); calls >= exports {
 		t.Fatalf("%d WriteSpans calls for %d exports, want fewer", calls, exports)
 	}
 	for i := range exports {
-		if got := len(collectortest.MustGetTrace(t, e.store, collectortest.TraceID(100+i))); got != 2 {
+		if got := len(collectortest.MustGetTrace(t, e.Store, collectortest.TraceID(100+i))); got != 2 {
 			t.Fatalf("export %d: %d spans stored, want 2", i, got)
 		}
 	}
@@ -306,7 +289,7 @@ func TestGroupCommit(t *testing.T) {
 
 func TestShutdownDrains(t *testing.T) {
 	e := setup(t, queue.Config{MaxBytes: 1 << 20, MaxBatchSpans: 4, Writers: 2}, nil)
-	e.w.Hold()
+	e.W.Hold()
 	const exports = 10
 	acked := make(chan int, exports)
 	var wg sync.WaitGroup
@@ -319,15 +302,15 @@ func TestShutdownDrains(t *testing.T) {
 			}
 		})
 	}
-	collectortest.Eventually(t, "every export queued", func() bool { return e.q.Stats().Requests == exports })
+	collectortest.Eventually(t, "every export queued", func() bool { return e.Q.Stats().Requests == exports })
 
 	stopped := make(chan error, 1)
 	go func() {
 		// As a binary does: receiver first (waits for exports in flight), then the queue.
-		err := errors.Join(e.r.Shutdown(context.Background()), e.q.Shutdown(context.Background()))
+		err := errors.Join(e.r.Shutdown(context.Background()), e.Q.Shutdown(context.Background()))
 		stopped <- err
 	}()
-	e.w.Release()
+	e.W.Release()
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +319,7 @@ func TestShutdownDrains(t *testing.T) {
 	n := 0
 	for i := range acked {
 		n++
-		if got := len(collectortest.MustGetTrace(t, e.store, collectortest.TraceID(200+i))); got != 2 {
+		if got := len(collectortest.MustGetTrace(t, e.Store, collectortest.TraceID(200+i))); got != 2 {
 			t.Fatalf("acknowledged export %d: %d spans stored, want 2", i, got)
 		}
 	}

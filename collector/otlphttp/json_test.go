@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 )
@@ -47,12 +48,12 @@ const jsonRequest = `{
 
 func TestJSONHexIDs(t *testing.T) {
 	e := setup(t, defaultQueue(), nil)
-	resp := exportResponse(t, e.post(t, ctJSON, []byte(jsonRequest)), ctJSON)
+	resp := exportResponse(t, e.Post(t, ctJSON, "", []byte(jsonRequest)), ctJSON)
 	if resp.GetPartialSuccess() != nil {
 		t.Fatalf("partial success %v", resp.GetPartialSuccess())
 	}
 	tid, _ := model.ParseTraceID("5b8efff798038103d269b633813fc60c")
-	spans, err := e.store.GetTrace(context.Background(), tid, storage.TimeHint{})
+	spans, err := e.Store.GetTrace(context.Background(), tid, storage.TimeHint{})
 	if err != nil {
 		t.Fatalf("trace not stored under its hex ID: %v", err)
 	}
@@ -108,7 +109,7 @@ func TestJSONBadIDs(t *testing.T) {
 	   "links":[{"traceId":"zz","spanId":"eee19b7ec3c1b176"}]},
 	  {"traceId":"W47/95gDgQPSabYzgT/GDA==","spanId":"eee19b7ec3c1b177","name":"base64"}
 	]}]}]}`
-	ps := exportResponse(t, e.post(t, ctJSON, []byte(body)), ctJSON).GetPartialSuccess()
+	ps := exportResponse(t, e.Post(t, ctJSON, "", []byte(body)), ctJSON).GetPartialSuccess()
 	if ps.GetRejectedSpans() != 4 {
 		t.Fatalf("rejected %d spans (%q), want 4", ps.GetRejectedSpans(), ps.GetErrorMessage())
 	}
@@ -118,13 +119,13 @@ func TestJSONBadIDs(t *testing.T) {
 		}
 	}
 	tid, _ := model.ParseTraceID("5b8efff798038103d269b633813fc60c")
-	spans, err := e.store.GetTrace(context.Background(), tid, storage.TimeHint{})
+	spans, err := e.Store.GetTrace(context.Background(), tid, storage.TimeHint{})
 	if err != nil || len(spans) != 1 || spans[0].Name != "ok" {
 		t.Fatalf("stored %v, %v; want only the valid span", spans, err)
 	}
 
 	all := `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abcd","spanId":"eee19b7ec3c1b174"}]}]}]}`
-	st := statusResponse(t, e.post(t, ctJSON, []byte(all)), http.StatusBadRequest, ctJSON)
+	st := statusResponse(t, e.Post(t, ctJSON, "", []byte(all)), http.StatusBadRequest, ctJSON)
 	if !strings.Contains(st.GetMessage(), "trace id has 2 bytes") {
 		t.Fatalf("all invalid: message %q", st.GetMessage())
 	}
@@ -132,9 +133,9 @@ func TestJSONBadIDs(t *testing.T) {
 
 func TestJSONGzip(t *testing.T) {
 	e := setup(t, defaultQueue(), nil)
-	exportResponse(t, e.do(t, http.MethodPost, ctJSON+"; charset=utf-8", "gzip", gzipped(t, []byte(jsonRequest))), ctJSON)
+	exportResponse(t, e.Do(t, http.MethodPost, ctJSON+"; charset=utf-8", "gzip", intaketest.Gzip(t, []byte(jsonRequest))), ctJSON)
 	tid, _ := model.ParseTraceID("5b8efff798038103d269b633813fc60c")
-	if _, err := e.store.GetTrace(context.Background(), tid, storage.TimeHint{}); err != nil {
+	if _, err := e.Store.GetTrace(context.Background(), tid, storage.TimeHint{}); err != nil {
 		t.Fatal(err)
 	}
 }

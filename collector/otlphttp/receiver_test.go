@@ -2,10 +2,8 @@ package otlphttp_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,9 +19,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/scrytrace/scry/collector/internal/collectortest"
+	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/otlphttp"
 	"github.com/scrytrace/scry/collector/queue"
-	"github.com/scrytrace/scry/storage/memory"
 )
 
 const (
@@ -31,96 +29,28 @@ const (
 	ctJSON  = "application/json"
 )
 
-// env is a receiver on a free port in front of a real queue and memory store.
+// env is a receiver on a free port in front of a real queue and memory
+// store; URL is Base + TracesPath.
 type env struct {
-	store *memory.Store
-	w     *collectortest.Writer
-	q     *queue.Queue
-	r     *otlphttp.Receiver
-	url   string
+	*intaketest.Env
+	r *otlphttp.Receiver
 }
 
 func setup(t *testing.T, qcfg queue.Config, configure func(*otlphttp.Config)) *env {
 	t.Helper()
-	e := &env{store: memory.New()}
-	e.w = &collectortest.Writer{Inner: e.store}
-	q, err := queue.New(qcfg, e.w, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e.q = q
+	e := &env{Env: intaketest.New(t, qcfg)}
 	cfg := otlphttp.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	if configure != nil {
 		configure(&cfg)
 	}
-	r, err := otlphttp.New(cfg, q, nil)
+	r, err := otlphttp.New(cfg, e.Q, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	e.Start(t, r, otlphttp.TracesPath)
 	e.r = r
-	e.url = "http://" + r.Addr().String() + otlphttp.TracesPath
-	t.Cleanup(func() {
-		e.w.Release()
-		if err := r.Shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
-		if err := q.Shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
 	return e
-}
-
-// response is what a request got back.
-type response struct {
-	code   int
-	header http.Header
-	body   []byte
-}
-
-// send makes one request; it is safe to call from any goroutine.
-func (e *env) send(method, contentType, contentEncoding string, body []byte) (response, error) {
-	req, err := http.NewRequest(method, e.url, bytes.NewReader(body))
-	if err != nil {
-		return response{}, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if contentEncoding != "" {
-		req.Header.Set("Content-Encoding", contentEncoding)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return response{}, err
-	}
-	return response{code: resp.StatusCode, header: resp.Header, body: b}, nil
-}
-
-func (e *env) do(t *testing.T, method, contentType, contentEncoding string, body []byte) response {
-	t.Helper()
-	r, err := e.send(method, contentType, contentEncoding, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func (e *env) post(t *testing.T, contentType string, body []byte) response {
-	t.Helper()
-	return e.do(t, http.MethodPost, contentType, "", body)
 }
 
 func protoBody(t testing.TB, rss []*tracepb.ResourceSpans) []byte {
@@ -132,59 +62,46 @@ func protoBody(t testing.TB, rss []*tracepb.ResourceSpans) []byte {
 	return b
 }
 
-func gzipped(t testing.TB, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // exportResponse decodes a 200 answer in the given content type.
-func exportResponse(t *testing.T, r response, contentType string) *coltracepb.ExportTraceServiceResponse {
+func exportResponse(t *testing.T, r intaketest.Response, contentType string) *coltracepb.ExportTraceServiceResponse {
 	t.Helper()
-	if r.code != http.StatusOK {
-		t.Fatalf("status %d (%s), want 200", r.code, r.body)
+	if r.Code != http.StatusOK {
+		t.Fatalf("status %d (%s), want 200", r.Code, r.Body)
 	}
-	if got := r.header.Get("Content-Type"); got != contentType {
+	if got := r.Header.Get("Content-Type"); got != contentType {
 		t.Fatalf("response content type %q, want %q", got, contentType)
 	}
 	var resp coltracepb.ExportTraceServiceResponse
 	var err error
 	if contentType == ctJSON {
-		err = protojson.Unmarshal(r.body, &resp)
+		err = protojson.Unmarshal([]byte(r.Body), &resp)
 	} else {
-		err = proto.Unmarshal(r.body, &resp)
+		err = proto.Unmarshal([]byte(r.Body), &resp)
 	}
 	if err != nil {
-		t.Fatalf("cannot decode response %q: %v", r.body, err)
+		t.Fatalf("cannot decode response %q: %v", r.Body, err)
 	}
 	return &resp
 }
 
 // statusResponse decodes an error answer, checking code and content type.
-func statusResponse(t *testing.T, r response, code int, contentType string) *statuspb.Status {
+func statusResponse(t *testing.T, r intaketest.Response, code int, contentType string) *statuspb.Status {
 	t.Helper()
-	if r.code != code {
-		t.Fatalf("status %d (%s), want %d", r.code, r.body, code)
+	if r.Code != code {
+		t.Fatalf("status %d (%s), want %d", r.Code, r.Body, code)
 	}
-	if got := r.header.Get("Content-Type"); got != contentType {
+	if got := r.Header.Get("Content-Type"); got != contentType {
 		t.Fatalf("response content type %q, want %q", got, contentType)
 	}
 	var st statuspb.Status
 	var err error
 	if contentType == ctJSON {
-		err = protojson.Unmarshal(r.body, &st)
+		err = protojson.Unmarshal([]byte(r.Body), &st)
 	} else {
-		err = proto.Unmarshal(r.body, &st)
+		err = proto.Unmarshal([]byte(r.Body), &st)
 	}
 	if err != nil {
-		t.Fatalf("cannot decode status %q: %v", r.body, err)
+		t.Fatalf("cannot decode status %q: %v", r.Body, err)
 	}
 	return &st
 }
@@ -222,7 +139,7 @@ func TestSDKExport(t *testing.T) {
 				t.Fatal(err)
 			}
 			sent := collectortest.EmitSDKTrace(t, exp)
-			sent.Check(t, e.store)
+			sent.Check(t, e.Store)
 		})
 	}
 }
@@ -230,11 +147,11 @@ func TestSDKExport(t *testing.T) {
 func TestProtobuf(t *testing.T) {
 	e := setup(t, queue.DefaultConfig(), nil)
 	body := protoBody(t, collectortest.Request("svc", collectortest.Span(1, 1), collectortest.Span(1, 2)))
-	resp := exportResponse(t, e.post(t, ctProto+"; charset=binary", body), ctProto)
+	resp := exportResponse(t, e.Post(t, ctProto+"; charset=binary", "", body), ctProto)
 	if resp.GetPartialSuccess() != nil {
 		t.Fatalf("partial success %v for valid spans", resp.GetPartialSuccess())
 	}
-	if got := len(collectortest.MustGetTrace(t, e.store, collectortest.TraceID(1))); got != 2 {
+	if got := len(collectortest.MustGetTrace(t, e.Store, collectortest.TraceID(1))); got != 2 {
 		t.Fatalf("stored %d spans, want 2", got)
 	}
 }
@@ -244,16 +161,16 @@ func TestProtobufPartialSuccess(t *testing.T) {
 	bad := collectortest.Span(1, 2)
 	bad.SpanId = bad.SpanId[:4]
 	body := protoBody(t, collectortest.Request("svc", collectortest.Span(1, 1), bad))
-	ps := exportResponse(t, e.post(t, ctProto, body), ctProto).GetPartialSuccess()
+	ps := exportResponse(t, e.Post(t, ctProto, "", body), ctProto).GetPartialSuccess()
 	if ps.GetRejectedSpans() != 1 || !strings.Contains(ps.GetErrorMessage(), "span id has 4 bytes") {
 		t.Fatalf("partial success %v, want 1 rejected for its span id", ps)
 	}
-	if got := len(collectortest.MustGetTrace(t, e.store, collectortest.TraceID(1))); got != 1 {
+	if got := len(collectortest.MustGetTrace(t, e.Store, collectortest.TraceID(1))); got != 1 {
 		t.Fatalf("stored %d spans, want 1", got)
 	}
 
 	bad.TraceId = make([]byte, 16)
-	st := statusResponse(t, e.post(t, ctProto, protoBody(t, collectortest.Request("svc", bad))), http.StatusBadRequest, ctProto)
+	st := statusResponse(t, e.Post(t, ctProto, "", protoBody(t, collectortest.Request("svc", bad))), http.StatusBadRequest, ctProto)
 	if st.GetCode() != 3 || !strings.Contains(st.GetMessage(), "no valid span") {
 		t.Fatalf("status %v, want INVALID_ARGUMENT saying no span was valid", st)
 	}
@@ -261,58 +178,38 @@ func TestProtobufPartialSuccess(t *testing.T) {
 
 func TestGzip(t *testing.T) {
 	e := setup(t, queue.DefaultConfig(), nil)
-	body := gzipped(t, protoBody(t, collectortest.Request("svc", collectortest.Span(1, 1))))
-	exportResponse(t, e.do(t, http.MethodPost, ctProto, "gzip", body), ctProto)
-	if got := len(collectortest.MustGetTrace(t, e.store, collectortest.TraceID(1))); got != 1 {
+	body := intaketest.Gzip(t, protoBody(t, collectortest.Request("svc", collectortest.Span(1, 1))))
+	exportResponse(t, e.Do(t, http.MethodPost, ctProto, "gzip", body), ctProto)
+	if got := len(collectortest.MustGetTrace(t, e.Store, collectortest.TraceID(1))); got != 1 {
 		t.Fatalf("stored %d spans, want 1", got)
 	}
 
-	st := statusResponse(t, e.do(t, http.MethodPost, ctProto, "gzip", []byte("not gzip at all")), http.StatusBadRequest, ctProto)
+	st := statusResponse(t, e.Do(t, http.MethodPost, ctProto, "gzip", []byte("not gzip at all")), http.StatusBadRequest, ctProto)
 	if !strings.Contains(st.GetMessage(), "gzip") {
 		t.Fatalf("message %q does not mention gzip", st.GetMessage())
 	}
 	truncated := body[:len(body)-6]
-	statusResponse(t, e.do(t, http.MethodPost, ctProto, "gzip", truncated), http.StatusBadRequest, ctProto)
+	statusResponse(t, e.Do(t, http.MethodPost, ctProto, "gzip", truncated), http.StatusBadRequest, ctProto)
 
-	r := e.do(t, http.MethodPost, ctProto, "br", body)
-	if r.code != http.StatusUnsupportedMediaType {
-		t.Fatalf("brotli: status %d, want 415", r.code)
+	r := e.Do(t, http.MethodPost, ctProto, "br", body)
+	if r.Code != http.StatusUnsupportedMediaType {
+		t.Fatalf("brotli: status %d, want 415", r.Code)
 	}
-}
-
-// gzipBomb returns a gzip stream of n zero bytes, built without holding them.
-func gzipBomb(t *testing.T, n int) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 64<<10)
-	for written := 0; written < n; written += len(chunk) {
-		if _, err := zw.Write(chunk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 func TestGzipBomb(t *testing.T) {
 	e := setup(t, queue.DefaultConfig(), func(c *otlphttp.Config) { c.MaxRequestBytes = 1 << 20 })
-	bomb := gzipBomb(t, 16<<20)
+	bomb := intaketest.GzipBomb(t, 16<<20)
 	if len(bomb) > 1<<20 {
 		t.Fatalf("bomb is %d bytes compressed; it must be under the limit to test it", len(bomb))
 	}
-	st := statusResponse(t, e.do(t, http.MethodPost, ctProto, "gzip", bomb), http.StatusRequestEntityTooLarge, ctProto)
+	st := statusResponse(t, e.Do(t, http.MethodPost, ctProto, "gzip", bomb), http.StatusRequestEntityTooLarge, ctProto)
 	if !strings.Contains(st.GetMessage(), "exceeds the limit") {
 		t.Fatalf("message %q", st.GetMessage())
 	}
 	// The server still serves.
 	body := protoBody(t, collectortest.Request("svc", collectortest.Span(1, 1)))
-	exportResponse(t, e.post(t, ctProto, body), ctProto)
+	exportResponse(t, e.Post(t, ctProto, "", body), ctProto)
 }
 
 func TestTooLarge(t *testing.T) {
@@ -323,11 +220,11 @@ func TestTooLarge(t *testing.T) {
 	big := collectortest.Span(1, 1)
 	big.Attributes = append(big.Attributes, &commonpb.KeyValue{Key: "pad", Value: &commonpb.AnyValue{
 		Value: &commonpb.AnyValue_StringValue{StringValue: strings.Repeat("x", 8<<10)}}})
-	statusResponse(t, e.post(t, ctProto, protoBody(t, collectortest.Request("svc", big))), http.StatusRequestEntityTooLarge, ctProto)
+	statusResponse(t, e.Post(t, ctProto, "", protoBody(t, collectortest.Request("svc", big))), http.StatusRequestEntityTooLarge, ctProto)
 
 	many := protoBody(t, collectortest.Request("svc",
 		collectortest.Span(2, 1), collectortest.Span(2, 2), collectortest.Span(2, 3), collectortest.Span(2, 4)))
-	st := statusResponse(t, e.post(t, ctProto, many), http.StatusRequestEntityTooLarge, ctProto)
+	st := statusResponse(t, e.Post(t, ctProto, "", many), http.StatusRequestEntityTooLarge, ctProto)
 	if !strings.Contains(st.GetMessage(), "4 spans") {
 		t.Fatalf("message %q", st.GetMessage())
 	}
@@ -335,7 +232,7 @@ func TestTooLarge(t *testing.T) {
 
 func TestBadRequests(t *testing.T) {
 	e := setup(t, queue.DefaultConfig(), nil)
-	st := statusResponse(t, e.post(t, ctProto, []byte{0xff, 0xff, 0xff, 0xff}), http.StatusBadRequest, ctProto)
+	st := statusResponse(t, e.Post(t, ctProto, "", []byte{0xff, 0xff, 0xff, 0xff}), http.StatusBadRequest, ctProto)
 	if st.GetCode() != 3 || !strings.Contains(st.GetMessage(), "cannot decode protobuf") {
 		t.Fatalf("bad protobuf: status %v", st)
 	}
@@ -345,23 +242,23 @@ func TestBadRequests(t *testing.T) {
 		"type":     `{"resourceSpans": 5}`,
 		"int":      `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","startTimeUnixNano":"soon"}]}]}]}`,
 	} {
-		st := statusResponse(t, e.post(t, ctJSON, []byte(body)), http.StatusBadRequest, ctJSON)
+		st := statusResponse(t, e.Post(t, ctJSON, "", []byte(body)), http.StatusBadRequest, ctJSON)
 		if !strings.Contains(st.GetMessage(), "json") {
 			t.Errorf("%s: message %q does not say the json was bad", name, st.GetMessage())
 		}
 	}
 
 	for _, ct := range []string{"text/plain", "", "application/protobuf;;"} {
-		r := e.post(t, ct, protoBody(t, collectortest.Request("svc", collectortest.Span(1, 1))))
-		if r.code != http.StatusUnsupportedMediaType || !strings.Contains(string(r.body), "application/x-protobuf") {
-			t.Errorf("content type %q: status %d %q, want 415 naming the supported types", ct, r.code, r.body)
+		r := e.Post(t, ct, "", protoBody(t, collectortest.Request("svc", collectortest.Span(1, 1))))
+		if r.Code != http.StatusUnsupportedMediaType || !strings.Contains(r.Body, "application/x-protobuf") {
+			t.Errorf("content type %q: status %d %q, want 415 naming the supported types", ct, r.Code, r.Body)
 		}
 	}
-	r := e.do(t, http.MethodGet, ctProto, "", nil)
-	if r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") != http.MethodPost {
-		t.Errorf("GET: status %d, Allow %q; want 405 and POST", r.code, r.header.Get("Allow"))
+	r := e.Do(t, http.MethodGet, ctProto, "", nil)
+	if r.Code != http.StatusMethodNotAllowed || r.Header.Get("Allow") != http.MethodPost {
+		t.Errorf("GET: status %d, Allow %q; want 405 and POST", r.Code, r.Header.Get("Allow"))
 	}
-	resp, err := http.Post(strings.TrimSuffix(e.url, otlphttp.TracesPath)+"/v1/logs", ctProto, nil)
+	resp, err := http.Post(strings.TrimSuffix(e.URL, otlphttp.TracesPath)+"/v1/logs", ctProto, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,73 +267,73 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("/v1/logs: status %d, want 404", resp.StatusCode)
 	}
 	// Still serving.
-	exportResponse(t, e.post(t, ctProto, protoBody(t, collectortest.Request("svc", collectortest.Span(1, 1)))), ctProto)
+	exportResponse(t, e.Post(t, ctProto, "", protoBody(t, collectortest.Request("svc", collectortest.Span(1, 1)))), ctProto)
 }
 
 func TestQueueFull(t *testing.T) {
 	e := setup(t, queue.Config{MaxBytes: 1000, MaxBatchSpans: 100, Writers: 1}, nil)
-	e.w.Hold()
+	e.W.Hold()
 	pad := func(tr int) []byte {
 		sp := collectortest.Span(tr, 1)
 		sp.Name = strings.Repeat("n", 600)
 		return protoBody(t, collectortest.Request("svc", sp))
 	}
-	first := make(chan response, 1)
+	first := make(chan intaketest.Response, 1)
 	body := pad(1)
 	go func() {
-		r, err := e.send(http.MethodPost, ctProto, "", body)
+		r, err := intaketest.Send(http.MethodPost, e.URL, ctProto, "", body)
 		if err != nil {
 			t.Error(err)
 		}
 		first <- r
 	}()
-	collectortest.Eventually(t, "first export held in the writer", func() bool { return e.w.Waiting() == 1 })
+	collectortest.Eventually(t, "first export held in the writer", func() bool { return e.W.Waiting() == 1 })
 
-	r := e.post(t, ctJSON, []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"`+strings.Repeat("n", 600)+`"}]}]}]}`))
+	r := e.Post(t, ctJSON, "", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"`+strings.Repeat("n", 600)+`"}]}]}]}`))
 	st := statusResponse(t, r, http.StatusServiceUnavailable, ctJSON)
-	if r.header.Get("Retry-After") != "1" || st.GetCode() != 14 {
-		t.Fatalf("Retry-After %q, status %v; want 1 and UNAVAILABLE", r.header.Get("Retry-After"), st)
+	if r.Header.Get("Retry-After") != "1" || st.GetCode() != 14 {
+		t.Fatalf("Retry-After %q, status %v; want 1 and UNAVAILABLE", r.Header.Get("Retry-After"), st)
 	}
-	e.w.Release()
+	e.W.Release()
 	exportResponse(t, <-first, ctProto)
-	exportResponse(t, e.post(t, ctProto, pad(2)), ctProto)
+	exportResponse(t, e.Post(t, ctProto, "", pad(2)), ctProto)
 }
 
 func TestShutdownDrains(t *testing.T) {
 	e := setup(t, queue.Config{MaxBytes: 1 << 20, MaxBatchSpans: 4, Writers: 2}, nil)
-	e.w.Hold()
+	e.W.Hold()
 	const exports = 10
-	results := make([]response, exports)
+	results := make([]intaketest.Response, exports)
 	var wg sync.WaitGroup
 	for i := range exports {
 		body := protoBody(t, collectortest.Request("svc", collectortest.Span(200+i, 1), collectortest.Span(200+i, 2)))
 		wg.Go(func() {
 			var err error
-			if results[i], err = e.send(http.MethodPost, ctProto, "", body); err != nil {
+			if results[i], err = intaketest.Send(http.MethodPost, e.URL, ctProto, "", body); err != nil {
 				t.Error(err)
 			}
 		})
 	}
-	collectortest.Eventually(t, "every export queued", func() bool { return e.q.Stats().Requests == exports })
+	collectortest.Eventually(t, "every export queued", func() bool { return e.Q.Stats().Requests == exports })
 	stopped := make(chan error, 1)
-	go func() { stopped <- errors.Join(e.r.Shutdown(context.Background()), e.q.Shutdown(context.Background())) }()
-	e.w.Release()
+	go func() { stopped <- errors.Join(e.r.Shutdown(context.Background()), e.Q.Shutdown(context.Background())) }()
+	e.W.Release()
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
 	for i, r := range results {
-		if r.code != http.StatusOK {
-			t.Fatalf("export %d: status %d %s", i, r.code, r.body)
+		if r.Code != http.StatusOK {
+			t.Fatalf("export %d: status %d %s", i, r.Code, r.Body)
 		}
-		if got := len(collectortest.MustGetTrace(t, e.store, collectortest.TraceID(200+i))); got != 2 {
+		if got := len(collectortest.MustGetTrace(t, e.Store, collectortest.TraceID(200+i))); got != 2 {
 			t.Fatalf("acknowledged export %d: %d spans stored, want 2", i, got)
 		}
 	}
 	if err := e.r.Shutdown(context.Background()); err != nil {
 		t.Fatalf("second shutdown: %v", err)
 	}
-	if _, err := http.Post(e.url, ctProto, bytes.NewReader(nil)); err == nil {
+	if _, err := http.Post(e.URL, ctProto, bytes.NewReader(nil)); err == nil {
 		t.Fatal("post after shutdown succeeded")
 	}
 }

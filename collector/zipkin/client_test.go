@@ -40,7 +40,7 @@ func TestZipkinGo(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := setup(t, queue.DefaultConfig(), nil)
 			var logs bytes.Buffer
-			rep := zipkinhttp.NewReporter(e.url, zipkinhttp.Serializer(serializer), zipkinhttp.Logger(log.New(&logs, "", 0)))
+			rep := zipkinhttp.NewReporter(e.URL, zipkinhttp.Serializer(serializer), zipkinhttp.Logger(log.New(&logs, "", 0)))
 			ep, err := zipkingo.NewEndpoint("checkout", "10.0.0.1:8080")
 			if err != nil {
 				t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/scrytrace/scry/collector/internal/collectortest"
+	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/queue"
 	"github.com/scrytrace/scry/collector/zipkin"
 )
@@ -80,13 +81,13 @@ func TestEncodings(t *testing.T) {
 		{ctJSON, "", jsonBody(jsonSpan("0000000000000001", "a")), "0000000000000001"},
 		{"application/json; charset=utf-8", "", jsonBody(jsonSpan("0000000000000002", "b")), "0000000000000002"},
 		{"", "", jsonBody(jsonSpan("0000000000000003", "c")), "0000000000000003"}, // Zipkin's server assumes JSON
-		{ctJSON, "gzip", gzipped(t, jsonBody(jsonSpan("0000000000000004", "d"))), "0000000000000004"},
+		{ctJSON, "gzip", intaketest.Gzip(t, jsonBody(jsonSpan("0000000000000004", "d"))), "0000000000000004"},
 		{ctProto, "", protoBody(t, protoSpan(5)), "0000000000000005"},
-		{ctProto + "; proto=zipkin.proto3.ListOfSpans", "gzip", gzipped(t, protoBody(t, protoSpan(6))), "0000000000000006"},
+		{ctProto + "; proto=zipkin.proto3.ListOfSpans", "gzip", intaketest.Gzip(t, protoBody(t, protoSpan(6))), "0000000000000006"},
 	} {
-		r := e.post(t, tc.ct, tc.ce, tc.body)
-		if r.code != http.StatusAccepted || r.body != "" {
-			t.Fatalf("%q %q: status %d %q, want 202 and no body", tc.ct, tc.ce, r.code, r.body)
+		r := e.Post(t, tc.ct, tc.ce, tc.body)
+		if r.Code != http.StatusAccepted || r.Body != "" {
+			t.Fatalf("%q %q: status %d %q, want 202 and no body", tc.ct, tc.ce, r.Code, r.Body)
 		}
 		// Answered after commit: the span is there at once.
 		found := false
@@ -106,43 +107,43 @@ func TestEncodings(t *testing.T) {
 			t.Errorf("span a: events %+v attributes %+v", s.Events, s.Attributes)
 		}
 	}
-	if got := e.counter(t, "scry_receiver_spans_accepted_total", ""); got != 6 {
+	if got := e.Counter(t, "scry_receiver_spans_accepted_total", ""); got != 6 {
 		t.Fatalf("accepted counter %v, want 6", got)
 	}
-	if r := e.post(t, ctJSON, "", []byte("[]")); r.code != http.StatusAccepted {
-		t.Fatalf("no spans: status %d %q", r.code, r.body)
+	if r := e.Post(t, ctJSON, "", []byte("[]")); r.Code != http.StatusAccepted {
+		t.Fatalf("no spans: status %d %q", r.Code, r.Body)
 	}
 }
 
 func TestPartiallyRejected(t *testing.T) {
 	e := setup(t, queue.DefaultConfig(), nil)
-	r := e.post(t, ctJSON, "", jsonBody(jsonSpan("0000000000000001", "ok"), jsonSpan("xyz", "bad id")))
-	if r.code != http.StatusAccepted || !strings.Contains(r.body, "rejected 1 of 2 spans") || !strings.Contains(r.body, "bad id") {
-		t.Fatalf("status %d %q, want 202 naming the rejected span", r.code, r.body)
+	r := e.Post(t, ctJSON, "", jsonBody(jsonSpan("0000000000000001", "ok"), jsonSpan("xyz", "bad id")))
+	if r.Code != http.StatusAccepted || !strings.Contains(r.Body, "rejected 1 of 2 spans") || !strings.Contains(r.Body, "bad id") {
+		t.Fatalf("status %d %q, want 202 naming the rejected span", r.Code, r.Body)
 	}
 	if spans := e.trace(t, traceA); len(spans) != 1 || spans[0].Name != "ok" {
 		t.Fatalf("stored %v, want only the valid span", spans)
 	}
-	if got := e.counter(t, "scry_receiver_spans_refused_total", "invalid"); got != 1 {
+	if got := e.Counter(t, "scry_receiver_spans_refused_total", "invalid"); got != 1 {
 		t.Fatalf("refused invalid %v, want 1", got)
 	}
 	bad := protoSpan(0) // zero span ID
-	if r := e.post(t, ctProto, "", protoBody(t, bad)); r.code != http.StatusBadRequest || !strings.Contains(r.body, "no valid span") {
-		t.Fatalf("all invalid: status %d %q, want 400", r.code, r.body)
+	if r := e.Post(t, ctProto, "", protoBody(t, bad)); r.Code != http.StatusBadRequest || !strings.Contains(r.Body, "no valid span") {
+		t.Fatalf("all invalid: status %d %q, want 400", r.Code, r.Body)
 	}
-	if got := e.counter(t, "scry_receiver_spans_refused_total", "invalid"); got != 2 {
+	if got := e.Counter(t, "scry_receiver_spans_refused_total", "invalid"); got != 2 {
 		t.Fatalf("refused invalid %v, want 2", got)
 	}
 }
 
 func TestV1(t *testing.T) {
 	e := setup(t, queue.DefaultConfig(), nil)
-	r, err := send(http.MethodPost, e.base+zipkin.SpansV1Path, ctJSON, "", []byte(`[{"traceId":"1","id":"1","name":"v1","annotations":[]}]`))
+	r, err := intaketest.Send(http.MethodPost, e.Base+zipkin.SpansV1Path, ctJSON, "", []byte(`[{"traceId":"1","id":"1","name":"v1","annotations":[]}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.code != http.StatusBadRequest || !strings.Contains(r.body, "v1") || !strings.Contains(r.body, zipkin.SpansPath) {
-		t.Fatalf("v1: status %d %q, want 400 pointing at v2", r.code, r.body)
+	if r.Code != http.StatusBadRequest || !strings.Contains(r.Body, "v1") || !strings.Contains(r.Body, zipkin.SpansPath) {
+		t.Fatalf("v1: status %d %q, want 400 pointing at v2", r.Code, r.Body)
 	}
 }
 
@@ -151,24 +152,24 @@ func TestTooLarge(t *testing.T) {
 		c.MaxRequestBytes = 1 << 20
 		c.MaxSpansPerRequest = 3
 	})
-	bomb := gzipBomb(t, 16<<20)
+	bomb := intaketest.GzipBomb(t, 16<<20)
 	if len(bomb) > 1<<20 {
 		t.Fatalf("bomb is %d bytes compressed; it must be under the limit to test it", len(bomb))
 	}
 	for _, ct := range []string{ctJSON, ctProto} {
-		if r := e.post(t, ct, "gzip", bomb); r.code != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "exceeds the limit") {
-			t.Fatalf("%s gzip bomb: status %d %q, want 413", ct, r.code, r.body)
+		if r := e.Post(t, ct, "gzip", bomb); r.Code != http.StatusRequestEntityTooLarge || !strings.Contains(r.Body, "exceeds the limit") {
+			t.Fatalf("%s gzip bomb: status %d %q, want 413", ct, r.Code, r.Body)
 		}
 	}
-	if r := e.post(t, ctJSON, "", jsonBody(jsonSpan("0000000000000001", strings.Repeat("x", 2<<20)))); r.code != http.StatusRequestEntityTooLarge {
-		t.Fatalf("large body: status %d %q, want 413", r.code, r.body)
+	if r := e.Post(t, ctJSON, "", jsonBody(jsonSpan("0000000000000001", strings.Repeat("x", 2<<20)))); r.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("large body: status %d %q, want 413", r.Code, r.Body)
 	}
 	many := jsonBody(jsonSpan("0000000000000001", "a"), jsonSpan("0000000000000002", "a"), jsonSpan("0000000000000003", "a"), jsonSpan("0000000000000004", "a"))
-	if r := e.post(t, ctJSON, "", many); r.code != http.StatusRequestEntityTooLarge || !strings.Contains(r.body, "4 spans") {
-		t.Fatalf("too many spans: status %d %q, want 413", r.code, r.body)
+	if r := e.Post(t, ctJSON, "", many); r.Code != http.StatusRequestEntityTooLarge || !strings.Contains(r.Body, "4 spans") {
+		t.Fatalf("too many spans: status %d %q, want 413", r.Code, r.Body)
 	}
-	if r := e.post(t, ctJSON, "", jsonBody(jsonSpan("0000000000000001", "after"))); r.code != http.StatusAccepted {
-		t.Fatalf("after: status %d %q", r.code, r.body)
+	if r := e.Post(t, ctJSON, "", jsonBody(jsonSpan("0000000000000001", "after"))); r.Code != http.StatusAccepted {
+		t.Fatalf("after: status %d %q", r.Code, r.Body)
 	}
 }
 
@@ -186,54 +187,54 @@ func TestBadRequests(t *testing.T) {
 		"protobuf":      {ctProto, "", []byte{0xff, 0xff, 0xff}, "cannot decode zipkin v2 protobuf spans"},
 		"gzip":          {ctJSON, "gzip", []byte("plain"), "gzip"},
 	} {
-		if r := e.post(t, tc.ct, tc.ce, tc.body); r.code != http.StatusBadRequest || !strings.Contains(r.body, tc.want) {
-			t.Errorf("%s: status %d %q, want 400 saying %q", name, r.code, r.body, tc.want)
+		if r := e.Post(t, tc.ct, tc.ce, tc.body); r.Code != http.StatusBadRequest || !strings.Contains(r.Body, tc.want) {
+			t.Errorf("%s: status %d %q, want 400 saying %q", name, r.Code, r.Body, tc.want)
 		}
 	}
 	for _, ct := range []string{"text/plain", "application/x-thrift", "application/json;;"} {
-		if r := e.post(t, ct, "", jsonBody(jsonSpan("0000000000000001", "a"))); r.code != http.StatusUnsupportedMediaType || !strings.Contains(r.body, ctJSON) {
-			t.Errorf("content type %q: status %d %q, want 415", ct, r.code, r.body)
+		if r := e.Post(t, ct, "", jsonBody(jsonSpan("0000000000000001", "a"))); r.Code != http.StatusUnsupportedMediaType || !strings.Contains(r.Body, ctJSON) {
+			t.Errorf("content type %q: status %d %q, want 415", ct, r.Code, r.Body)
 		}
 	}
-	if r := e.post(t, ctJSON, "deflate", jsonBody(jsonSpan("0000000000000001", "a"))); r.code != http.StatusUnsupportedMediaType {
-		t.Errorf("deflate: status %d %q, want 415", r.code, r.body)
+	if r := e.Post(t, ctJSON, "deflate", jsonBody(jsonSpan("0000000000000001", "a"))); r.Code != http.StatusUnsupportedMediaType {
+		t.Errorf("deflate: status %d %q, want 415", r.Code, r.Body)
 	}
-	r, err := send(http.MethodGet, e.url, "", "", nil)
+	r, err := intaketest.Send(http.MethodGet, e.URL, "", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") != http.MethodPost {
-		t.Errorf("GET: status %d, Allow %q", r.code, r.header.Get("Allow"))
+	if r.Code != http.StatusMethodNotAllowed || r.Header.Get("Allow") != http.MethodPost {
+		t.Errorf("GET: status %d, Allow %q", r.Code, r.Header.Get("Allow"))
 	}
-	if r := e.post(t, ctJSON, "", jsonBody(jsonSpan("0000000000000001", "after"))); r.code != http.StatusAccepted {
-		t.Fatalf("after: status %d %q", r.code, r.body)
+	if r := e.Post(t, ctJSON, "", jsonBody(jsonSpan("0000000000000001", "after"))); r.Code != http.StatusAccepted {
+		t.Fatalf("after: status %d %q", r.Code, r.Body)
 	}
 }
 
 func TestQueueFull(t *testing.T) {
 	e := setup(t, queue.Config{MaxBytes: 1000, MaxBatchSpans: 100, Writers: 1}, nil)
-	e.w.Hold()
+	e.W.Hold()
 	pad := func(id string) []byte { return jsonBody(jsonSpan(id, strings.Repeat("n", 600))) }
-	first := make(chan response, 1)
+	first := make(chan intaketest.Response, 1)
 	body := pad("0000000000000001")
 	go func() {
-		r, err := send(http.MethodPost, e.url, ctJSON, "", body)
+		r, err := intaketest.Send(http.MethodPost, e.URL, ctJSON, "", body)
 		if err != nil {
 			t.Error(err)
 		}
 		first <- r
 	}()
-	collectortest.Eventually(t, "first request held in the writer", func() bool { return e.w.Waiting() == 1 })
-	r := e.post(t, ctJSON, "", pad("0000000000000002"))
-	if r.code != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "1" {
-		t.Fatalf("status %d, Retry-After %q, body %q; want 503 and 1", r.code, r.header.Get("Retry-After"), r.body)
+	collectortest.Eventually(t, "first request held in the writer", func() bool { return e.W.Waiting() == 1 })
+	r := e.Post(t, ctJSON, "", pad("0000000000000002"))
+	if r.Code != http.StatusServiceUnavailable || r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("status %d, Retry-After %q, body %q; want 503 and 1", r.Code, r.Header.Get("Retry-After"), r.Body)
 	}
-	e.w.Release()
-	if r := <-first; r.code != http.StatusAccepted {
-		t.Fatalf("first: status %d %q", r.code, r.body)
+	e.W.Release()
+	if r := <-first; r.Code != http.StatusAccepted {
+		t.Fatalf("first: status %d %q", r.Code, r.Body)
 	}
-	if r := e.post(t, ctJSON, "", pad("0000000000000002")); r.code != http.StatusAccepted {
-		t.Fatalf("retry: status %d %q", r.code, r.body)
+	if r := e.Post(t, ctJSON, "", pad("0000000000000002")); r.Code != http.StatusAccepted {
+		t.Fatalf("retry: status %d %q", r.Code, r.Body)
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip decompressor
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/scrytrace/scry/collector"
@@ -96,7 +95,7 @@ func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receive
 		logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Receiver{cfg: cfg, consumer: consumer, logger: logger}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize))
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize), grpc.StatsHandler(requestSizes{}))
 	coltracepb.RegisterTraceServiceServer(srv, &service{r: r})
 	r.server = grpcserver.New("otlp grpc receiver", cfg.Addr, srv, logger)
 	return r, nil
@@ -122,7 +121,7 @@ type service struct {
 // Export stores the spans of req and answers once they are stored.
 func (s *service) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
 	r := s.r
-	res, err := otlpexport.Export(ctx, r.consumer, req.GetResourceSpans(), proto.Size(req), r.cfg.MaxSpansPerRequest, nil)
+	res, err := otlpexport.Export(ctx, r.consumer, req.GetResourceSpans(), requestSize(ctx, req), r.cfg.MaxSpansPerRequest, nil)
 	if err != nil {
 		return nil, r.status(ctx, err)
 	}

@@ -28,15 +28,15 @@ import (
 // this opens one over all keys and advises only the tables listed both
 // before and after it was opened: those existed while it was opened.
 func (s *Store) releaseTablePages() (int64, error) {
-	before := tableIDs(s.db)
+	held := tableIDs(s.db)
 	txn := s.db.NewTransaction(false)
 	defer txn.Discard()
 	it := txn.NewIterator(badger.IteratorOptions{})
 	defer it.Close()
-	held := map[uint64]bool{}
-	for id := range tableIDs(s.db) {
-		if before[id] {
-			held[id] = true
+	after := tableIDs(s.db)
+	for id := range held {
+		if !after[id] {
+			delete(held, id)
 		}
 	}
 	maps, err := os.ReadFile("/proc/self/maps")

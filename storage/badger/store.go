@@ -50,10 +50,6 @@ type Config struct {
 	// Default 32 MiB: 16 MiB lowered peak memory at 60k spans/s by ~25 MB
 	// but doubled the p99 export latency at 20k spans/s.
 	MemTableSize int64
-	// BlockCacheSize and IndexCacheSize bound Badger's caches. Both
-	// default to 0: Badger reads uncompressed, unencrypted tables straight
-	// from their memory maps, and its caches would only add copies.
-	BlockCacheSize, IndexCacheSize int64
 	// NoSync skips fsync on writes: a crash of the machine (not just the
 	// process) may lose the last writes. For benchmarks and tests only.
 	NoSync bool
@@ -188,8 +184,11 @@ func Open(cfg Config) (s *Store, err error) {
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(12).
 		WithNumCompactors(2).
-		WithBlockCacheSize(cfg.BlockCacheSize).
-		WithIndexCacheSize(cfg.IndexCacheSize).
+		// No block or index cache: Badger reads uncompressed, unencrypted
+		// tables straight from their memory maps, and its caches (256 MiB
+		// of blocks by default) would only add copies.
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(0).
 		// Span groups are zstd-compressed already; Snappy over the
 		// tables saved ~4% of disk and cost ~15% of ingest throughput.
 		WithCompression(options.None).

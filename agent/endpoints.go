@@ -3,7 +3,6 @@ package agent
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +17,8 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/encoding/gzip" // lets collectors answer compressed
+
+	"github.com/scrytrace/scry/internal/hostaddr"
 )
 
 // maxRetryInfo caps a delay a collector asks for in RetryInfo.
@@ -227,36 +228,22 @@ func (e *endpoints) resolveAll(ctx context.Context) {
 // resolve updates a name's targets to the addresses it resolves to now. A
 // failed lookup keeps the targets it had, unless the name is gone.
 func (e *endpoints) resolve(ctx context.Context, hs *hostSpec) {
-	lctx, cancel := context.WithTimeout(ctx, resolveTimeout)
-	defer cancel()
-	found, err := e.cfg.LookupHost(lctx, hs.host)
-	var dnsErr *net.DNSError
-	if err != nil && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+	want, keepOld, err := hostaddr.Lookup(ctx, resolveTimeout, e.cfg.LookupHost, hs.host, hs.port)
+	if keepOld {
 		if ctx.Err() == nil {
 			e.logger.Warn("cannot resolve collector; keeping its addresses", "collector", hs.spec, "err", err)
 		}
 		return
 	}
-	want := pickAddrs(found, hs.port)
 
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return
 	}
-	var keep, gone []*target
-	for _, t := range hs.targets {
-		if slices.Contains(want, t.addr) {
-			keep = append(keep, t)
-		} else {
-			gone = append(gone, t)
-		}
-	}
+	keep, gone, add := hostaddr.Diff(hs.targets, func(t *target) string { return t.addr }, want)
 	var added []string
-	for _, addr := range want {
-		if slices.ContainsFunc(keep, func(t *target) bool { return t.addr == addr }) {
-			continue
-		}
+	for _, addr := range add {
 		t, err := e.dial(addr) // no I/O: connections are made on first use
 		if err != nil {
 			e.logger.Error("cannot add collector address", "collector", hs.spec, "err", err)
@@ -283,31 +270,6 @@ func (e *endpoints) resolve(ctx context.Context, hs *hostSpec) {
 	if len(keep) == 0 {
 		e.logger.Warn("collector resolves to no address; asking again every resolve interval", "collector", hs.spec, "err", err)
 	}
-}
-
-// pickAddrs turns resolved IPs into sorted, distinct ip:port addresses:
-// the IPv4 ones if there are any, else the IPv6 ones, so that a dual-stack
-// host is one address, not two.
-func pickAddrs(ips []string, port string) []string {
-	var v4, v6 []string
-	for _, s := range ips {
-		ip, err := netip.ParseAddr(s)
-		if err != nil {
-			continue
-		}
-		ip = ip.Unmap()
-		if ip.Is4() {
-			v4 = append(v4, net.JoinHostPort(ip.String(), port))
-		} else {
-			v6 = append(v6, net.JoinHostPort(ip.String(), port))
-		}
-	}
-	out := v4
-	if len(out) == 0 {
-		out = v6
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // close closes every connection.

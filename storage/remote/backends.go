@@ -3,7 +3,6 @@ package remote
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/scrytrace/scry/internal/hostaddr"
 	"github.com/scrytrace/scry/storage"
 	storagepb "github.com/scrytrace/scry/storage/remote/proto"
 )
@@ -112,11 +112,8 @@ func (c *Client) resolveAll() {
 // to now. A failed lookup keeps the backends it had, unless the name is
 // gone (NXDOMAIN, as for a headless Service with no ready pod).
 func (c *Client) resolve(e *endpoint) {
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
-	defer cancel()
-	found, err := c.cfg.LookupHost(ctx, e.host)
-	var dnsErr *net.DNSError
-	if err != nil && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+	want, keepOld, err := hostaddr.Lookup(c.ctx, c.cfg.DialTimeout, c.cfg.LookupHost, e.host, e.port)
+	if keepOld {
 		if c.ctx.Err() != nil {
 			return // closing
 		}
@@ -128,26 +125,15 @@ func (c *Client) resolve(e *endpoint) {
 		c.mu.Unlock()
 		return
 	}
-	want := pickAddrs(found, e.port)
 
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
-	var keep, gone []*backend
-	for _, b := range e.backends {
-		if slices.Contains(want, b.addr) {
-			keep = append(keep, b)
-		} else {
-			gone = append(gone, b)
-		}
-	}
+	keep, gone, add := hostaddr.Diff(e.backends, func(b *backend) string { return b.addr }, want)
 	var added []string
-	for _, addr := range want {
-		if slices.ContainsFunc(keep, func(b *backend) bool { return b.addr == addr }) {
-			continue
-		}
+	for _, addr := range add {
 		b, err := c.dial(e, addr) // no I/O: connections are made on first use
 		if err != nil {
 			c.logger.Error("cannot add storage address", "endpoint", e.spec, "err", err)
@@ -184,30 +170,6 @@ func (c *Client) resolve(e *endpoint) {
 		}
 		c.logger.Info("storage endpoint addresses changed", "endpoint", e.spec, "added", added, "removed", removed, "now", len(keep))
 	}
-}
-
-// pickAddrs turns resolved IP addresses into sorted, distinct ip:port
-// addresses: the IPv4 ones if there are any, else the IPv6 ones. A host with
-// both (localhost, a dual-stack pod) is then one backend, not two.
-func pickAddrs(ips []string, port string) []string {
-	var v4, v6 []string
-	for _, s := range ips {
-		ip, err := netip.ParseAddr(s)
-		if err != nil {
-			continue
-		}
-		if ip.Unmap().Is4() {
-			v4 = append(v4, net.JoinHostPort(ip.Unmap().String(), port))
-		} else {
-			v6 = append(v6, net.JoinHostPort(ip.String(), port))
-		}
-	}
-	out := v4
-	if len(out) == 0 {
-		out = v6
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // Backends returns the addresses calls go to now, endpoint by endpoint.

@@ -14,10 +14,12 @@ import (
 
 	"github.com/scrytrace/scry/agent/sampling"
 	"github.com/scrytrace/scry/agent/spool"
+	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/jaegerudp"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/collector/otlphttp"
 	"github.com/scrytrace/scry/internal/httpserver"
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // Agent is the sidecar: intake over UDP and OTLP into a bounded buffer,
@@ -25,8 +27,10 @@ import (
 // endpoint. Its methods are safe for concurrent use.
 type Agent struct {
 	cfg    Config
+	tel    telemetry.Settings
 	logger *slog.Logger
 	m      *metrics
+	intake map[string]*collector.TransportMetrics // by transport
 	buf    *buffer
 	eps    *endpoints
 
@@ -35,7 +39,7 @@ type Agent struct {
 	httpRecv *otlphttp.Receiver // nil when off
 	sampling *httpserver.Server // nil when off
 
-	throttled *throttle
+	throttled *telemetry.Throttle
 	stopping  atomic.Bool // intake refuses new spans
 
 	mu         sync.Mutex
@@ -59,58 +63,63 @@ type Addrs struct {
 	Sampling              net.Addr
 }
 
-// New validates cfg and builds an agent; nothing listens before Start.
-// logger may be nil (nothing is logged); reg may be nil (metrics are not
-// exported).
-func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Agent, error) {
+// New validates cfg and builds an agent; nothing listens before Start. Its
+// metrics are registered on tel.Registerer.
+func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	a := &Agent{cfg: cfg, logger: logger, throttled: newThrottle(logger, 10*time.Second)}
+	tel = tel.Complete()
+	reg := tel.Registerer
+	a := &Agent{cfg: cfg, tel: tel, logger: tel.Logger, throttled: telemetry.NewThrottle(tel, 10*time.Second)}
 	a.buf = newBuffer(cfg.BufferBytes, cfg.BatchSpans, cfg.BatchTimeout, a.releaseSpool)
 	m, err := newMetrics(reg, a)
 	if err != nil {
 		return nil, err
 	}
 	a.m = m
+	intake, err := collector.NewMetrics(reg, "scry_agent", "taken into the buffer (and the spool, if any) and acknowledged")
+	if err != nil {
+		return nil, fmt.Errorf("cannot register agent metrics: %w", err)
+	}
+	a.intake = map[string]*collector.TransportMetrics{}
+	for _, tr := range []string{transportUDPCompact, transportUDPBinary, transportSpool} {
+		a.intake[tr] = intake.Transport(tr)
+	}
 	uc := jaegerudp.Config{
 		CompactAddr: cfg.UDPCompactAddr, BinaryAddr: cfg.UDPBinaryAddr,
 		BufferBytes: cfg.UDPBufferBytes, QueueBytes: cfg.UDPQueueBytes, Workers: cfg.UDPWorkers,
 		MetricPrefix: "scry_agent",
 	}
-	if a.udp, err = jaegerudp.New(uc, udpSink{a: a}, logger, reg); err != nil {
+	if a.udp, err = jaegerudp.New(uc, udpSink{a: a}, tel.For("jaeger-udp")); err != nil {
 		return nil, err
 	}
 	um := a.udp.Metrics()
 	m.packets, m.packetsDropped = um.PacketsReceived, um.PacketsDropped
 	if cfg.OTLPGRPCAddr != "" {
 		c := otlpgrpc.DefaultConfig()
-		c.Addr, c.MaxRecvMsgSize, c.MaxSpansPerRequest, c.RetryDelay = cfg.OTLPGRPCAddr, cfg.MaxMessageBytes, cfg.MaxSpansPerRequest, cfg.RetryAfter
-		if a.grpcRecv, err = otlpgrpc.New(c, otlpConsumer{a: a, transport: transportOTLPGRPC}, logger.With("part", "otlp-grpc")); err != nil {
+		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest, c.RetryAfter = cfg.OTLPGRPCAddr, cfg.MaxRequestBytes, cfg.MaxSpansPerRequest, cfg.RetryAfter
+		if a.grpcRecv, err = otlpgrpc.New(c, otlpConsumer{a: a}, intake, tel.For("otlp-grpc")); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.OTLPHTTPAddr != "" {
 		c := otlphttp.DefaultConfig()
-		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest, c.RetryAfter = cfg.OTLPHTTPAddr, int64(cfg.MaxMessageBytes), cfg.MaxSpansPerRequest, cfg.RetryAfter
-		if a.httpRecv, err = otlphttp.New(c, otlpConsumer{a: a, transport: transportOTLPHTTP}, logger.With("part", "otlp-http")); err != nil {
+		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest, c.RetryAfter = cfg.OTLPHTTPAddr, cfg.MaxRequestBytes, cfg.MaxSpansPerRequest, cfg.RetryAfter
+		if a.httpRecv, err = otlphttp.New(c, otlpConsumer{a: a}, intake, tel.For("otlp-http")); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.SamplingAddr != "" {
-		p, err := sampling.New(sampling.Config{URL: cfg.SamplingURL}, logger.With("part", "sampling"), reg)
+		sc := sampling.DefaultConfig()
+		sc.URL = cfg.SamplingURL
+		p, err := sampling.New(sc, tel.For("sampling"))
 		if err != nil {
 			return nil, err
 		}
-		a.sampling = httpserver.New("sampling", cfg.SamplingAddr, p, logger)
+		a.sampling = httpserver.New("sampling", cfg.SamplingAddr, p, tel.For("sampling"))
 	}
-	if a.eps, err = newEndpoints(cfg, logger.With("part", "forwarder")); err != nil {
+	if a.eps, err = newEndpoints(cfg, tel.For("forwarder")); err != nil {
 		return nil, err
 	}
 	for _, state := range []string{"healthy", "failing"} {
@@ -156,7 +165,7 @@ func (a *Agent) Start(ctx context.Context) error {
 
 func (a *Agent) start(ctx context.Context) error {
 	if a.cfg.SpoolDir != "" {
-		sp, err := spool.Open(spool.Config{Dir: a.cfg.SpoolDir, MaxBytes: a.cfg.SpoolBytes}, a.logger.With("part", "spool"))
+		sp, err := spool.Open(spool.Config{Dir: a.cfg.SpoolDir, MaxBytes: a.cfg.SpoolBytes}, a.tel.For("spool"))
 		if err != nil {
 			return err
 		}
@@ -330,28 +339,4 @@ func (a *Agent) spoolBytes() int64 {
 // dropped counts n spans dropped for reason.
 func (a *Agent) dropped(reason string, n int) {
 	a.m.dropped.WithLabelValues(reason).Add(float64(n))
-}
-
-// throttle logs a warning at most once per interval for each message.
-type throttle struct {
-	logger   *slog.Logger
-	interval time.Duration
-	mu       sync.Mutex
-	last     map[string]time.Time
-}
-
-func newThrottle(logger *slog.Logger, interval time.Duration) *throttle {
-	return &throttle{logger: logger, interval: interval, last: map[string]time.Time{}}
-}
-
-func (t *throttle) warn(msg string, args ...any) {
-	now := time.Now()
-	t.mu.Lock()
-	if now.Sub(t.last[msg]) < t.interval {
-		t.mu.Unlock()
-		return
-	}
-	t.last[msg] = now
-	t.mu.Unlock()
-	t.logger.Warn(msg, args...)
 }

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -45,7 +47,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestLifecycle(t *testing.T) {
 	col := startCollector(t, "127.0.0.1:0")
-	a, err := New(testConfig(col.Addr), nil, nil)
+	a, err := New(testConfig(col.Addr), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestStartFailsOnTakenPort(t *testing.T) {
 	a := startAgent(t, testConfig(col.Addr))
 	cfg := testConfig(col.Addr)
 	cfg.OTLPGRPCAddr = a.Addrs().OTLPGRPC.String()
-	b, err := New(cfg, nil, nil)
+	b, err := New(cfg, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +166,8 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 		segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 		return len(segs) == 0 && b.spoolBytes() == 0
 	})
-	if got := counter(b.m.received.WithLabelValues(transportSpool)); got < float64(len(acked)+len(udpSent)) {
-		t.Fatalf("received{spool} = %v, want at least %d", got, len(acked)+len(udpSent))
+	if c := b.intakeCounts(t, transportSpool); c.Received < float64(len(acked)+len(udpSent)) || c.Accepted != c.Received {
+		t.Fatalf("spool counters %s, want at least %d received, all accepted", c, len(acked)+len(udpSent))
 	}
 }
 
@@ -225,8 +227,11 @@ func TestBufferFullAnswersRetryLater(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("HTTP export to a full buffer: %s, Retry-After %q; want 503 with Retry-After", resp.Status, resp.Header.Get("Retry-After"))
 	}
-	if got := counter(a.m.refused.WithLabelValues(transportOTLPGRPC, "buffer_full")); got == 0 {
-		t.Fatal("refused spans not counted")
+	if c := a.intakeCounts(t, transportOTLPGRPC); c.Refused["buffer_full"] == 0 || c.Received != c.Total() {
+		t.Fatalf("refused spans not counted: %s", c)
+	}
+	if c := a.intakeCounts(t, transportOTLPHTTP); c.Refused["buffer_full"] != 200 || c.Received != c.Total() {
+		t.Fatalf("OTLP/HTTP counters: %s; want 200 refused buffer_full", c)
 	}
 	if st := a.buf.stats(); st.Bytes > cfg.BufferBytes {
 		t.Fatalf("buffer holds %d bytes, over its bound", st.Bytes)
@@ -242,7 +247,7 @@ func TestSamplingEndpoint(t *testing.T) {
 	cfg.SamplingAddr = "127.0.0.1:0"
 	cfg.SamplingURL = "http://127.0.0.1:1/api/sampling"
 	reg := prometheus.NewRegistry()
-	a, err := New(cfg, nil, reg)
+	a, err := New(cfg, telemetry.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,11 @@ import (
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/workload"
 	"github.com/scrytrace/scry/model"
 )
@@ -28,7 +32,11 @@ func startSink(b *testing.B) (*sink, string) {
 	s := &sink{}
 	cfg := otlpgrpc.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
-	r, err := otlpgrpc.New(cfg, s, nil)
+	m, err := collector.NewMetrics(prometheus.NewRegistry(), "scry_receiver", "committed")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := otlpgrpc.New(cfg, s, m, telemetry.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -136,8 +144,8 @@ func BenchmarkUDPCompact20k(b *testing.B) {
 		batch, _ := jaegerBatch("udp-bench", perPacket)
 		packets[i] = emitBatchPacket(b, batch, true)
 	}
-	received := a.m.received.WithLabelValues(transportUDPCompact)
-	base, fwdBase := counter(received), s.spans.Load()
+	received := func() float64 { return a.intakeCounts(b, transportUDPCompact).Received }
+	base, fwdBase := received(), s.spans.Load()
 	b.ResetTimer()
 	cpu0, t0 := cpuTime(), time.Now()
 	sent := 0
@@ -160,7 +168,7 @@ func BenchmarkUDPCompact20k(b *testing.B) {
 	}
 	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
 	b.StopTimer()
-	got := counter(received) - base
+	got := received() - base
 	kernelLost := float64(sent) - got
 	agentDropped := counter(a.m.dropped.WithLabelValues(dropBufferFull)) + counter(a.m.packetsDropped.WithLabelValues(transportUDPCompact, packetQueueFull))*perPacket
 	b.ReportMetric(float64(sent)/sending.Seconds(), "sent-spans/s")

@@ -58,8 +58,8 @@ type Config struct {
 	// OTLPGRPCAddr and OTLPHTTPAddr take OTLP exports. An export is answered
 	// once its spans are in the buffer (and in the spool when there is one).
 	OTLPGRPCAddr, OTLPHTTPAddr string
-	// MaxMessageBytes bounds an OTLP request, after decompression.
-	MaxMessageBytes int
+	// MaxRequestBytes bounds an OTLP request, after decompression.
+	MaxRequestBytes int
 	// MaxSpansPerRequest bounds the spans of one OTLP request.
 	MaxSpansPerRequest int
 	// RetryAfter is the delay suggested to OTLP senders told to retry.
@@ -117,7 +117,7 @@ func DefaultConfig() Config {
 		UDPQueueBytes:       DefaultUDPQueueBytes,
 		OTLPGRPCAddr:        otlpgrpc.DefaultAddr,
 		OTLPHTTPAddr:        otlphttp.DefaultAddr,
-		MaxMessageBytes:     otlpgrpc.DefaultMaxRecvMsgSize,
+		MaxRequestBytes:     otlpgrpc.DefaultMaxRequestBytes,
 		MaxSpansPerRequest:  otlpgrpc.DefaultMaxSpansPerRequest,
 		RetryAfter:          DefaultRetryAfter,
 		ResolveInterval:     DefaultResolveInterval,
@@ -159,8 +159,8 @@ func (c Config) Validate() error {
 	if c.UDPQueueBytes < MaxPacketBytes {
 		add("udp queue bytes must be at least %d (one packet), got %d", MaxPacketBytes, c.UDPQueueBytes)
 	}
-	if c.MaxMessageBytes <= 0 {
-		add("max message bytes must be positive, got %d", c.MaxMessageBytes)
+	if c.MaxRequestBytes <= 0 {
+		add("max request bytes must be positive, got %d", c.MaxRequestBytes)
 	}
 	if c.MaxSpansPerRequest <= 0 {
 		add("max spans per request must be positive, got %d", c.MaxSpansPerRequest)

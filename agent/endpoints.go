@@ -19,6 +19,7 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // lets collectors answer compressed
 
 	"github.com/scrytrace/scry/internal/hostaddr"
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // maxRetryInfo caps a delay a collector asks for in RetryInfo.
@@ -51,6 +52,7 @@ type hostSpec struct {
 type endpoints struct {
 	cfg    Config
 	logger *slog.Logger
+	clock  telemetry.Clock
 
 	mu     sync.Mutex
 	specs  []*hostSpec
@@ -59,11 +61,12 @@ type endpoints struct {
 	closed bool
 }
 
-func newEndpoints(cfg Config, logger *slog.Logger) (*endpoints, error) {
+func newEndpoints(cfg Config, tel telemetry.Settings) (*endpoints, error) {
 	if cfg.LookupHost == nil {
 		cfg.LookupHost = net.DefaultResolver.LookupHost
 	}
-	e := &endpoints{cfg: cfg, logger: logger}
+	tel = tel.Complete()
+	e := &endpoints{cfg: cfg, logger: tel.Logger, clock: tel.Clock}
 	for _, spec := range cfg.Collectors {
 		host, port, _ := net.SplitHostPort(spec) // checked by Validate
 		hs := &hostSpec{spec: spec, host: host, port: port}
@@ -141,7 +144,7 @@ func (e *endpoints) pick(now time.Time) (*target, time.Duration) {
 // for (0 if none). Failures of exports that were in flight together count
 // once.
 func (e *endpoints) failed(t *target, hint time.Duration, err error) {
-	now := time.Now()
+	now := e.clock.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if t.retryAt.After(now) {
@@ -186,7 +189,7 @@ func (e *endpoints) succeeded(t *target) {
 
 // counts returns the number of healthy and failing addresses.
 func (e *endpoints) counts() (healthy, failing int) {
-	now := time.Now()
+	now := e.clock.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, t := range e.all {

@@ -71,7 +71,7 @@ func classify(err error) (kind errorKind, hint time.Duration) {
 func (a *Agent) send(ctx context.Context, spans []*model.Span) error {
 	req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: model.SpansToOTLP(spans)}
 	for {
-		t, wait := a.eps.pick(time.Now())
+		t, wait := a.eps.pick(a.tel.Clock.Now())
 		if wait > 0 {
 			timer := time.NewTimer(wait)
 			select {
@@ -84,17 +84,17 @@ func (a *Agent) send(ctx context.Context, spans []*model.Span) error {
 		if t == nil {
 			continue
 		}
-		start := time.Now()
+		start := a.tel.Clock.Now()
 		actx, cancel := context.WithTimeout(ctx, a.cfg.ExportTimeout)
 		resp, err := t.client.Export(actx, req)
 		cancel()
-		a.m.exportDuration.Observe(time.Since(start).Seconds())
+		a.m.exportDuration.Observe(a.tel.Clock.Now().Sub(start).Seconds())
 		if err == nil {
 			a.eps.succeeded(t)
 			rejected := int(min(max(resp.GetPartialSuccess().GetRejectedSpans(), 0), int64(len(spans))))
 			if rejected > 0 {
 				a.dropped(dropRejected, rejected)
-				a.throttled.warn("collector rejected some spans of a batch; they are dropped",
+				a.throttled.Warn("collector rejected some spans of a batch; they are dropped",
 					"addr", t.addr, "rejected", rejected, "spans", len(spans), "reason", resp.GetPartialSuccess().GetErrorMessage())
 			}
 			a.m.batches.Inc()
@@ -119,11 +119,11 @@ func (a *Agent) send(ctx context.Context, spans []*model.Span) error {
 				return a.send(ctx, spans[half:])
 			}
 			a.dropped(dropTooLarge, 1)
-			a.throttled.warn("collector refused a span as too large; it is dropped", "addr", t.addr, "err", err)
+			a.throttled.Warn("collector refused a span as too large; it is dropped", "addr", t.addr, "err", err)
 			return nil
 		default:
 			a.dropped(dropRejected, len(spans))
-			a.throttled.warn("collector refused a batch for good; it is dropped", "addr", t.addr, "spans", len(spans), "err", err)
+			a.throttled.Warn("collector refused a batch for good; it is dropped", "addr", t.addr, "spans", len(spans), "err", err)
 			return nil
 		}
 	}

@@ -22,8 +22,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/collector/queue"
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -52,7 +55,7 @@ func startCollector(t testing.TB, addr string) *testCollector {
 
 func (c *testCollector) start(addr string) {
 	c.t.Helper()
-	q, err := queue.New(queue.DefaultConfig(), c.Store, nil, nil)
+	q, err := queue.New(queue.DefaultConfig(), c.Store, telemetry.Nop())
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -61,8 +64,12 @@ func (c *testCollector) start(addr string) {
 	}
 	cfg := otlpgrpc.DefaultConfig()
 	cfg.Addr = addr
-	cfg.RetryDelay = 50 * time.Millisecond
-	recv, err := otlpgrpc.New(cfg, q, nil)
+	cfg.RetryAfter = 50 * time.Millisecond
+	m, err := collector.NewMetrics(prometheus.NewRegistry(), "scry_receiver", "committed")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	recv, err := otlpgrpc.New(cfg, q, m, telemetry.Nop())
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -150,7 +157,7 @@ func testConfig(collectors ...string) Config {
 // startAgent starts an agent, shut down when the test ends.
 func startAgent(t testing.TB, cfg Config) *Agent {
 	t.Helper()
-	a, err := New(cfg, nil, prometheus.NewRegistry())
+	a, err := New(cfg, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,4 +305,11 @@ func udpSender(t testing.TB, addr net.Addr) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// intake returns the agent's intake counters of transport
+// (scry_agent_spans_*).
+func (a *Agent) intakeCounts(t testing.TB, transport string) testkit.Counts {
+	t.Helper()
+	return testkit.GatherCounts(t, a.tel.Registerer.(prometheus.Gatherer), "scry_agent", transport)
 }

@@ -14,39 +14,25 @@ import (
 )
 
 // otlpConsumer takes the spans of OTLP exports into the buffer: it is the
-// collector.Consumer of the agent's OTLP receivers.
-type otlpConsumer struct {
-	a         *Agent
-	transport string
-}
+// collector.Consumer of the agent's OTLP receivers, which count the spans.
+type otlpConsumer struct{ a *Agent }
 
 var _ collector.Consumer = otlpConsumer{}
 
-// errSpoolFull is a retryable refusal when the spool has no room.
-var errSpoolFull = fmt.Errorf("%w: the agent's spool is full", collector.ErrQueueFull)
+// Retryable refusals when the buffer or the spool has no room, counted
+// under the reasons buffer_full and spool_full.
+var (
+	errBufferFull = collector.WithReason(collector.ReasonBufferFull,
+		fmt.Errorf("%w: the agent's buffer is full", collector.ErrQueueFull))
+	errSpoolFull = collector.WithReason(refusedSpoolFull,
+		fmt.Errorf("%w: the agent's spool is full", collector.ErrQueueFull))
+)
 
 // ConsumeSpans returns nil once the spans are in the buffer, and in the
-// spool when there is one. A full buffer or spool is collector.ErrQueueFull
-// (the sender retries later).
+// spool when there is one. A full buffer or spool wraps
+// collector.ErrQueueFull (the sender retries later).
 func (c otlpConsumer) ConsumeSpans(_ context.Context, spans []*model.Span, _ int) error {
-	a := c.a
-	a.m.received.WithLabelValues(c.transport).Add(float64(len(spans)))
-	err := a.accept(spans)
-	if err != nil {
-		reason := "error"
-		switch {
-		case errors.Is(err, errSpoolFull):
-			reason = "spool_full"
-		case errors.Is(err, collector.ErrQueueFull):
-			reason = "buffer_full"
-		case errors.Is(err, collector.ErrStopped):
-			reason = "stopped"
-		case errors.Is(err, collector.ErrTooLarge):
-			reason = "too_large"
-		}
-		a.m.refused.WithLabelValues(c.transport, reason).Add(float64(len(spans)))
-	}
-	return err
+	return c.a.accept(spans)
 }
 
 // accept puts spans in the buffer, writing them to the spool first when
@@ -61,7 +47,7 @@ func (a *Agent) accept(spans []*model.Span) error {
 			collector.ErrTooLarge, c.bytes, a.cfg.BufferBytes))
 	}
 	if !a.buf.reserve(c.bytes) {
-		return collector.ErrQueueFull
+		return errBufferFull
 	}
 	if a.spool != nil {
 		ref, err := a.spoolSpans(spans)
@@ -104,15 +90,22 @@ func (a *Agent) replaySpool(ctx context.Context) {
 			return nil
 		}
 		spans, rejected := model.SpansFromOTLP(td.GetResourceSpans())
+		m := a.intake[transportSpool]
+		m.Received(len(spans) + len(rejected))
 		if len(rejected) > 0 {
+			m.Rejected(collector.ReasonInvalid, len(rejected))
 			a.dropped(dropSpoolBad, len(rejected))
 		}
 		if len(spans) == 0 {
 			a.spool.Release(ref)
 			return nil
 		}
-		a.m.received.WithLabelValues(transportSpool).Add(float64(len(spans)))
-		return a.buf.addWait(ctx, &chunk{spans: spans, bytes: spansSize(spans), ref: ref})
+		if err := a.buf.addWait(ctx, &chunk{spans: spans, bytes: spansSize(spans), ref: ref}); err != nil {
+			m.Refused(collector.ReasonStopped, len(spans)) // they stay in the spool
+			return err
+		}
+		m.Accepted(len(spans))
+		return nil
 	})
 	switch {
 	case err != nil && ctx.Err() == nil && !errors.Is(err, errBufferClosed):

@@ -17,6 +17,10 @@ const (
 	transportSpool      = "spool" // spans read back from the spool at start
 )
 
+// refusedSpoolFull is the reason OTLP spans are refused when the spool has
+// no room (the other reasons are collector's).
+const refusedSpoolFull = "spool_full"
+
 // Reasons a span is dropped, the values of scry_agent_spans_dropped_total's
 // reason label.
 const (
@@ -38,8 +42,6 @@ const (
 
 // metrics are the agent's counters; gauges are functions of its parts.
 type metrics struct {
-	received       *prometheus.CounterVec // transport
-	refused        *prometheus.CounterVec // transport, reason
 	forwarded      prometheus.Counter
 	batches        prometheus.Counter
 	retries        prometheus.Counter
@@ -51,13 +53,6 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer, a *Agent) (*metrics, error) {
 	m := &metrics{
-		received: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scry_agent_spans_received_total", Help: "Spans received, by transport (udp_compact, udp_binary, otlp_grpc, otlp_http, spool).",
-		}, []string{"transport"}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scry_agent_spans_refused_total",
-			Help: "OTLP spans not acknowledged, by transport and reason (buffer_full, spool_full, stopped, too_large, error); the sender keeps them and may retry.",
-		}, []string{"transport", "reason"}),
 		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scry_agent_spans_forwarded_total", Help: "Spans a collector acknowledged.",
 		}),
@@ -79,7 +74,7 @@ func newMetrics(reg prometheus.Registerer, a *Agent) (*metrics, error) {
 	for _, r := range []string{dropBufferFull, dropInvalid, dropRejected, dropTooLarge, dropShutdown} {
 		m.dropped.WithLabelValues(r) // export zeros, so that rate() works from the start
 	}
-	cs := []prometheus.Collector{m.received, m.refused, m.forwarded, m.batches, m.retries, m.dropped, m.exportDuration,
+	cs := []prometheus.Collector{m.forwarded, m.batches, m.retries, m.dropped, m.exportDuration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "scry_agent_buffer_bytes", Help: "Estimated memory of the spans the buffer holds (waiting, being sent or retried).",
 		}, func() float64 { return float64(a.buf.stats().Bytes) }),

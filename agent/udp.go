@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/jaegerudp"
 	"github.com/scrytrace/scry/model"
 )
@@ -11,21 +12,26 @@ type udpSink struct{ a *Agent }
 
 var _ jaegerudp.Sink = udpSink{}
 
-// TakeSpans implements jaegerudp.Sink.
-func (s udpSink) TakeSpans(transport string, spans []*model.Span, _ int) bool {
+// TakeSpans implements jaegerudp.Sink. Spans with an all-zero ID are
+// rejected and dropped (reason invalid); spans that find the buffer full are
+// refused and dropped (reason buffer_full).
+func (s udpSink) TakeSpans(transport string, spans []*model.Span, rejected []error, _ int) bool {
 	a := s.a
-	a.m.received.WithLabelValues(transport).Add(float64(len(spans)))
+	m := a.intake[transport]
+	m.Received(len(spans) + len(rejected))
+	if len(rejected) > 0 {
+		m.Rejected(collector.ReasonInvalid, len(rejected))
+		a.dropped(dropInvalid, len(rejected))
+	}
+	if len(spans) == 0 {
+		return true
+	}
 	if !a.buf.tryAdd(&chunk{spans: spans, bytes: spansSize(spans)}) {
+		m.Refused(collector.ReasonBufferFull, len(spans))
 		a.dropped(dropBufferFull, len(spans))
-		a.throttled.warn("buffer is full; dropping udp spans (collectors slow or away?)", "transport", transport)
+		a.throttled.Warn("buffer is full; dropping udp spans (collectors slow or away?)", "transport", transport)
 		return false
 	}
+	m.Accepted(len(spans))
 	return true
-}
-
-// RecordRejected implements jaegerudp.Sink: spans with an all-zero ID are
-// received and dropped (reason invalid).
-func (s udpSink) RecordRejected(transport string, n int) {
-	s.a.m.received.WithLabelValues(transport).Add(float64(n))
-	s.a.dropped(dropInvalid, n)
 }

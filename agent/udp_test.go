@@ -11,6 +11,7 @@ import (
 	"github.com/apache/thrift/lib/go/thrift"
 	"github.com/jaegertracing/jaeger-idl/thrift-gen/jaeger"
 
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/model/jaegerthrift"
 	"github.com/scrytrace/scry/storage"
@@ -61,9 +62,7 @@ func TestUDPToCollector(t *testing.T) {
 			if tc.compact {
 				transport = transportUDPCompact
 			}
-			if got := counter(a.m.received.WithLabelValues(transport)); got != 5 {
-				t.Errorf("received{%s} = %v, want 5", transport, got)
-			}
+			a.intakeCounts(t, transport).Check(t, testkit.Counts{Received: 5, Accepted: 5})
 		})
 	}
 }
@@ -181,7 +180,9 @@ func TestUDPBufferFullDropsAndCounts(t *testing.T) {
 	}
 	eventually(t, "every span received counted as held or dropped", func() bool {
 		held := a.buf.stats().Spans
-		return float64(held)+counter(a.m.dropped.WithLabelValues(dropBufferFull)) == counter(a.m.received.WithLabelValues(transportUDPCompact))
+		c := a.intakeCounts(t, transportUDPCompact)
+		return float64(held)+counter(a.m.dropped.WithLabelValues(dropBufferFull)) == c.Received &&
+			c.Refused["buffer_full"] == counter(a.m.dropped.WithLabelValues(dropBufferFull)) && c.Received == c.Total()
 	})
 	if got := counter(a.m.packetsDropped.WithLabelValues(transportUDPCompact, packetBufferFull)); got == 0 {
 		t.Fatal("no packet counted as dropped for buffer_full")

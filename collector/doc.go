@@ -18,10 +18,11 @@
 // take more right now; receivers turn them into gRPC UNAVAILABLE with
 // RetryInfo and HTTP 503 with Retry-After.
 //
-// A receiver that sets invalid spans aside before handing the others on
-// reports them with RecordRejected, so that Metrics counts them as refused;
-// one that refuses spans itself (jaegerudp, when too many commits are under
-// way) reports them with RecordRefused.
+// Every receiver goes from a decoded request to its answer through Deliver,
+// which also counts each span it got on Metrics, under the receiver's
+// transport: once as received, and once as accepted, rejected (with the
+// reason: invalid, too_large) or refused (queue_full, buffer_full, stopped,
+// error). Receivers are given their Metrics at construction.
 //
 // Sub-packages: queue (the bounded queue and group-commit writers), otlpgrpc
 // and otlphttp (the OTLP receivers), jaegerhttp (Jaeger Thrift over HTTP, and

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/remote"
@@ -52,9 +53,6 @@ type Config struct {
 	// claims, with its path unchanged (so it sees BasePath itself). Unknown
 	// paths under /api/ are never passed to it: they get a JSON 404.
 	UI http.Handler
-
-	// Now is the clock used for default time windows (time.Now when nil).
-	Now func() time.Time
 }
 
 // Validate reports what is wrong with c, if anything.
@@ -117,27 +115,22 @@ type handler struct {
 	cfg    Config
 	reader storage.Reader
 	logger *slog.Logger
-	now    func() time.Time
+	clock  telemetry.Clock // for default time windows
 }
 
 // NewHandler returns the HTTP handler of the query API (and of the UI, when
-// cfg.UI is set) over r. A nil logger discards the log. The handler is safe
-// for concurrent use; it starts no goroutines of its own beyond a request's
-// lifetime.
-func NewHandler(cfg Config, r storage.Reader, logger *slog.Logger) (http.Handler, error) {
+// cfg.UI is set) over r, logging to tel.Logger and reading tel.Clock for
+// default time windows. The handler is safe for concurrent use; it starts
+// no goroutines of its own beyond a request's lifetime.
+func NewHandler(cfg Config, r storage.Reader, tel telemetry.Settings) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if r == nil {
 		return nil, errors.New("cannot create query handler: storage reader is nil")
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	h := &handler{cfg: cfg, reader: r, logger: logger, now: cfg.Now}
-	if h.now == nil {
-		h.now = time.Now
-	}
+	tel = tel.Complete()
+	h := &handler{cfg: cfg, reader: r, logger: tel.Logger, clock: tel.Clock}
 
 	base := strings.TrimSuffix(cfg.BasePath, "/")
 	mux := http.NewServeMux()

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -43,11 +45,11 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.mention) {
 			t.Errorf("%+v: error %v, want one mentioning %q", tt.cfg, err, tt.mention)
 		}
-		if _, err := NewHandler(tt.cfg, newEmptyStore(t), nil); err == nil {
+		if _, err := NewHandler(tt.cfg, newEmptyStore(t), telemetry.Nop()); err == nil {
 			t.Errorf("%+v: NewHandler accepted it", tt.cfg)
 		}
 	}
-	if _, err := NewHandler(Config{}, nil, nil); err == nil {
+	if _, err := NewHandler(Config{}, nil, telemetry.Nop()); err == nil {
 		t.Error("NewHandler accepted a nil reader")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -120,13 +121,10 @@ func newServer(t *testing.T, cfg Config) *server {
 
 func newServerOver(t *testing.T, cfg Config, store *memory.Store) *server {
 	t.Helper()
-	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return now }
-	}
 	log := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var r storage.Reader = store
-	h, err := NewHandler(cfg, r, logger)
+	h, err := NewHandler(cfg, r, telemetry.Settings{Logger: logger, Clock: fixedClock(now)})
 	if err != nil {
 		t.Fatalf("NewHandler: %v", err)
 	}
@@ -261,3 +259,8 @@ func writeSpan(t *testing.T, s *server, service, name string) model.TraceID {
 	}
 	return id
 }
+
+// fixedClock is a clock that stands still.
+type fixedClock time.Time
+
+func (c fixedClock) Now() time.Time { return time.Time(c) }

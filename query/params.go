@@ -201,7 +201,7 @@ func (h *handler) parseWindow(v url.Values) (startNs, endNs uint64, err error) {
 		return 0, 0, err
 	}
 	if !hasEnd {
-		end = unixNanos(h.now())
+		end = unixNanos(h.clock.Now())
 	}
 	if !hasStart {
 		lookback := h.cfg.lookback()
@@ -324,7 +324,7 @@ func parseSpanKind(s, name string) (model.SpanKind, error) {
 // milliseconds as in Jaeger, and returns [endTs-lookback, endTs] in Unix ns.
 // endTs defaults to now and lookback to 24 hours.
 func (h *handler) parseDependencyWindow(v url.Values) (start, end uint64, err error) {
-	end = unixNanos(h.now())
+	end = unixNanos(h.clock.Now())
 	if s := v.Get(paramEndTs); s != "" {
 		ms, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || ms > math.MaxUint64/1_000_000 {

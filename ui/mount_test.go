@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/query"
 	"github.com/scrytrace/scry/storage/memory"
 	"github.com/scrytrace/scry/ui"
@@ -15,7 +16,7 @@ import (
 // TestMountedUnderQueryHandler serves the UI as scry-query does: through
 // query.NewHandler under a base path, beside the API.
 func TestMountedUnderQueryHandler(t *testing.T) {
-	h, err := query.NewHandler(query.Config{BasePath: "/scry", UI: ui.Handler("/scry")}, memory.New(), nil)
+	h, err := query.NewHandler(query.Config{BasePath: "/scry", UI: ui.Handler("/scry")}, memory.New(), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

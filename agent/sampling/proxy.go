@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // Defaults of Config.
@@ -29,13 +31,36 @@ const maxBody = 1 << 20
 type Config struct {
 	// URL is the collector's sampling endpoint; ?service=NAME is added.
 	URL string
-	// Timeout bounds one fetch from the collector. Default DefaultTimeout.
+	// Timeout bounds one fetch from the collector.
 	Timeout time.Duration
-	// MaxServices bounds the services whose strategy is cached. Default
-	// DefaultMaxServices.
+	// MaxServices bounds the services whose strategy is cached.
 	MaxServices int
-	// Client makes the requests. Default: a client of its own.
+	// Client makes the requests; nil: a client of its own.
 	Client *http.Client
+}
+
+// DefaultConfig returns the defaults: the collector's sampling endpoint on
+// 127.0.0.1, a 2-second timeout, 10,000 services cached.
+func DefaultConfig() Config {
+	return Config{URL: DefaultURL, Timeout: DefaultTimeout, MaxServices: DefaultMaxServices}
+}
+
+// Validate reports what is wrong with c, if anything.
+func (c Config) Validate() error {
+	var errs []error
+	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("url %q must be an http(s) URL", c.URL))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeout must be positive, got %s", c.Timeout))
+	}
+	if c.MaxServices <= 0 {
+		errs = append(errs, fmt.Errorf("max services must be positive, got %d", c.MaxServices))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid sampling proxy config: %w", err)
+	}
+	return nil
 }
 
 // Proxy serves sampling strategies fetched from the collector. It is an
@@ -52,22 +77,15 @@ type Proxy struct {
 	failed bool // the last fetch failed: log only changes
 }
 
-// New returns a proxy for cfg.URL. logger may be nil; reg may be nil (no
-// metrics).
-func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Proxy, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("cannot create sampling proxy: url %q must be an http(s) URL", cfg.URL)
+// New returns a proxy for cfg.URL, its metrics registered on
+// tel.Registerer.
+func New(cfg Config, tel telemetry.Settings) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.MaxServices <= 0 {
-		cfg.MaxServices = DefaultMaxServices
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	u, _ := url.Parse(cfg.URL) // checked by Validate
+	tel = tel.Complete()
+	logger := tel.Logger
 	client := cfg.Client
 	if client == nil {
 		client = &http.Client{}
@@ -77,10 +95,8 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Proxy, er
 			Name: "scry_agent_sampling_requests_total",
 			Help: "Sampling strategy requests, by where the answer came from: collector, cache (collector unreachable), default (nothing fetched yet), bad_request.",
 		}, []string{"source"})}
-	if reg != nil {
-		if err := reg.Register(p.served); err != nil {
-			return nil, fmt.Errorf("cannot register sampling metrics: %w", err)
-		}
+	if err := tel.Registerer.Register(p.served); err != nil {
+		return nil, fmt.Errorf("cannot register sampling metrics: %w", err)
 	}
 	return p, nil
 }

@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/contrib/samplers/jaegerremote"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // collector is a stand-in for the collector's /api/sampling: it serves the
@@ -59,7 +61,9 @@ func (c *collector) set(service, body string) {
 // newProxyServer serves a Proxy of upstreamURL over HTTP.
 func newProxyServer(t *testing.T, upstreamURL string) *httptest.Server {
 	t.Helper()
-	p, err := New(Config{URL: upstreamURL, Timeout: time.Second}, nil, nil)
+	cfg := DefaultConfig()
+	cfg.URL, cfg.Timeout = upstreamURL, time.Second
+	p, err := New(cfg, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

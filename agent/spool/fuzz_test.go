@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // FuzzReplay reads back a segment file of arbitrary bytes: no panic, and no
@@ -27,7 +29,7 @@ func FuzzReplay(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, segName(1)), data, 0o640); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(Config{Dir: dir, MaxBytes: 1 << 20}, nil)
+		s, err := Open(Config{Dir: dir, MaxBytes: 1 << 20}, telemetry.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}

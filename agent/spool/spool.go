@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // Defaults and limits.
@@ -113,14 +115,13 @@ type segment struct {
 type Ref struct{ seg *segment }
 
 // Open opens (creating if needed) the spool in cfg.Dir and takes stock of
-// the segments already there, which Replay reads back. logger may be nil.
-func Open(cfg Config, logger *slog.Logger) (*Spool, error) {
+// the segments already there, which Replay reads back. It logs to
+// tel.Logger.
+func Open(cfg Config, tel telemetry.Settings) (*Spool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := tel.Complete().Logger
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("cannot create spool folder: %w", err)
 	}

@@ -10,11 +10,13 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 func open(t *testing.T, dir string, maxBytes int64) *Spool {
 	t.Helper()
-	s, err := Open(Config{Dir: dir, MaxBytes: maxBytes}, nil)
+	s, err := Open(Config{Dir: dir, MaxBytes: maxBytes}, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +304,7 @@ func TestConcurrentAppends(t *testing.T) {
 func TestLocked(t *testing.T) {
 	dir := t.TempDir()
 	open(t, dir, 1<<20)
-	if _, err := Open(Config{Dir: dir, MaxBytes: 1 << 20}, nil); err == nil {
+	if _, err := Open(Config{Dir: dir, MaxBytes: 1 << 20}, telemetry.Nop()); err == nil {
 		t.Fatal("a second Open of the same folder succeeded")
 	}
 }

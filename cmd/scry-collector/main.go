@@ -28,7 +28,7 @@ const about = "Scry collector: OTLP, Jaeger (Thrift over HTTP, and over UDP on -
 func main() {
 	var (
 		store       wiring.StoreFlags
-		intake      wiring.IntakeFlags
+		intake      = wiring.DefaultIntakeFlags()
 		storageAddr string
 		adminAddr   string
 	)
@@ -40,27 +40,27 @@ func main() {
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, reg, err := cli.Setup(cmd)
+			tel, reg, err := cli.Setup(cmd)
 			if err != nil {
 				return err
 			}
-			adm := admin.New(adminAddr, reg, log)
-			s, err := store.OpenStore(reg, log)
+			adm := admin.New(adminAddr, reg, tel.For("admin"))
+			s, err := store.OpenStore(tel)
 			if err != nil {
 				return err
 			}
-			in, err := intake.BuildIntake(s, reg, log)
+			in, err := intake.BuildIntake(s, tel)
 			if err != nil {
 				s.Close()
 				return err
 			}
-			api := wiring.NewStorageServer(storageAddr, s, log)
+			api := wiring.NewStorageServer(storageAddr, s, tel)
 			parts := []app.Named{{Name: "store", Part: wiring.StoreCloser(s)}}
 			parts = append(parts, in.Parts...)
 			parts = append(parts, app.Named{Name: "storage API", Part: api}, app.Named{Name: "admin", Part: adm})
-			return app.Run(context.Background(), log, parts, func() {
+			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
-				log.Info("scry-collector started", "version", version, "data_dir", store.DataDir, "storage_addr", api.Addr().String())
+				tel.Logger.Info("scry-collector started", "version", version, "data_dir", store.DataDir, "storage_addr", api.Addr().String())
 				fmt.Fprintf(os.Stderr, "scry-collector %s is running; storage API on %s, admin on http://%s\n", version, api.Addr(), adm.Addr())
 			}, 30*time.Second)
 		},

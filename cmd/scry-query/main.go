@@ -32,25 +32,25 @@ func main() {
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, reg, err := cli.Setup(cmd)
+			tel, reg, err := cli.Setup(cmd)
 			if err != nil {
 				return err
 			}
-			adm := admin.New(adminAddr, reg, log)
-			client, err := rem.Client(log)
+			adm := admin.New(adminAddr, reg, tel.For("admin"))
+			client, err := rem.Client(tel)
 			if err != nil {
 				return err
 			}
-			q, err := qry.BuildQuery(client, reg, log)
+			q, err := qry.BuildQuery(client, tel)
 			if err != nil {
 				client.Close()
 				return err
 			}
 			closer := app.Funcs{ShutdownFunc: func(context.Context) error { return client.Close() }}
 			parts := []app.Named{{Name: "storage client", Part: closer}, {Name: "query HTTP", Part: q}, {Name: "admin", Part: adm}}
-			return app.Run(context.Background(), log, parts, func() {
+			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
-				log.Info("scry-query started", "version", version, "storage", rem.Endpoints)
+				tel.Logger.Info("scry-query started", "version", version, "storage", rem.Endpoints)
 				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: http://%s%s/\n  stores:     %v\n", version, q.Addr(), qry.BasePath, rem.Endpoints)
 			}, 30*time.Second)
 		},

@@ -34,7 +34,7 @@ func main() {
 func command() *cobra.Command {
 	var (
 		store     wiring.StoreFlags
-		intake    wiring.IntakeFlags
+		intake    = wiring.DefaultIntakeFlags()
 		qry       wiring.QueryFlags
 		adminAddr string
 	)
@@ -46,21 +46,21 @@ func command() *cobra.Command {
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, reg, err := cli.Setup(cmd)
+			tel, reg, err := cli.Setup(cmd)
 			if err != nil {
 				return err
 			}
-			adm := admin.New(adminAddr, reg, log)
-			s, err := store.OpenStore(reg, log)
+			adm := admin.New(adminAddr, reg, tel.For("admin"))
+			s, err := store.OpenStore(tel)
 			if err != nil {
 				return err
 			}
-			in, err := intake.BuildIntake(s, reg, log)
+			in, err := intake.BuildIntake(s, tel)
 			if err != nil {
 				s.Close()
 				return err
 			}
-			q, err := qry.BuildQuery(s, reg, log)
+			q, err := qry.BuildQuery(s, tel)
 			if err != nil {
 				s.Close()
 				return err
@@ -68,9 +68,9 @@ func command() *cobra.Command {
 			parts := []app.Named{{Name: "store", Part: wiring.StoreCloser(s)}}
 			parts = append(parts, in.Parts...)
 			parts = append(parts, app.Named{Name: "query HTTP", Part: q}, app.Named{Name: "admin", Part: adm})
-			return app.Run(context.Background(), log, parts, func() {
+			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
-				log.Info("scry started", "version", version, "data_dir", store.DataDir)
+				tel.Logger.Info("scry started", "version", version, "data_dir", store.DataDir)
 				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  http://%s%s/\n", version, q.Addr(), qry.BasePath)
 				if in.GRPC != nil {
 					fmt.Fprintf(os.Stderr, "  OTLP/gRPC:   %s\n", in.GRPC.Addr())

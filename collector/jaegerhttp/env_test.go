@@ -12,6 +12,7 @@ import (
 	"github.com/scrytrace/scry/collector/jaegerhttp"
 	"github.com/scrytrace/scry/collector/queue"
 	"github.com/scrytrace/scry/collector/sampling"
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // env is a receiver on a free port in front of a real queue and memory
@@ -34,6 +35,7 @@ func setup(t *testing.T, o options) *env {
 		o.queue = queue.DefaultConfig()
 	}
 	e := &env{Env: intaketest.New(t, o.queue)}
+	e.Transport = jaegerhttp.Transport
 	cfg := jaegerhttp.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	if o.configure != nil {
@@ -43,7 +45,7 @@ func setup(t *testing.T, o options) *env {
 	if o.sampling != nil {
 		sh = o.sampling.Handler()
 	}
-	r, err := jaegerhttp.New(cfg, e.Counted("jaeger_http"), sh, nil)
+	r, err := jaegerhttp.New(cfg, e.Q, e.Metrics, sh, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,13 @@ package jaegerhttp
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/httpintake"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model/jaegerthrift"
 )
 
@@ -32,6 +32,9 @@ const (
 	ContentTypeThrift       = "application/x-thrift"
 	ContentTypeThriftBinary = "application/vnd.apache.thrift.binary"
 )
+
+// Transport is the receiver's transport label in collector.Metrics.
+const Transport = "jaeger_http"
 
 // receiverName names the receiver in errors and logs.
 const receiverName = "jaeger http receiver"
@@ -66,7 +69,7 @@ type Receiver struct {
 // New returns a receiver handing spans to consumer and, if sampling is not
 // nil, serving it at SamplingPath (otherwise that path is 404). logger may be
 // nil (nothing is logged).
-func New(cfg Config, consumer collector.Consumer, sampling http.Handler, logger *slog.Logger) (*Receiver, error) {
+func New(cfg Config, consumer collector.Consumer, m *collector.Metrics, sampling http.Handler, tel telemetry.Settings) (*Receiver, error) {
 	r := &Receiver{}
 	mux := http.NewServeMux()
 	mux.HandleFunc(TracesPath, r.handleTraces)
@@ -74,7 +77,7 @@ func New(cfg Config, consumer collector.Consumer, sampling http.Handler, logger 
 		mux.Handle(SamplingPath, sampling)
 	}
 	var err error
-	if r.base, err = httpintake.NewBase(receiverName, cfg.Settings, consumer, mux, logger); err != nil {
+	if r.base, err = httpintake.NewBase(receiverName, Transport, cfg.Settings, consumer, m, mux, tel); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -115,7 +118,7 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	spans, rejected := jaegerthrift.SpansFromBatch(batch)
-	res, err := httpintake.Deliver(req.Context(), r.base.Consumer, spans, rejected, len(body), r.base.Settings.MaxSpansPerRequest)
+	res, err := r.base.Deliver(req.Context(), spans, rejected, len(body))
 	if err != nil {
 		httpintake.WriteError(w, err, r.base.Settings.RetryAfter, r.base.Logger)
 		return

@@ -12,6 +12,8 @@ import (
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/jaegerhttp"
 	"github.com/scrytrace/scry/collector/queue"
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 )
@@ -53,7 +55,7 @@ func TestConfigValidate(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "invalid jaeger http receiver config") {
 			t.Errorf("%s: error %v", name, err)
 		}
-		if _, err := jaegerhttp.New(cfg, nil, nil, nil); err == nil {
+		if _, err := jaegerhttp.New(cfg, nil, nil, nil, telemetry.Nop()); err == nil {
 			t.Errorf("%s: New accepted the config", name)
 		}
 	}
@@ -92,8 +94,8 @@ func TestPartiallyRejected(t *testing.T) {
 	if got := stored(t, e, 1); len(got) != 1 || got[0].SpanID.String() != "0000000000000001" {
 		t.Fatalf("stored %v, want only the valid span", got)
 	}
-	if got := e.Counter(t, "scry_receiver_spans_refused_total", "invalid"); got != 1 {
-		t.Fatalf("refused invalid %v, want 1", got)
+	if got := e.Counter(t, "scry_receiver_spans_rejected_total", "invalid"); got != 1 {
+		t.Fatalf("rejected invalid %v, want 1", got)
 	}
 	if got := e.Counter(t, "scry_receiver_spans_received_total", ""); got != 2 {
 		t.Fatalf("received %v, want 2", got)
@@ -103,9 +105,7 @@ func TestPartiallyRejected(t *testing.T) {
 	if r.Code != http.StatusBadRequest || !strings.Contains(r.Body, "no valid span") {
 		t.Fatalf("all invalid: status %d %q, want 400", r.Code, r.Body)
 	}
-	if got := e.Counter(t, "scry_receiver_spans_refused_total", "invalid"); got != 2 {
-		t.Fatalf("refused invalid %v, want 2", got)
-	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 3, Accepted: 1, Rejected: map[string]float64{"invalid": 2}})
 }
 
 func TestGzip(t *testing.T) {
@@ -232,6 +232,7 @@ func TestQueueFull(t *testing.T) {
 	if r := e.Post(t, ctThrift, "", pad(2)); r.Code != http.StatusAccepted {
 		t.Fatalf("retry: status %d %q", r.Code, r.Body)
 	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 3, Accepted: 2, Refused: map[string]float64{"queue_full": 1}})
 }
 
 func TestShutdown(t *testing.T) {

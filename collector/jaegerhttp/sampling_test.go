@@ -20,6 +20,7 @@ import (
 	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/jaegerhttp"
 	"github.com/scrytrace/scry/collector/sampling"
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 const strategies = `{
@@ -39,7 +40,7 @@ func samplingEnv(t *testing.T) (*env, *sampling.Provider, string) {
 	if err := os.WriteFile(path, []byte(strategies), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := sampling.New(sampling.Config{File: path}, nil, nil)
+	p, err := sampling.New(sampling.Config{File: path}, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

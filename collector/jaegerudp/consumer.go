@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 )
 
@@ -17,29 +19,26 @@ import (
 // MiB of packets' spans beyond the queue's own bound.
 const DefaultMaxInFlight = 256
 
-// Reason a ConsumerSink refuses spans itself, given to
-// collector.RecordRefused: MaxInFlight calls are under way already.
-const RefusedBufferFull = "buffer_full"
-
 // ConsumerSink is the Sink of a collector: it hands each packet's spans to
 // a collector.Consumer, such as the queue, whose ConsumeSpans returns once
 // they are committed, without making the server's workers wait for that.
-// Every packet's spans go to ConsumeSpans in a goroutine of their own, at
-// most MaxInFlight at once; a packet that finds that many under way is
-// refused (the server counts it dropped, reason buffer_full) and its spans
-// are reported with collector.RecordRefused (reason buffer_full). UDP has no
-// answer, so spans the Consumer refuses (its queue is full, say) are lost:
-// a Consumer made by collector.Metrics.Wrap counts them with the reason, and
-// the failure is logged (at most once per 10 seconds for each kind).
+// Every packet's spans go to collector.Deliver in a goroutine of their own,
+// at most MaxInFlight at once, and are counted there under the packet's
+// transport; a packet that finds that many under way is refused (the server
+// counts it dropped, and its spans are counted refused, reason
+// buffer_full). UDP has no answer, so spans the Consumer refuses (its queue
+// is full, say) are lost: they are counted with the reason, and the failure
+// is logged (at most once per 10 seconds for each kind).
 //
 // Its methods are safe for concurrent use.
 type ConsumerSink struct {
-	consumers map[string]collector.Consumer
-	sem       chan struct{}
-	logger    *slog.Logger
-	warn      *throttle
-	ctx       context.Context
-	cancel    context.CancelFunc
+	consumer   collector.Consumer
+	transports map[string]*collector.TransportMetrics
+	sem        chan struct{}
+	logger     *slog.Logger
+	warn       *telemetry.Throttle
+	ctx        context.Context
+	cancel     context.CancelFunc
 
 	mu       sync.Mutex
 	closed   bool
@@ -48,72 +47,73 @@ type ConsumerSink struct {
 
 var _ Sink = (*ConsumerSink)(nil)
 
-// NewConsumerSink returns a sink handing the spans of each transport
-// (TransportCompact, TransportBinary) to its Consumer, at most maxInFlight
-// calls at once. logger may be nil.
-func NewConsumerSink(consumers map[string]collector.Consumer, maxInFlight int, logger *slog.Logger) (*ConsumerSink, error) {
+// NewConsumerSink returns a sink handing spans to c, counting them in m
+// under TransportCompact and TransportBinary, at most maxInFlight calls at
+// once.
+func NewConsumerSink(c collector.Consumer, m *collector.Metrics, maxInFlight int, tel telemetry.Settings) (*ConsumerSink, error) {
 	if maxInFlight <= 0 {
 		return nil, fmt.Errorf("cannot create udp consumer sink: max in flight must be positive, got %d", maxInFlight)
 	}
-	for _, tr := range []string{TransportCompact, TransportBinary} {
-		if consumers[tr] == nil {
-			return nil, fmt.Errorf("cannot create udp consumer sink: no consumer for %s", tr)
-		}
+	if c == nil || m == nil {
+		return nil, errors.New("cannot create udp consumer sink: consumer or metrics is nil")
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	tel = tel.Complete()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &ConsumerSink{
-		consumers: consumers, sem: make(chan struct{}, maxInFlight),
-		logger: logger, warn: newThrottle(logger, 10*time.Second), ctx: ctx, cancel: cancel,
+		consumer: c,
+		transports: map[string]*collector.TransportMetrics{
+			TransportCompact: m.Transport(TransportCompact),
+			TransportBinary:  m.Transport(TransportBinary),
+		},
+		sem:    make(chan struct{}, maxInFlight),
+		logger: tel.Logger, warn: telemetry.NewThrottle(tel, 10*time.Second), ctx: ctx, cancel: cancel,
 	}, nil
 }
 
-// TakeSpans implements Sink: it starts handing spans to the transport's
-// Consumer and returns at once, or refuses them when MaxInFlight calls are
-// under way or the sink is shut down.
-func (s *ConsumerSink) TakeSpans(transport string, spans []*model.Span, size int) bool {
-	c := s.consumers[transport]
-	if c == nil {
+// TakeSpans implements Sink: it starts delivering the spans and returns at
+// once, or refuses them when MaxInFlight calls are under way or the sink is
+// shut down.
+func (s *ConsumerSink) TakeSpans(transport string, spans []*model.Span, rejected []error, size int) bool {
+	m, ok := s.transports[transport]
+	if !ok {
+		return false
+	}
+	refuse := func(reason string) bool {
+		m.Received(len(spans) + len(rejected))
+		m.Rejected(collector.ReasonInvalid, len(rejected))
+		m.Refused(reason, len(spans))
 		return false
 	}
 	select {
 	case s.sem <- struct{}{}:
 	default:
-		collector.RecordRefused(c, RefusedBufferFull, len(spans))
-		s.warn.warn("too many udp packets' spans waiting to be committed; dropping udp spans (storage slow?)", "transport", transport)
-		return false
+		s.warn.Warn("too many udp packets' spans waiting to be committed; dropping udp spans (storage slow?)", "transport", transport)
+		return refuse(collector.ReasonBufferFull)
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		<-s.sem
-		collector.RecordRefused(c, "stopped", len(spans))
-		return false
+		return refuse(collector.ReasonStopped)
 	}
 	s.inFlight.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer func() { <-s.sem; s.inFlight.Done() }()
-		err := c.ConsumeSpans(s.ctx, spans, size)
+		_, err := collector.Deliver(s.ctx, s.consumer, m, collector.Request{
+			Spans: spans, Rejected: rejected, Size: size, MaxSpans: math.MaxInt,
+		})
 		switch {
 		case err == nil:
 		case errors.Is(err, collector.ErrQueueFull):
-			s.warn.warn("the queue is full; dropping udp spans (storage slow?)", "transport", transport)
+			s.warn.Warn("the queue is full; dropping udp spans (storage slow?)", "transport", transport)
+		case collector.IsPermanent(err):
+			s.logger.Debug("udp spans rejected", "transport", transport, "err", err)
 		default:
-			s.warn.warn("cannot store udp spans; they are dropped", "transport", transport, "spans", len(spans), "err", err)
+			s.warn.Warn("cannot store udp spans; they are dropped", "transport", transport, "spans", len(spans), "err", err)
 		}
 	}()
 	return true
-}
-
-// RecordRejected implements Sink: it passes the count to the transport's
-// Consumer (collector.RecordRejected).
-func (s *ConsumerSink) RecordRejected(transport string, n int) {
-	if c := s.consumers[transport]; c != nil {
-		collector.RecordRejected(c, n)
-	}
 }
 
 // Shutdown refuses new spans and waits for the calls under way to return.

@@ -13,6 +13,8 @@ import (
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/jaegerudp"
 	"github.com/scrytrace/scry/collector/queue"
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -47,25 +49,22 @@ type collectorStack struct {
 func startStack(t *testing.T, w storage.Writer, store *memory.Store, qc queue.Config, maxInFlight int) *collectorStack {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	q, err := queue.New(qc, w, nil, reg)
+	q, err := queue.New(qc, w, telemetry.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := q.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	m, err := collector.NewMetrics(reg)
+	m, err := collector.NewMetrics(reg, intaketest.MetricPrefix, "committed")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink, err := jaegerudp.NewConsumerSink(map[string]collector.Consumer{
-		jaegerudp.TransportCompact: m.Wrap(jaegerudp.TransportCompact, q),
-		jaegerudp.TransportBinary:  m.Wrap(jaegerudp.TransportBinary, q),
-	}, maxInFlight, nil)
+	sink, err := jaegerudp.NewConsumerSink(q, m, maxInFlight, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := jaegerudp.New(testConfig(), sink, nil, reg)
+	s, err := jaegerudp.New(testConfig(), sink, telemetry.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,12 +101,12 @@ func TestConsumerSinkStoresSpans(t *testing.T) {
 	eventually(t, "the spans committed", func() bool {
 		return st.spans(t, "accepted", jaegerudp.TransportCompact) == 3 && st.spans(t, "accepted", jaegerudp.TransportBinary) == 2
 	})
-	if got := st.spans(t, "received", jaegerudp.TransportCompact); got != 4 {
-		t.Errorf("received{udp_compact} = %v, want 4", got)
-	}
-	if got := st.spans(t, "refused", jaegerudp.TransportCompact, "reason", "invalid"); got != 1 {
-		t.Errorf("refused{udp_compact,invalid} = %v, want 1", got)
-	}
+	testkit.GatherCounts(t, st.reg, intaketest.MetricPrefix, jaegerudp.TransportCompact).Check(t, testkit.Counts{
+		Received: 4, Accepted: 3, Rejected: map[string]float64{"invalid": 1},
+	})
+	testkit.GatherCounts(t, st.reg, intaketest.MetricPrefix, jaegerudp.TransportBinary).Check(t, testkit.Counts{
+		Received: 2, Accepted: 2,
+	})
 	hi, lo := be(b.Spans[0].TraceIdHigh), be(b.Spans[0].TraceIdLow)
 	tid := model.TraceID(append(hi[:], lo[:]...))
 	spans, err := store.GetTrace(context.Background(), tid, storage.TimeHint{})
@@ -197,7 +196,7 @@ func TestConsumerSinkShutdown(t *testing.T) {
 		if err := st.sink.Shutdown(context.Background()); err != nil {
 			t.Fatalf("second Shutdown: %v", err)
 		}
-		if st.sink.TakeSpans(jaegerudp.TransportBinary, make([]*model.Span, 1), 1) {
+		if st.sink.TakeSpans(jaegerudp.TransportBinary, make([]*model.Span, 1), nil, 1) {
 			t.Fatal("TakeSpans after Shutdown took the spans")
 		}
 	})
@@ -224,10 +223,14 @@ func TestConsumerSinkShutdown(t *testing.T) {
 
 func TestNewConsumerSinkChecks(t *testing.T) {
 	q := collectorFunc(func(context.Context, []*model.Span, int) error { return nil })
-	if _, err := jaegerudp.NewConsumerSink(map[string]collector.Consumer{jaegerudp.TransportCompact: q}, 1, nil); err == nil {
-		t.Error("no consumer for udp_binary: no error")
+	m, err := collector.NewMetrics(prometheus.NewRegistry(), intaketest.MetricPrefix, "committed")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := jaegerudp.NewConsumerSink(map[string]collector.Consumer{jaegerudp.TransportCompact: q, jaegerudp.TransportBinary: q}, 0, nil); err == nil {
+	if _, err := jaegerudp.NewConsumerSink(q, nil, 1, telemetry.Nop()); err == nil {
+		t.Error("no metrics: no error")
+	}
+	if _, err := jaegerudp.NewConsumerSink(q, m, 0, telemetry.Nop()); err == nil {
 		t.Error("max in flight 0: no error")
 	}
 }

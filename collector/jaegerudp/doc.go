@@ -25,7 +25,8 @@
 // oversized (over MaxPacketBytes), queue_full (the workers are behind),
 // buffer_full (the Sink refused the spans) or shutdown (still queued when
 // Shutdown's context ended). Spans with an all-zero trace or span ID are
-// set aside and reported to the Sink's RecordRejected; the Sink counts spans.
+// set aside and handed to the Sink beside the valid ones; the Sink counts
+// spans (the collectors' ConsumerSink with collector.Metrics).
 //
 // ConsumerSink is the Sink of the collectors: it hands each packet's spans
 // to a collector.Consumer (the queue, which returns once they are

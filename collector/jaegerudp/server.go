@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/model/jaegerthrift"
 )
@@ -112,18 +113,17 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Sink takes the spans the workers decode. Its methods are called from
-// several workers at once and must not block: a worker waiting on the Sink
-// lets the queue fill and packets drop.
+// Sink takes the spans the workers decode, and counts them. Its method is
+// called from several workers at once and must not block: a worker waiting
+// on the Sink lets the queue fill and packets drop.
 type Sink interface {
-	// TakeSpans is given the valid spans of one packet (never none) and
-	// the packet's size in bytes, and owns the spans from the call on. It
-	// reports whether it took them; when it did not, the packet is counted
-	// dropped (reason buffer_full) and the Sink counts the spans.
-	TakeSpans(transport string, spans []*model.Span, size int) bool
-	// RecordRejected is told of n spans of a packet set aside because an
-	// ID is all zeros (before TakeSpans is given the others, if any).
-	RecordRejected(transport string, n int)
+	// TakeSpans is given the spans of one packet (never none): the valid
+	// ones, and an error for each span set aside because an ID is all
+	// zeros; and the packet's size in bytes. It owns the spans from the
+	// call on, and reports whether it took the valid ones; when it did not
+	// (there were some), the packet is counted dropped (reason
+	// buffer_full).
+	TakeSpans(transport string, spans []*model.Span, rejected []error, size int) bool
 }
 
 // Addrs are the addresses a Server listens on; nil for those turned off (or
@@ -138,7 +138,7 @@ type Server struct {
 	cfg    Config
 	sink   Sink
 	logger *slog.Logger
-	warn   *throttle
+	warn   *telemetry.Throttle
 
 	packets, dropped *prometheus.CounterVec
 
@@ -171,9 +171,9 @@ type listener struct {
 }
 
 // New validates cfg and builds a server handing spans to sink; nothing
-// listens before Start. logger may be nil (nothing is logged); reg may be
-// nil (metrics are not exported).
-func New(cfg Config, sink Sink, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+// listens before Start. Its packet counters are registered on
+// tel.Registerer.
+func New(cfg Config, sink Sink, tel telemetry.Settings) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -183,14 +183,10 @@ func New(cfg Config, sink Sink, logger *slog.Logger, reg prometheus.Registerer) 
 	if cfg.MetricPrefix == "" {
 		cfg.MetricPrefix = DefaultMetricPrefix
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
+	tel = tel.Complete()
+	reg := tel.Registerer
 	s := &Server{
-		cfg: cfg, sink: sink, logger: logger, warn: newThrottle(logger, 10*time.Second),
+		cfg: cfg, sink: sink, logger: tel.Logger, warn: telemetry.NewThrottle(tel, 10*time.Second),
 		queue: make(chan packet, 4096),
 		packets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: cfg.MetricPrefix + "_udp_packets_received_total", Help: "UDP packets read, by transport.",
@@ -346,7 +342,7 @@ func (s *Server) read(l *listener) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.warn.warn("udp read failed", "transport", l.transport, "err", err)
+			s.warn.Warn("udp read failed", "transport", l.transport, "err", err)
 			time.Sleep(10 * time.Millisecond) // do not spin on a lasting error
 			continue
 		}
@@ -393,37 +389,12 @@ func (s *Server) take(p packet) {
 	}
 	spans, rejected := jaegerthrift.SpansFromBatch(b)
 	if len(rejected) > 0 {
-		s.sink.RecordRejected(p.transport, len(rejected))
 		s.logger.Debug("dropped udp spans with invalid ids", "transport", p.transport, "spans", len(rejected), "first", rejected[0])
 	}
-	if len(spans) == 0 {
+	if len(spans)+len(rejected) == 0 {
 		return
 	}
-	if !s.sink.TakeSpans(p.transport, spans, len(p.data)) {
+	if !s.sink.TakeSpans(p.transport, spans, rejected, len(p.data)) && len(spans) > 0 {
 		s.dropped.WithLabelValues(p.transport, DropBufferFull).Inc()
 	}
-}
-
-// throttle logs a warning at most once per interval for each message.
-type throttle struct {
-	logger   *slog.Logger
-	interval time.Duration
-	mu       sync.Mutex
-	last     map[string]time.Time
-}
-
-func newThrottle(logger *slog.Logger, interval time.Duration) *throttle {
-	return &throttle{logger: logger, interval: interval, last: map[string]time.Time{}}
-}
-
-func (t *throttle) warn(msg string, args ...any) {
-	now := time.Now()
-	t.mu.Lock()
-	if now.Sub(t.last[msg]) < t.interval {
-		t.mu.Unlock()
-		return
-	}
-	t.last[msg] = now
-	t.mu.Unlock()
-	t.logger.Warn(msg, args...)
 }

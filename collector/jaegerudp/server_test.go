@@ -20,6 +20,7 @@ import (
 
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/jaegerudp"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/model/jaegerthrift"
 )
@@ -38,21 +39,16 @@ func newRecorder(refuse bool) *recorder {
 	return &recorder{refuse: refuse, spans: map[string][]*model.Span{}, rejected: map[string]int{}}
 }
 
-func (r *recorder) TakeSpans(transport string, spans []*model.Span, size int) bool {
+func (r *recorder) TakeSpans(transport string, spans []*model.Span, rejected []error, size int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rejected[transport] += len(rejected)
 	if r.refuse {
 		return false
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.spans[transport] = append(r.spans[transport], spans...)
 	r.sizes = append(r.sizes, size)
 	return true
-}
-
-func (r *recorder) RecordRejected(transport string, n int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.rejected[transport] += n
 }
 
 func (r *recorder) count(transport string) int {
@@ -73,7 +69,7 @@ func testConfig() jaegerudp.Config {
 func startServer(t *testing.T, cfg jaegerudp.Config, sink jaegerudp.Sink) (*jaegerudp.Server, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := jaegerudp.New(cfg, sink, nil, reg)
+	s, err := jaegerudp.New(cfg, sink, telemetry.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,8 +311,10 @@ type blockingSink struct {
 	release chan struct{}
 }
 
-func (b blockingSink) TakeSpans(string, []*model.Span, int) bool { <-b.release; return true }
-func (b blockingSink) RecordRejected(string, int)                {}
+func (b blockingSink) TakeSpans(string, []*model.Span, []error, int) bool {
+	<-b.release
+	return true
+}
 
 // TestReaderNeverWaitsForTheSink: with the workers stuck in the sink, the
 // reader goes on reading; what does not fit the queue is dropped.
@@ -342,7 +340,7 @@ func TestMetricPrefix(t *testing.T) {
 	cfg := testConfig()
 	cfg.MetricPrefix = "scry_agent"
 	reg := prometheus.NewRegistry()
-	s, err := jaegerudp.New(cfg, newRecorder(false), nil, reg)
+	s, err := jaegerudp.New(cfg, newRecorder(false), telemetry.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +361,7 @@ func TestMetricPrefix(t *testing.T) {
 		t.Fatalf("metrics %s", got)
 	}
 	// A second server on the same registry and prefix cannot register.
-	if _, err := jaegerudp.New(cfg, newRecorder(false), nil, reg); err == nil {
+	if _, err := jaegerudp.New(cfg, newRecorder(false), telemetry.Settings{Registerer: reg}); err == nil {
 		t.Fatal("a second server registered the same metrics")
 	}
 }
@@ -387,7 +385,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
-	if _, err := jaegerudp.New(jaegerudp.DefaultConfig(), nil, nil, nil); err == nil {
+	if _, err := jaegerudp.New(jaegerudp.DefaultConfig(), nil, telemetry.Nop()); err == nil {
 		t.Error("New with a nil sink: no error")
 	}
 }
@@ -395,7 +393,7 @@ func TestConfigValidate(t *testing.T) {
 func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	// Shut down before Start, twice.
-	s, err := jaegerudp.New(testConfig(), newRecorder(false), nil, nil)
+	s, err := jaegerudp.New(testConfig(), newRecorder(false), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +410,7 @@ func TestLifecycle(t *testing.T) {
 	// Both listeners off: nothing listens.
 	off := testConfig()
 	off.CompactAddr, off.BinaryAddr = "", ""
-	s, err = jaegerudp.New(off, newRecorder(false), nil, nil)
+	s, err = jaegerudp.New(off, newRecorder(false), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +427,7 @@ func TestLifecycle(t *testing.T) {
 	// One off; started twice; shut down twice.
 	one := testConfig()
 	one.BinaryAddr = ""
-	s, err = jaegerudp.New(one, newRecorder(false), nil, nil)
+	s, err = jaegerudp.New(one, newRecorder(false), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +457,7 @@ func TestLifecycle(t *testing.T) {
 	// A taken address fails Start, and the other socket is closed again.
 	taken := testConfig()
 	taken.BinaryAddr = addr
-	s, err = jaegerudp.New(taken, newRecorder(false), nil, nil)
+	s, err = jaegerudp.New(taken, newRecorder(false), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +478,7 @@ func TestShutdownHandsOnWhatIsQueued(t *testing.T) {
 	sink := newRecorder(false)
 	reg := prometheus.NewRegistry()
 	cfg := testConfig()
-	s, err := jaegerudp.New(cfg, sink, nil, reg)
+	s, err := jaegerudp.New(cfg, sink, telemetry.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

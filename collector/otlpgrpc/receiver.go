@@ -17,28 +17,34 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/scrytrace/scry/collector"
-	"github.com/scrytrace/scry/collector/internal/otlpexport"
 	"github.com/scrytrace/scry/internal/grpcserver"
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/model"
 )
 
 // Defaults of Config.
 const (
 	DefaultAddr               = "127.0.0.1:4317"
-	DefaultMaxRecvMsgSize     = 16 << 20 // bytes, after decompression
+	DefaultMaxRequestBytes    = 16 << 20 // after decompression
 	DefaultMaxSpansPerRequest = 100_000
-	DefaultRetryDelay         = time.Second
+	DefaultRetryAfter         = time.Second
 )
+
+// Transport is the receiver's transport label in collector.Metrics.
+const Transport = "otlp_grpc"
 
 // Config sets up a Receiver.
 type Config struct {
 	// Addr is the host:port to listen on.
 	Addr string
-	// MaxRecvMsgSize bounds a request message in bytes, after decompression.
-	MaxRecvMsgSize int
+	// MaxRequestBytes bounds a request message in bytes, after
+	// decompression.
+	MaxRequestBytes int
 	// MaxSpansPerRequest bounds the spans of one export.
 	MaxSpansPerRequest int
-	// RetryDelay is the delay suggested to clients told to retry.
-	RetryDelay time.Duration
+	// RetryAfter is the delay suggested (in RetryInfo) to clients told to
+	// retry.
+	RetryAfter time.Duration
 }
 
 // DefaultConfig returns the defaults: 127.0.0.1:4317, 16 MiB messages,
@@ -46,9 +52,9 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Addr:               DefaultAddr,
-		MaxRecvMsgSize:     DefaultMaxRecvMsgSize,
+		MaxRequestBytes:    DefaultMaxRequestBytes,
 		MaxSpansPerRequest: DefaultMaxSpansPerRequest,
-		RetryDelay:         DefaultRetryDelay,
+		RetryAfter:         DefaultRetryAfter,
 	}
 }
 
@@ -58,14 +64,14 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("address %q: %w", c.Addr, err))
 	}
-	if c.MaxRecvMsgSize <= 0 {
-		errs = append(errs, fmt.Errorf("max message size must be positive, got %d", c.MaxRecvMsgSize))
+	if c.MaxRequestBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max request bytes must be positive, got %d", c.MaxRequestBytes))
 	}
 	if c.MaxSpansPerRequest <= 0 {
 		errs = append(errs, fmt.Errorf("max spans per request must be positive, got %d", c.MaxSpansPerRequest))
 	}
-	if c.RetryDelay <= 0 {
-		errs = append(errs, fmt.Errorf("retry delay must be positive, got %s", c.RetryDelay))
+	if c.RetryAfter <= 0 {
+		errs = append(errs, fmt.Errorf("retry after must be positive, got %s", c.RetryAfter))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid otlp grpc receiver config: %w", err)
@@ -78,26 +84,28 @@ func (c Config) Validate() error {
 type Receiver struct {
 	cfg      Config
 	consumer collector.Consumer
+	metrics  *collector.TransportMetrics
 	logger   *slog.Logger
 	server   *grpcserver.Server
 }
 
-// New returns a receiver handing spans to consumer. logger may be nil
-// (nothing is logged).
-func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receiver, error) {
+// New returns a receiver handing spans to consumer and counting them under
+// Transport in m.
+func New(cfg Config, consumer collector.Consumer, m *collector.Metrics, tel telemetry.Settings) (*Receiver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if consumer == nil {
 		return nil, errors.New("cannot create otlp grpc receiver: consumer is nil")
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if m == nil {
+		return nil, errors.New("cannot create otlp grpc receiver: metrics are nil")
 	}
-	r := &Receiver{cfg: cfg, consumer: consumer, logger: logger}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize), grpc.StatsHandler(requestSizes{}))
+	tel = tel.Complete()
+	r := &Receiver{cfg: cfg, consumer: consumer, metrics: m.Transport(Transport), logger: tel.Logger}
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRequestBytes), grpc.StatsHandler(requestSizes{}))
 	coltracepb.RegisterTraceServiceServer(srv, &service{r: r})
-	r.server = grpcserver.New("otlp grpc receiver", cfg.Addr, srv, logger)
+	r.server = grpcserver.New("otlp grpc receiver", cfg.Addr, srv, tel)
 	return r, nil
 }
 
@@ -121,7 +129,10 @@ type service struct {
 // Export stores the spans of req and answers once they are stored.
 func (s *service) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
 	r := s.r
-	res, err := otlpexport.Export(ctx, r.consumer, req.GetResourceSpans(), requestSize(ctx, req), r.cfg.MaxSpansPerRequest, nil)
+	spans, rejected := model.SpansFromOTLP(req.GetResourceSpans())
+	res, err := collector.Deliver(ctx, r.consumer, r.metrics, collector.Request{
+		Spans: spans, Rejected: rejected, Size: requestSize(ctx, req), MaxSpans: r.cfg.MaxSpansPerRequest,
+	})
 	if err != nil {
 		return nil, r.status(ctx, err)
 	}
@@ -141,15 +152,15 @@ func (r *Receiver) status(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return status.FromContextError(ctxErr).Err()
 	}
-	switch otlpexport.Classify(err) {
-	case otlpexport.TooLarge:
+	switch collector.Classify(err) {
+	case collector.KindTooLarge:
 		return status.Error(codes.ResourceExhausted, err.Error())
-	case otlpexport.Invalid:
+	case collector.KindInvalid:
 		r.logger.Debug("otlp grpc export rejected", "error", err)
 		return status.Error(codes.InvalidArgument, err.Error())
 	default:
 		st := status.New(codes.Unavailable, err.Error())
-		if withInfo, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(r.cfg.RetryDelay)}); derr == nil {
+		if withInfo, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(r.cfg.RetryAfter)}); derr == nil {
 			st = withInfo
 		}
 		return st.Err()

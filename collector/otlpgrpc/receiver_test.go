@@ -19,10 +19,15 @@ import (
 	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/collector/queue"
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/storage/memory"
 )
 
@@ -37,12 +42,13 @@ type env struct {
 func setup(t *testing.T, qcfg queue.Config, configure func(*otlpgrpc.Config)) *env {
 	t.Helper()
 	e := &env{Env: intaketest.New(t, qcfg)}
+	e.Transport = otlpgrpc.Transport
 	cfg := otlpgrpc.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	if configure != nil {
 		configure(&cfg)
 	}
-	r, err := otlpgrpc.New(cfg, e.Q, nil)
+	r, err := otlpgrpc.New(cfg, e.Q, e.Metrics, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,24 +79,32 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for name, mod := range map[string]func(*otlpgrpc.Config){
 		"address":  func(c *otlpgrpc.Config) { c.Addr = "nowhere" },
-		"msg size": func(c *otlpgrpc.Config) { c.MaxRecvMsgSize = 0 },
+		"msg size": func(c *otlpgrpc.Config) { c.MaxRequestBytes = 0 },
 		"spans":    func(c *otlpgrpc.Config) { c.MaxSpansPerRequest = -1 },
-		"retry":    func(c *otlpgrpc.Config) { c.RetryDelay = 0 },
+		"retry":    func(c *otlpgrpc.Config) { c.RetryAfter = 0 },
 	} {
 		cfg := otlpgrpc.DefaultConfig()
 		mod(&cfg)
-		if _, err := otlpgrpc.New(cfg, memoryQueue(t), nil); err == nil {
+		if _, err := otlpgrpc.New(cfg, memoryQueue(t), testMetrics(t), telemetry.Nop()); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
 }
 
 func memoryQueue(t *testing.T) *queue.Queue {
-	q, err := queue.New(queue.DefaultConfig(), memory.New(), nil, nil)
+	q, err := queue.New(queue.DefaultConfig(), memory.New(), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return q
+}
+
+func testMetrics(t *testing.T) *collector.Metrics {
+	m, err := collector.NewMetrics(prometheus.NewRegistry(), intaketest.MetricPrefix, "committed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func TestSDKExport(t *testing.T) {
@@ -137,11 +151,25 @@ func TestPartialSuccess(t *testing.T) {
 	if got := len(collectortest.MustGetTrace(t, e.Store, collectortest.TraceID(1))); got != 2 {
 		t.Fatalf("stored %d spans, want the 2 valid ones", got)
 	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 4, Accepted: 2, Rejected: map[string]float64{"invalid": 2}})
 
 	resp, err = e.export(context.Background(), collectortest.Request("svc", collectortest.Span(2, 1)))
 	if err != nil || resp.GetPartialSuccess() != nil {
 		t.Fatalf("all valid: got %v, %v; want an empty response", resp, err)
 	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 5, Accepted: 3, Rejected: map[string]float64{"invalid": 2}})
+}
+
+// The case: two spans, one with an all-zero trace ID.
+func TestZeroTraceIDCounted(t *testing.T) {
+	e := setup(t, queue.DefaultConfig(), nil)
+	zero := collectortest.Span(1, 2)
+	zero.TraceId = make([]byte, 16)
+	resp, err := e.export(context.Background(), collectortest.Request("svc", collectortest.Span(1, 1), zero))
+	if err != nil || resp.GetPartialSuccess().GetRejectedSpans() != 1 {
+		t.Fatalf("got %v, %v; want a partial success rejecting 1", resp, err)
+	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 2, Accepted: 1, Rejected: map[string]float64{"invalid": 1}})
 }
 
 func TestAllInvalid(t *testing.T) {
@@ -160,6 +188,7 @@ func TestAllInvalid(t *testing.T) {
 	if _, err := e.export(context.Background(), collectortest.Request("svc", collectortest.Span(2, 1))); err != nil {
 		t.Fatal(err)
 	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 3, Accepted: 1, Rejected: map[string]float64{"invalid": 2}})
 }
 
 func TestEmptyExport(t *testing.T) {
@@ -180,7 +209,7 @@ func bigSpan(trace, span, n int) *tracepb.Span {
 }
 
 func TestMessageTooLarge(t *testing.T) {
-	e := setup(t, queue.DefaultConfig(), func(c *otlpgrpc.Config) { c.MaxRecvMsgSize = 64 << 10 })
+	e := setup(t, queue.DefaultConfig(), func(c *otlpgrpc.Config) { c.MaxRequestBytes = 64 << 10 })
 	_, err := e.export(context.Background(), collectortest.Request("svc", bigSpan(1, 1, 100<<10)))
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("got %v, want RESOURCE_EXHAUSTED", err)
@@ -205,6 +234,7 @@ func TestTooManySpans(t *testing.T) {
 	if d := status.Convert(err).Details(); len(d) != 0 {
 		t.Fatalf("details %v: a request with too many spans must not invite a retry", d)
 	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 4, Rejected: map[string]float64{"too_large": 4}})
 }
 
 func TestQueueFull(t *testing.T) {
@@ -243,6 +273,7 @@ func TestQueueFull(t *testing.T) {
 	if _, err := e.export(context.Background(), collectortest.Request("svc", bigSpan(2, 1, 600))); err != nil {
 		t.Fatal(err)
 	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 3, Accepted: 2, Refused: map[string]float64{"queue_full": 1}})
 }
 
 func TestDeadline(t *testing.T) {

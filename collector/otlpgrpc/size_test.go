@@ -13,6 +13,7 @@ import (
 
 	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 )
 
@@ -35,7 +36,7 @@ func TestRequestSizeCharged(t *testing.T) {
 	rec := &sizeRecorder{}
 	cfg := otlpgrpc.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
-	r, err := otlpgrpc.New(cfg, rec, nil)
+	r, err := otlpgrpc.New(cfg, rec, testMetrics(t), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

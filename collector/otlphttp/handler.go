@@ -2,8 +2,6 @@ package otlphttp
 
 import (
 	"fmt"
-	"io"
-	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -14,8 +12,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/httpintake"
-	"github.com/scrytrace/scry/collector/internal/otlpexport"
+	"github.com/scrytrace/scry/model"
 )
 
 // encoding is a request's (and so its response's) content type.
@@ -41,19 +40,19 @@ func (e encoding) contentType() string {
 func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeText(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed, use POST", req.Method))
+		httpintake.WriteText(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed, use POST", req.Method))
 		return
 	}
 	enc, ok := parseContentType(req.Header.Get("Content-Type"))
 	if !ok {
-		writeText(w, http.StatusUnsupportedMediaType, fmt.Sprintf(
+		httpintake.WriteText(w, http.StatusUnsupportedMediaType, fmt.Sprintf(
 			"unsupported content type %q, use %s or %s", req.Header.Get("Content-Type"), contentTypeProtobuf, contentTypeJSON))
 		return
 	}
 	body, herr := httpintake.ReadBody(w, req, r.base.Settings.MaxRequestBytes)
 	if herr != nil {
 		if herr.Code == http.StatusUnsupportedMediaType {
-			writeText(w, herr.Code, herr.Msg)
+			httpintake.WriteText(w, herr.Code, herr.Msg)
 			return
 		}
 		r.writeError(w, enc, herr.Code, herr.Msg)
@@ -73,16 +72,17 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
-	res, err := otlpexport.Export(req.Context(), r.base.Consumer, msg.GetResourceSpans(), len(body), r.base.Settings.MaxSpansPerRequest, rejected)
+	spans, bad := model.SpansFromOTLP(msg.GetResourceSpans())
+	res, err := r.base.Deliver(req.Context(), spans, append(rejected, bad...), len(body))
 	if err != nil {
-		switch otlpexport.Classify(err) {
-		case otlpexport.TooLarge:
+		switch collector.Classify(err) {
+		case collector.KindTooLarge:
 			r.writeError(w, enc, http.StatusRequestEntityTooLarge, err.Error())
-		case otlpexport.Invalid:
+		case collector.KindInvalid:
 			r.base.Logger.Debug("otlp http export rejected", "error", err)
 			r.writeError(w, enc, http.StatusBadRequest, err.Error())
 		default:
-			w.Header().Set("Retry-After", r.retryAfter())
+			w.Header().Set("Retry-After", httpintake.RetryAfter(r.base.Settings.RetryAfter))
 			r.writeError(w, enc, http.StatusServiceUnavailable, err.Error())
 		}
 		return
@@ -113,10 +113,6 @@ func parseContentType(v string) (encoding, bool) {
 	return 0, false
 }
 
-func (r *Receiver) retryAfter() string {
-	return strconv.Itoa(max(1, int(math.Ceil(r.base.Settings.RetryAfter.Seconds()))))
-}
-
 // writeError answers with a google.rpc.Status in the request's encoding.
 func (r *Receiver) writeError(w http.ResponseWriter, enc encoding, code int, msg string) {
 	r.writeMessage(w, enc, code, &statuspb.Status{Code: int32(grpcCode(code)), Message: msg})
@@ -145,18 +141,11 @@ func (r *Receiver) writeMessage(w http.ResponseWriter, enc encoding, code int, m
 	}
 	if err != nil {
 		r.base.Logger.Error("cannot encode otlp http response", "error", err)
-		writeText(w, http.StatusInternalServerError, "cannot encode response")
+		httpintake.WriteText(w, http.StatusInternalServerError, "cannot encode response")
 		return
 	}
 	w.Header().Set("Content-Type", enc.contentType())
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
-}
-
-func writeText(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, msg+"\n")
 }

@@ -2,13 +2,13 @@ package otlphttp
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/httpintake"
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // Defaults of Config.
@@ -21,6 +21,9 @@ const (
 
 // TracesPath is the URL path of trace exports.
 const TracesPath = "/v1/traces"
+
+// Transport is the receiver's transport label in collector.Metrics.
+const Transport = "otlp_http"
 
 // receiverName names the receiver in errors and logs.
 const receiverName = "otlp http receiver"
@@ -53,13 +56,13 @@ type Receiver struct {
 }
 
 // New returns a receiver handing spans to consumer. logger may be nil
-// (nothing is logged).
-func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receiver, error) {
+// and counting them under Transport in m.
+func New(cfg Config, consumer collector.Consumer, m *collector.Metrics, tel telemetry.Settings) (*Receiver, error) {
 	r := &Receiver{}
 	mux := http.NewServeMux()
 	mux.HandleFunc(TracesPath, r.handleTraces)
 	var err error
-	if r.base, err = httpintake.NewBase(receiverName, cfg.Settings, consumer, mux, logger); err != nil {
+	if r.base, err = httpintake.NewBase(receiverName, Transport, cfg.Settings, consumer, m, mux, tel); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -22,6 +22,8 @@ import (
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/otlphttp"
 	"github.com/scrytrace/scry/collector/queue"
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 const (
@@ -39,12 +41,13 @@ type env struct {
 func setup(t *testing.T, qcfg queue.Config, configure func(*otlphttp.Config)) *env {
 	t.Helper()
 	e := &env{Env: intaketest.New(t, qcfg)}
+	e.Transport = otlphttp.Transport
 	cfg := otlphttp.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	if configure != nil {
 		configure(&cfg)
 	}
-	r, err := otlphttp.New(cfg, e.Q, nil)
+	r, err := otlphttp.New(cfg, e.Q, e.Metrics, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +177,30 @@ func TestProtobufPartialSuccess(t *testing.T) {
 	if st.GetCode() != 3 || !strings.Contains(st.GetMessage(), "no valid span") {
 		t.Fatalf("status %v, want INVALID_ARGUMENT saying no span was valid", st)
 	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 3, Accepted: 1, Rejected: map[string]float64{"invalid": 2}})
+}
+
+// The issue's case, in JSON: two spans, one with an all-zero trace ID; and
+// a span whose ID is not hex, which the JSON decoder sets aside itself.
+func TestJSONRejectionsCounted(t *testing.T) {
+	e := setup(t, queue.DefaultConfig(), nil)
+	body := `{"resourceSpans":[{"scopeSpans":[{"spans":[
+		{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"ok"},
+		{"traceId":"00000000000000000000000000000000","spanId":"eee19b7ec3c1b175","name":"zero"}]}]}]}`
+	ps := exportResponse(t, e.Post(t, ctJSON, "", []byte(body)), ctJSON).GetPartialSuccess()
+	if ps.GetRejectedSpans() != 1 {
+		t.Fatalf("partial success %v, want 1 rejected", ps)
+	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 2, Accepted: 1, Rejected: map[string]float64{"invalid": 1}})
+
+	body = `{"resourceSpans":[{"scopeSpans":[{"spans":[
+		{"traceId":"5b8efff798038103d269b633813fc60d","spanId":"eee19b7ec3c1b174","name":"ok"},
+		{"traceId":"not hex","spanId":"eee19b7ec3c1b175","name":"bad"}]}]}]}`
+	ps = exportResponse(t, e.Post(t, ctJSON, "", []byte(body)), ctJSON).GetPartialSuccess()
+	if ps.GetRejectedSpans() != 1 || !strings.Contains(ps.GetErrorMessage(), "not hex") {
+		t.Fatalf("partial success %v, want 1 rejected for its hex", ps)
+	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 4, Accepted: 2, Rejected: map[string]float64{"invalid": 2}})
 }
 
 func TestGzip(t *testing.T) {
@@ -297,6 +324,7 @@ func TestQueueFull(t *testing.T) {
 	e.W.Release()
 	exportResponse(t, <-first, ctProto)
 	exportResponse(t, e.Post(t, ctProto, "", pad(2)), ctProto)
+	e.Counts(t).Check(t, testkit.Counts{Received: 3, Accepted: 2, Refused: map[string]float64{"queue_full": 1}})
 }
 
 func TestShutdownDrains(t *testing.T) {

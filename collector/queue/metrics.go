@@ -56,9 +56,6 @@ func newMetrics(reg prometheus.Registerer, q *Queue) (*metrics, error) {
 	for _, r := range []string{reasonFull, reasonStopped, reasonTooLarge} {
 		m.refused.WithLabelValues(r)
 	}
-	if reg == nil {
-		return m, nil
-	}
 	depthSpans := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "scry_collector_queue_spans",
 		Help: "Spans accepted by the queue and not yet answered (waiting or being written).",

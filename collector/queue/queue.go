@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 )
@@ -75,6 +73,7 @@ type Queue struct {
 	cfg    Config
 	w      storage.Writer
 	logger *slog.Logger
+	clock  telemetry.Clock
 	m      *metrics
 
 	mu      sync.Mutex
@@ -105,29 +104,28 @@ type request struct {
 
 var _ collector.Consumer = (*Queue)(nil)
 
-// New returns a queue writing to w. logger may be nil (nothing is logged);
-// reg may be nil (metrics are not exported).
-func New(cfg Config, w storage.Writer, logger *slog.Logger, reg prometheus.Registerer) (*Queue, error) {
+// New returns a queue writing to w, its metrics registered on
+// tel.Registerer.
+func New(cfg Config, w storage.Writer, tel telemetry.Settings) (*Queue, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if w == nil {
 		return nil, errors.New("cannot create queue: storage writer is nil")
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	tel = tel.Complete()
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queue{
 		cfg:          cfg,
 		w:            w,
-		logger:       logger,
+		logger:       tel.Logger,
+		clock:        tel.Clock,
 		writeCtx:     ctx,
 		cancelWrites: cancel,
 		done:         make(chan struct{}),
 	}
 	q.cond = sync.NewCond(&q.mu)
-	m, err := newMetrics(reg, q)
+	m, err := newMetrics(tel.Registerer, q)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -307,7 +305,7 @@ func (q *Queue) commit(batch []*request) {
 			all = append(all, r.spans...)
 		}
 	}
-	start := time.Now()
+	start := q.clock.Now()
 	err := q.w.WriteSpans(q.writeCtx, all)
 	results := make([]error, len(batch))
 	var rej *storage.RejectedError
@@ -322,7 +320,7 @@ func (q *Queue) commit(batch []*request) {
 			results[i] = err
 		}
 	}
-	q.m.commitDuration.Observe(time.Since(start).Seconds())
+	q.m.commitDuration.Observe(q.clock.Now().Sub(start).Seconds())
 	q.m.commitSpans.Observe(float64(len(all)))
 
 	q.mu.Lock()

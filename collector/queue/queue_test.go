@@ -13,6 +13,7 @@ import (
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/queue"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -43,7 +44,7 @@ func start(t *testing.T, cfg queue.Config) *fixture {
 	t.Helper()
 	f := &fixture{store: memory.New(), reg: prometheus.NewRegistry()}
 	f.w = &collectortest.Writer{Inner: f.store}
-	q, err := queue.New(cfg, f.w, nil, f.reg)
+	q, err := queue.New(cfg, f.w, telemetry.Settings{Registerer: f.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +73,11 @@ func TestConfigValidate(t *testing.T) {
 		if err := cfg.Validate(); err == nil {
 			t.Errorf("%+v: no error", cfg)
 		}
-		if _, err := queue.New(cfg, memory.New(), nil, nil); err == nil {
+		if _, err := queue.New(cfg, memory.New(), telemetry.Nop()); err == nil {
 			t.Errorf("New(%+v): no error", cfg)
 		}
 	}
-	if _, err := queue.New(queue.DefaultConfig(), nil, nil, nil); err == nil {
+	if _, err := queue.New(queue.DefaultConfig(), nil, telemetry.Nop()); err == nil {
 		t.Error("New with a nil writer: no error")
 	}
 }
@@ -256,7 +257,7 @@ func (failingWriter) WriteSpans(context.Context, []*model.Span) error {
 }
 
 func TestStoreErrorIsRetryable(t *testing.T) {
-	q, err := queue.New(queue.DefaultConfig(), failingWriter{}, nil, nil)
+	q, err := queue.New(queue.DefaultConfig(), failingWriter{}, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,7 @@ func TestContextEndsWhileWaiting(t *testing.T) {
 func TestShutdownDrains(t *testing.T) {
 	store := memory.New()
 	w := &collectortest.Writer{Inner: store}
-	q, err := queue.New(queue.Config{MaxBytes: 1 << 20, MaxBatchSpans: 3, Writers: 2}, w, nil, nil)
+	q, err := queue.New(queue.Config{MaxBytes: 1 << 20, MaxBatchSpans: 3, Writers: 2}, w, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func TestShutdownDeadlineAbortsWrites(t *testing.T) {
 	store := memory.New()
 	w := &collectortest.Writer{Inner: store}
 	w.Hold() // never released: only the abort ends the write
-	q, err := queue.New(queue.DefaultConfig(), w, nil, nil)
+	q, err := queue.New(queue.DefaultConfig(), w, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +370,7 @@ func TestShutdownDeadlineAbortsWrites(t *testing.T) {
 }
 
 func TestShutdownBeforeStart(t *testing.T) {
-	q, err := queue.New(queue.DefaultConfig(), memory.New(), nil, nil)
+	q, err := queue.New(queue.DefaultConfig(), memory.New(), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,10 +388,10 @@ func TestShutdownBeforeStart(t *testing.T) {
 
 func TestMetricsRegistration(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	if _, err := queue.New(queue.DefaultConfig(), memory.New(), nil, reg); err != nil {
+	if _, err := queue.New(queue.DefaultConfig(), memory.New(), telemetry.Settings{Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := queue.New(queue.DefaultConfig(), memory.New(), nil, reg); err == nil {
+	if _, err := queue.New(queue.DefaultConfig(), memory.New(), telemetry.Settings{Registerer: reg}); err == nil {
 		t.Fatal("second queue on one registry: no error")
 	}
 	f := start(t, queue.DefaultConfig())

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // DefaultReloadInterval is how often the strategies file is read again.
@@ -28,6 +30,10 @@ type Config struct {
 	ReloadInterval time.Duration
 }
 
+// DefaultConfig returns the defaults: no file (every service samples with
+// DefaultSamplingProbability), a file reloaded every DefaultReloadInterval.
+func DefaultConfig() Config { return Config{ReloadInterval: DefaultReloadInterval} }
+
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
 	if c.ReloadInterval < 0 {
@@ -41,7 +47,7 @@ func (c Config) Validate() error {
 type Provider struct {
 	cfg     Config
 	logger  *slog.Logger
-	reloads *prometheus.CounterVec // nil when not exported
+	reloads *prometheus.CounterVec
 
 	current atomic.Pointer[Strategies]
 
@@ -56,15 +62,13 @@ type Provider struct {
 }
 
 // New loads the strategies file, if any: a file that cannot be read or
-// parsed is an error. logger may be nil (nothing is logged); reg may be nil
-// (metrics are not exported).
-func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Provider, error) {
+// parsed is an error. Its reload counter is registered on tel.Registerer.
+func New(cfg Config, tel telemetry.Settings) (*Provider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	tel = tel.Complete()
+	logger := tel.Logger
 	p := &Provider{cfg: cfg, logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
 	if cfg.File == "" {
 		p.current.Store(DefaultStrategies())
@@ -82,17 +86,15 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Provider,
 		p.last = b
 		logger.Info("sampling strategies loaded", "file", cfg.File, "services", s.Services())
 	}
-	if reg != nil {
-		p.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scry_sampling_strategies_reloads_total",
-			Help: "Reloads of the sampling strategies file that found it changed, by result (ok, error: the old strategies are kept).",
-		}, []string{"result"})
-		if err := reg.Register(p.reloads); err != nil {
-			return nil, fmt.Errorf("cannot register sampling metrics: %w", err)
-		}
-		p.reloads.WithLabelValues("ok")
-		p.reloads.WithLabelValues("error")
+	p.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "scry_sampling_strategies_reloads_total",
+		Help: "Reloads of the sampling strategies file that found it changed, by result (ok, error: the old strategies are kept).",
+	}, []string{"result"})
+	if err := tel.Registerer.Register(p.reloads); err != nil {
+		return nil, fmt.Errorf("cannot register sampling metrics: %w", err)
 	}
+	p.reloads.WithLabelValues("ok")
+	p.reloads.WithLabelValues("error")
 	return p, nil
 }
 
@@ -215,7 +217,5 @@ func (p *Provider) failed(err error) {
 }
 
 func (p *Provider) count(result string) {
-	if p.reloads != nil {
-		p.reloads.WithLabelValues(result).Inc()
-	}
+	p.reloads.WithLabelValues(result).Inc()
 }

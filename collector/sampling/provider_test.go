@@ -18,6 +18,7 @@ import (
 
 	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/sampling"
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -80,7 +81,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestNoFile(t *testing.T) {
-	p, err := sampling.New(sampling.Config{ReloadInterval: time.Millisecond}, nil, nil)
+	p, err := sampling.New(sampling.Config{ReloadInterval: time.Millisecond}, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,17 +103,17 @@ func TestNoFile(t *testing.T) {
 
 func TestBadFileAtStart(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := sampling.New(sampling.Config{File: filepath.Join(dir, "missing.json")}, nil, nil); err == nil ||
+	if _, err := sampling.New(sampling.Config{File: filepath.Join(dir, "missing.json")}, telemetry.Nop()); err == nil ||
 		!strings.Contains(err.Error(), "cannot read sampling strategies file") {
 		t.Fatalf("missing file: error %v", err)
 	}
 	bad := filepath.Join(dir, "bad.json")
 	writeFile(t, bad, `{"default_strategy":{"type":"probabilistic","param":2}}`)
-	if _, err := sampling.New(sampling.Config{File: bad}, nil, nil); err == nil || !strings.Contains(err.Error(), bad) ||
+	if _, err := sampling.New(sampling.Config{File: bad}, telemetry.Nop()); err == nil || !strings.Contains(err.Error(), bad) ||
 		!strings.Contains(err.Error(), "not a probability") {
 		t.Fatalf("bad file: error %v", err)
 	}
-	if _, err := sampling.New(sampling.Config{ReloadInterval: -time.Second}, nil, nil); err == nil {
+	if _, err := sampling.New(sampling.Config{ReloadInterval: -time.Second}, telemetry.Nop()); err == nil {
 		t.Fatal("negative reload interval: no error")
 	}
 }
@@ -123,7 +124,7 @@ func TestReload(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	p, err := sampling.New(sampling.Config{File: path, ReloadInterval: 5 * time.Millisecond}, logger, reg)
+	p, err := sampling.New(sampling.Config{File: path, ReloadInterval: 5 * time.Millisecond}, telemetry.Settings{Logger: logger, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func TestReload(t *testing.T) {
 func TestReloadDirect(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "strategies.json")
 	writeFile(t, path, `{"default_strategy":{"type":"probabilistic","param":0.5}}`)
-	p, err := sampling.New(sampling.Config{File: path}, nil, nil) // no polling
+	p, err := sampling.New(sampling.Config{File: path}, telemetry.Nop()) // no polling
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestReloadDirect(t *testing.T) {
 func TestHandler(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "strategies.json")
 	writeFile(t, path, `{"service_strategies":[{"service":"a b","type":"ratelimiting","param":7}]}`)
-	p, err := sampling.New(sampling.Config{File: path}, nil, nil)
+	p, err := sampling.New(sampling.Config{File: path}, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

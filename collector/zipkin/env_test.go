@@ -7,6 +7,7 @@ import (
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/queue"
 	"github.com/scrytrace/scry/collector/zipkin"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 )
@@ -21,12 +22,13 @@ type env struct {
 func setup(t *testing.T, qcfg queue.Config, configure func(*zipkin.Config)) *env {
 	t.Helper()
 	e := &env{Env: intaketest.New(t, qcfg)}
+	e.Transport = zipkin.Transport
 	cfg := zipkin.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	if configure != nil {
 		configure(&cfg)
 	}
-	r, err := zipkin.New(cfg, e.Counted("zipkin"), nil)
+	r, err := zipkin.New(cfg, e.Q, e.Metrics, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

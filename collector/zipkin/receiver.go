@@ -3,13 +3,13 @@ package zipkin
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/httpintake"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	zipkinmodel "github.com/scrytrace/scry/model/zipkin"
 )
@@ -33,6 +33,9 @@ const (
 	ContentTypeJSON     = "application/json"
 	ContentTypeProtobuf = "application/x-protobuf"
 )
+
+// Transport is the receiver's transport label in collector.Metrics.
+const Transport = "zipkin"
 
 // receiverName names the receiver in errors and logs.
 const receiverName = "zipkin receiver"
@@ -64,8 +67,8 @@ type Receiver struct {
 }
 
 // New returns a receiver handing spans to consumer. logger may be nil
-// (nothing is logged).
-func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receiver, error) {
+// and counting them under Transport in m.
+func New(cfg Config, consumer collector.Consumer, m *collector.Metrics, tel telemetry.Settings) (*Receiver, error) {
 	r := &Receiver{}
 	mux := http.NewServeMux()
 	mux.HandleFunc(SpansPath, r.handleSpans)
@@ -74,7 +77,7 @@ func New(cfg Config, consumer collector.Consumer, logger *slog.Logger) (*Receive
 			"zipkin v1 spans are not supported: send zipkin v2 spans (JSON or protobuf) to "+SpansPath)
 	})
 	var err error
-	if r.base, err = httpintake.NewBase(receiverName, cfg.Settings, consumer, mux, logger); err != nil {
+	if r.base, err = httpintake.NewBase(receiverName, Transport, cfg.Settings, consumer, m, mux, tel); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -127,7 +130,7 @@ func (r *Receiver) handleSpans(w http.ResponseWriter, req *http.Request) {
 		httpintake.WriteText(w, http.StatusBadRequest, fmt.Sprintf("cannot decode zipkin v2 %s spans: %v", what, err))
 		return
 	}
-	res, err := httpintake.Deliver(req.Context(), r.base.Consumer, spans, rejected, len(body), r.base.Settings.MaxSpansPerRequest)
+	res, err := r.base.Deliver(req.Context(), spans, rejected, len(body))
 	if err != nil {
 		httpintake.WriteError(w, err, r.base.Settings.RetryAfter, r.base.Logger)
 		return

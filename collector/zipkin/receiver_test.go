@@ -14,6 +14,7 @@ import (
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/queue"
 	"github.com/scrytrace/scry/collector/zipkin"
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 const (
@@ -124,16 +125,14 @@ func TestPartiallyRejected(t *testing.T) {
 	if spans := e.trace(t, traceA); len(spans) != 1 || spans[0].Name != "ok" {
 		t.Fatalf("stored %v, want only the valid span", spans)
 	}
-	if got := e.Counter(t, "scry_receiver_spans_refused_total", "invalid"); got != 1 {
-		t.Fatalf("refused invalid %v, want 1", got)
+	if got := e.Counter(t, "scry_receiver_spans_rejected_total", "invalid"); got != 1 {
+		t.Fatalf("rejected invalid %v, want 1", got)
 	}
 	bad := protoSpan(0) // zero span ID
 	if r := e.Post(t, ctProto, "", protoBody(t, bad)); r.Code != http.StatusBadRequest || !strings.Contains(r.Body, "no valid span") {
 		t.Fatalf("all invalid: status %d %q, want 400", r.Code, r.Body)
 	}
-	if got := e.Counter(t, "scry_receiver_spans_refused_total", "invalid"); got != 2 {
-		t.Fatalf("refused invalid %v, want 2", got)
-	}
+	e.Counts(t).Check(t, testkit.Counts{Received: 3, Accepted: 1, Rejected: map[string]float64{"invalid": 2}})
 }
 
 func TestV1(t *testing.T) {

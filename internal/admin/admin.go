@@ -5,8 +5,8 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"sync/atomic"
@@ -15,17 +15,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/scrytrace/scry/internal/httpserver"
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // Server serves /metrics, /healthz, /readyz and /debug/pprof/.
 type Server struct {
 	*httpserver.Server
-	ready atomic.Bool
+	failures *telemetry.Failures
+	ready    atomic.Bool
 }
 
-// New returns a server for addr gathering metrics from g.
-func New(addr string, g prometheus.Gatherer, logger *slog.Logger) *Server {
-	s := &Server{}
+// New returns a server for addr gathering metrics from g. /readyz answers
+// ready once SetReady(true) is called, and not ready again from the first
+// failure reported to tel.Failures (the process is then shutting down).
+func New(addr string, g prometheus.Gatherer, tel telemetry.Settings) *Server {
+	s := &Server{failures: tel.Failures}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -37,14 +41,26 @@ func New(addr string, g prometheus.Gatherer, logger *slog.Logger) *Server {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if errs := s.failed(); len(errs) > 0 {
+			http.Error(w, "not ready: "+errors.Join(errs...).Error(), http.StatusServiceUnavailable)
+			return
+		}
 		if !s.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	s.Server = httpserver.New("admin server", addr, mux, logger)
+	s.Server = httpserver.New("admin server", addr, mux, tel)
 	return s
+}
+
+// failed returns the failures reported so far.
+func (s *Server) failed() []error {
+	if s.failures == nil {
+		return nil
+	}
+	return s.failures.Errs()
 }
 
 // SetReady marks the process ready (or not) for /readyz.

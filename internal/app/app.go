@@ -1,19 +1,26 @@
 // Package app runs a binary's parts: it starts them in order, waits for a
-// signal or a failure, and shuts them down in reverse order.
+// signal or for a part to fail after it started, and shuts them down in
+// reverse order.
 package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
-// Part is a long-lived component: Start binds and returns, Shutdown drains
-// and is safe to call twice.
+// Part is a long-lived component. Every one has the same life: its
+// constructor validates its configuration and starts nothing; Start binds
+// what it needs and returns, leaving its work running in the background;
+// Shutdown stops it, drains what it holds within the context's deadline,
+// and is safe to call twice and before Start. A part that fails after Start
+// reports it with telemetry.Settings.Fail, which makes Run shut everything
+// down and return the error.
 type Part interface {
 	Start(ctx context.Context) error
 	Shutdown(ctx context.Context) error
@@ -47,9 +54,13 @@ func (f Funcs) Shutdown(ctx context.Context) error {
 }
 
 // Run starts parts in order, calls started, then blocks until SIGINT or
-// SIGTERM (or ctx ends) and shuts the started parts down in reverse order,
-// each within shutdownTimeout.
-func Run(ctx context.Context, log *slog.Logger, parts []Named, started func(), shutdownTimeout time.Duration) error {
+// SIGTERM, ctx ends, or a part reports a failure to tel.Failures, and shuts
+// the started parts down in reverse order, each within shutdownTimeout. It
+// returns the failures reported (the process should exit non-zero with
+// them) and any error of starting or shutting down.
+func Run(ctx context.Context, tel telemetry.Settings, parts []Named, started func(), shutdownTimeout time.Duration) error {
+	tel = tel.Complete()
+	log := tel.Logger
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var up []Named
@@ -65,12 +76,19 @@ func Run(ctx context.Context, log *slog.Logger, parts []Named, started func(), s
 		if started != nil {
 			started()
 		}
-		<-ctx.Done()
-		log.Info("shutting down")
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+		case <-failed(tel.Failures):
+			log.Error("a part failed; shutting down", "error", errors.Join(tel.Failures.Errs()...))
+		}
 	}
 	var errs []error
 	if startErr != nil {
 		errs = append(errs, startErr)
+	}
+	if tel.Failures != nil {
+		errs = append(errs, tel.Failures.Errs()...)
 	}
 	for i := len(up) - 1; i >= 0; i-- {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -80,4 +98,12 @@ func Run(ctx context.Context, log *slog.Logger, parts []Named, started func(), s
 		cancel()
 	}
 	return errors.Join(errs...)
+}
+
+// failed is f's channel, or nil (never ready) without a collector.
+func failed(f *telemetry.Failures) <-chan struct{} {
+	if f == nil {
+		return nil
+	}
+	return f.Failed()
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // EnvName is the environment variable that sets flag name.
@@ -143,20 +145,23 @@ func ApplyMemoryLimit(cmd *cobra.Command) {
 }
 
 // Setup does what every server binary does first: apply environment and
-// config file, build the logger, set the memory limit, and make a metrics
-// registry with Go and process collectors.
-func Setup(cmd *cobra.Command) (*slog.Logger, *prometheus.Registry, error) {
+// config file, build the logger, set the memory limit, and make the
+// telemetry every part is constructed with: that logger, a metrics registry
+// with Go and process collectors (returned too, for the admin server to
+// gather), the system clock and a collector of failures for app.Run.
+func Setup(cmd *cobra.Command) (telemetry.Settings, *prometheus.Registry, error) {
 	if err := Apply(cmd); err != nil {
-		return nil, nil, err
+		return telemetry.Settings{}, nil, err
 	}
 	log, err := Logger(cmd)
 	if err != nil {
-		return nil, nil, err
+		return telemetry.Settings{}, nil, err
 	}
 	ApplyMemoryLimit(cmd)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return log, reg, nil
+	tel := telemetry.Settings{Logger: log, Registerer: reg, Clock: telemetry.SystemClock{}, Failures: telemetry.NewFailures()}
+	return tel, reg, nil
 }
 
 // AddAdminFlag adds --admin-addr with the binary's default.

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // Server serves one *grpc.Server. Its methods are safe for concurrent use.
@@ -19,21 +21,22 @@ type Server struct {
 	name   string // for logs and errors, e.g. "otlp grpc receiver"
 	addr   string
 	srv    *grpc.Server
+	tel    telemetry.Settings
 	logger *slog.Logger
 
 	mu      sync.Mutex
 	bound   net.Addr
+	ln      net.Listener // for tests, which close it to make Serve fail
 	started bool
 	stopped chan struct{} // closed when Serve has returned
 }
 
 // New returns a server of srv (with its services registered) on addr; name
-// is used in logs and errors. logger may be nil (nothing is logged).
-func New(name, addr string, srv *grpc.Server, logger *slog.Logger) *Server {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Server{name: name, addr: addr, srv: srv, logger: logger}
+// is used in logs and errors. If the server stops serving on its own after
+// Start, it reports the error with tel.Fail.
+func New(name, addr string, srv *grpc.Server, tel telemetry.Settings) *Server {
+	tel = tel.Complete()
+	return &Server{name: name, addr: addr, srv: srv, tel: tel, logger: tel.Logger}
 }
 
 // Start binds the address and serves in the background until Shutdown.
@@ -49,12 +52,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("cannot listen for %s on %s: %w", s.name, s.addr, err)
 	}
 	s.started = true
-	s.bound = ln.Addr()
+	s.bound, s.ln = ln.Addr(), ln
 	s.stopped = make(chan struct{})
 	go func() {
 		defer close(s.stopped)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			s.logger.Error(s.name+" stopped serving", "addr", ln.Addr().String(), "error", err)
+			s.tel.Fail(fmt.Errorf("%s stopped serving on %s: %w", s.name, ln.Addr(), err))
 		}
 	}()
 	s.logger.Info(s.name+" listening", "addr", s.bound.String())

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/scrytrace/scry/internal/telemetry"
 )
 
 // readHeaderTimeout bounds how long a client may take to send its headers.
@@ -23,21 +25,22 @@ type Server struct {
 	name    string // for logs and errors, e.g. "zipkin receiver"
 	addr    string
 	handler http.Handler
+	tel     telemetry.Settings
 	logger  *slog.Logger
 
 	mu      sync.Mutex
 	server  *http.Server
 	bound   net.Addr
+	ln      net.Listener // for tests, which close it to make Serve fail
 	started bool
 }
 
-// New returns a server of h on addr; name is used in logs and errors. logger
-// may be nil (nothing is logged).
-func New(name, addr string, h http.Handler, logger *slog.Logger) *Server {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Server{name: name, addr: addr, handler: h, logger: logger}
+// New returns a server of h on addr; name is used in logs and errors. If
+// the server stops serving on its own after Start, it reports the error
+// with tel.Fail.
+func New(name, addr string, h http.Handler, tel telemetry.Settings) *Server {
+	tel = tel.Complete()
+	return &Server{name: name, addr: addr, handler: h, tel: tel, logger: tel.Logger}
 }
 
 // Start binds the address and serves in the background until Shutdown.
@@ -53,7 +56,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("cannot listen for %s on %s: %w", s.name, s.addr, err)
 	}
 	s.started = true
-	s.bound = ln.Addr()
+	s.bound, s.ln = ln.Addr(), ln
 	s.server = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -62,7 +65,7 @@ func (s *Server) Start(ctx context.Context) error {
 	srv := s.server
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Error(s.name+" stopped serving", "addr", ln.Addr().String(), "error", err)
+			s.tel.Fail(fmt.Errorf("%s stopped serving on %s: %w", s.name, ln.Addr(), err))
 		}
 	}()
 	s.logger.Info(s.name+" listening", "addr", s.bound.String())

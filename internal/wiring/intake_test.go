@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/wiring"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
@@ -32,10 +32,10 @@ func TestIntakeJaegerZipkinSampling(t *testing.T) {
 	if err := os.WriteFile(file, []byte(`{"service_strategies":[{"service":"a","type":"ratelimiting","param":4}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var f wiring.IntakeFlags
+	f := wiring.DefaultIntakeFlags()
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	f.Add(fs)
-	if f.JaegerHTTPAddr != "127.0.0.1:14268" || f.ZipkinAddr != "127.0.0.1:9411" || f.SamplingReloadInterval.String() != "10s" {
+	if f.JaegerHTTP.Addr != "127.0.0.1:14268" || f.Zipkin.Addr != "127.0.0.1:9411" || f.Sampling.ReloadInterval.String() != "10s" {
 		t.Fatalf("defaults: %+v", f)
 	}
 	if err := fs.Parse([]string{"--otlp-grpc-addr=", "--otlp-http-addr=", "--jaeger-http-addr=127.0.0.1:0",
@@ -44,7 +44,7 @@ func TestIntakeJaegerZipkinSampling(t *testing.T) {
 	}
 	store := memory.New()
 	reg := prometheus.NewRegistry()
-	in, err := f.BuildIntake(store, reg, slog.New(slog.DiscardHandler))
+	in, err := f.BuildIntake(store, telemetry.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +101,9 @@ func TestIntakeJaegerZipkinSampling(t *testing.T) {
 }
 
 func TestIntakeSamplingNeedsJaegerHTTP(t *testing.T) {
-	f := wiring.IntakeFlags{SamplingStrategiesFile: "x.json", QueueBytes: 1 << 20, Writers: 1}
-	if _, err := f.BuildIntake(memory.New(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler)); err == nil ||
+	f := wiring.DefaultIntakeFlags()
+	f.Sampling.File, f.JaegerHTTP.Addr = "x.json", ""
+	if _, err := f.BuildIntake(memory.New(), telemetry.Nop()); err == nil ||
 		!strings.Contains(err.Error(), "--jaeger-http-addr") {
 		t.Fatalf("error %v", err)
 	}
@@ -112,10 +113,10 @@ func TestIntakeSamplingNeedsJaegerHTTP(t *testing.T) {
 // ports and sends a compact and a binary emitBatch packet through them to
 // the store.
 func TestIntakeUDP(t *testing.T) {
-	var f wiring.IntakeFlags
+	f := wiring.DefaultIntakeFlags()
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	f.Add(fs)
-	if f.UDPCompactAddr != "127.0.0.1:6831" || f.UDPBinaryAddr != "127.0.0.1:6832" || f.UDPBufferBytes != 4<<20 {
+	if f.UDP.CompactAddr != "127.0.0.1:6831" || f.UDP.BinaryAddr != "127.0.0.1:6832" || f.UDP.BufferBytes != 4<<20 {
 		t.Fatalf("defaults: %+v", f)
 	}
 	if err := fs.Parse([]string{"--otlp-grpc-addr=", "--otlp-http-addr=", "--jaeger-http-addr=", "--zipkin-addr=",
@@ -124,7 +125,7 @@ func TestIntakeUDP(t *testing.T) {
 	}
 	store := memory.New()
 	reg := prometheus.NewRegistry()
-	in, err := f.BuildIntake(store, reg, slog.New(slog.DiscardHandler))
+	in, err := f.BuildIntake(store, telemetry.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

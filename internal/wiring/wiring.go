@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/scrytrace/scry/internal/app"
 	"github.com/scrytrace/scry/internal/grpcserver"
 	"github.com/scrytrace/scry/internal/httpserver"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/query"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/badger"
@@ -46,12 +46,13 @@ func (f *StoreFlags) Add(fs *pflag.FlagSet, defaultDir string) {
 }
 
 // OpenStore opens the Badger store and registers its size gauge.
-func (f *StoreFlags) OpenStore(reg prometheus.Registerer, log *slog.Logger) (*badger.Store, error) {
-	s, err := badger.Open(badger.Config{Dir: f.DataDir, Retention: f.Retention, Logger: log.With("part", "store")})
+func (f *StoreFlags) OpenStore(tel telemetry.Settings) (*badger.Store, error) {
+	tel = tel.For("store")
+	s, err := badger.Open(badger.Config{Dir: f.DataDir, Retention: f.Retention, Logger: tel.Logger})
 	if err != nil {
 		return nil, err
 	}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	tel.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "scry_store_disk_bytes", Help: "Bytes the store's files take on disk.",
 	}, func() float64 { return float64(s.DiskSize()) }))
 	return s, nil
@@ -59,41 +60,57 @@ func (f *StoreFlags) OpenStore(reg prometheus.Registerer, log *slog.Logger) (*ba
 
 // IntakeFlags configure the queue, the receivers (OTLP, Jaeger HTTP,
 // Jaeger UDP, Zipkin) and the sampling strategies served on the Jaeger HTTP
-// port.
+// port. Each part's Config starts as its DefaultConfig (DefaultIntakeFlags)
+// and the flags write into it; an empty address turns a receiver off.
 type IntakeFlags struct {
-	OTLPGRPCAddr, OTLPHTTPAddr    string
-	JaegerHTTPAddr, ZipkinAddr    string
-	UDPCompactAddr, UDPBinaryAddr string
-	UDPBufferBytes                int
-	QueueBytes                    int64
-	Writers                       int
-	MaxMessageBytes               int
-	MaxSpansPerRequest            int
-	SamplingStrategiesFile        string
-	SamplingReloadInterval        time.Duration
+	Queue      queue.Config
+	OTLPGRPC   otlpgrpc.Config
+	OTLPHTTP   otlphttp.Config
+	JaegerHTTP jaegerhttp.Config
+	Zipkin     zipkin.Config
+	UDP        jaegerudp.Config
+	Sampling   sampling.Config
+	// MaxRequestBytes and MaxSpansPerRequest are the limits of every
+	// receiver, copied into each one's Config by BuildIntake.
+	MaxRequestBytes, MaxSpansPerRequest int
 }
 
-// Add registers the flags on fs.
+// DefaultIntakeFlags returns every part's DefaultConfig.
+func DefaultIntakeFlags() IntakeFlags {
+	return IntakeFlags{
+		Queue:              queue.DefaultConfig(),
+		OTLPGRPC:           otlpgrpc.DefaultConfig(),
+		OTLPHTTP:           otlphttp.DefaultConfig(),
+		JaegerHTTP:         jaegerhttp.DefaultConfig(),
+		Zipkin:             zipkin.DefaultConfig(),
+		UDP:                jaegerudp.DefaultConfig(),
+		Sampling:           sampling.DefaultConfig(),
+		MaxRequestBytes:    otlpgrpc.DefaultMaxRequestBytes,
+		MaxSpansPerRequest: otlpgrpc.DefaultMaxSpansPerRequest,
+	}
+}
+
+// Add registers the flags on fs, with f's values as their defaults.
 func (f *IntakeFlags) Add(fs *pflag.FlagSet) {
-	fs.StringVar(&f.OTLPGRPCAddr, "otlp-grpc-addr", otlpgrpc.DefaultAddr, "OTLP/gRPC listen address (empty: off)")
-	fs.StringVar(&f.OTLPHTTPAddr, "otlp-http-addr", otlphttp.DefaultAddr, "OTLP/HTTP listen address, POST /v1/traces (empty: off)")
-	fs.StringVar(&f.JaegerHTTPAddr, "jaeger-http-addr", jaegerhttp.DefaultAddr,
+	fs.StringVar(&f.OTLPGRPC.Addr, "otlp-grpc-addr", f.OTLPGRPC.Addr, "OTLP/gRPC listen address (empty: off)")
+	fs.StringVar(&f.OTLPHTTP.Addr, "otlp-http-addr", f.OTLPHTTP.Addr, "OTLP/HTTP listen address, POST /v1/traces (empty: off)")
+	fs.StringVar(&f.JaegerHTTP.Addr, "jaeger-http-addr", f.JaegerHTTP.Addr,
 		"Jaeger HTTP listen address: Thrift spans at POST /api/traces, remote sampling at GET /api/sampling (empty: off)")
-	fs.StringVar(&f.ZipkinAddr, "zipkin-addr", zipkin.DefaultAddr, "Zipkin listen address, POST /api/v2/spans in JSON or protobuf (empty: off)")
-	fs.StringVar(&f.UDPCompactAddr, "udp-compact-addr", jaegerudp.DefaultCompactAddr,
+	fs.StringVar(&f.Zipkin.Addr, "zipkin-addr", f.Zipkin.Addr, "Zipkin listen address, POST /api/v2/spans in JSON or protobuf (empty: off)")
+	fs.StringVar(&f.UDP.CompactAddr, "udp-compact-addr", f.UDP.CompactAddr,
 		"UDP listen address for Jaeger Thrift emitBatch, compact protocol, as Jaeger clients send to an agent (empty: off)")
-	fs.StringVar(&f.UDPBinaryAddr, "udp-binary-addr", jaegerudp.DefaultBinaryAddr,
+	fs.StringVar(&f.UDP.BinaryAddr, "udp-binary-addr", f.UDP.BinaryAddr,
 		"UDP listen address for Jaeger Thrift emitBatch, binary protocol (empty: off)")
-	fs.IntVar(&f.UDPBufferBytes, "udp-buffer-bytes", jaegerudp.DefaultBufferBytes,
+	fs.IntVar(&f.UDP.BufferBytes, "udp-buffer-bytes", f.UDP.BufferBytes,
 		"UDP socket receive buffer asked of the kernel (a smaller one given is logged)")
-	fs.StringVar(&f.SamplingStrategiesFile, "sampling-strategies-file", "",
+	fs.StringVar(&f.Sampling.File, "sampling-strategies-file", f.Sampling.File,
 		"JSON file of sampling strategies in Jaeger's --sampling.strategies-file format, served at /api/sampling (empty: every service probabilistic 0.001)")
-	fs.DurationVar(&f.SamplingReloadInterval, "sampling-reload-interval", sampling.DefaultReloadInterval,
+	fs.DurationVar(&f.Sampling.ReloadInterval, "sampling-reload-interval", f.Sampling.ReloadInterval,
 		"how often the sampling strategies file is read again, applied if changed (0: never)")
-	fs.Int64Var(&f.QueueBytes, "queue-bytes", queue.DefaultMaxBytes, "bytes of requests the intake queue holds before it answers 'retry later'")
-	fs.IntVar(&f.Writers, "queue-writers", queue.DefaultWriters, "goroutines committing batches to the store")
-	fs.IntVar(&f.MaxMessageBytes, "max-message-bytes", otlpgrpc.DefaultMaxRecvMsgSize, "largest request accepted, after decompression")
-	fs.IntVar(&f.MaxSpansPerRequest, "max-spans-per-request", otlpgrpc.DefaultMaxSpansPerRequest, "most spans accepted in one request")
+	fs.Int64Var(&f.Queue.MaxBytes, "queue-bytes", f.Queue.MaxBytes, "bytes of requests the intake queue holds before it answers 'retry later'")
+	fs.IntVar(&f.Queue.Writers, "queue-writers", f.Queue.Writers, "goroutines committing batches to the store")
+	fs.IntVar(&f.MaxRequestBytes, "max-message-bytes", f.MaxRequestBytes, "largest request accepted, after decompression")
+	fs.IntVar(&f.MaxSpansPerRequest, "max-spans-per-request", f.MaxSpansPerRequest, "most spans accepted in one request")
 }
 
 // Intake is the queue and the receivers in front of a storage.Writer.
@@ -110,64 +127,52 @@ type Intake struct {
 
 // BuildIntake constructs the queue and the receivers (nothing is started).
 // A sampling strategies file that cannot be read or parsed is an error.
-func (f *IntakeFlags) BuildIntake(w storage.Writer, reg prometheus.Registerer, log *slog.Logger) (*Intake, error) {
-	if f.SamplingStrategiesFile != "" && f.JaegerHTTPAddr == "" {
+func (f *IntakeFlags) BuildIntake(w storage.Writer, tel telemetry.Settings) (*Intake, error) {
+	if f.Sampling.File != "" && f.JaegerHTTP.Addr == "" {
 		return nil, errors.New("--sampling-strategies-file is set but --jaeger-http-addr is empty: the strategies would be served nowhere")
 	}
-	qc := queue.DefaultConfig()
-	qc.MaxBytes, qc.Writers = f.QueueBytes, f.Writers
-	q, err := queue.New(qc, w, log.With("part", "queue"), reg)
+	q, err := queue.New(f.Queue, w, tel.For("queue"))
 	if err != nil {
 		return nil, err
 	}
-	m, err := collector.NewMetrics(reg)
+	m, err := collector.NewMetrics(tel.Complete().Registerer, "scry_receiver", "committed to storage and acknowledged")
 	if err != nil {
 		return nil, fmt.Errorf("cannot register intake metrics: %w", err)
 	}
 	in := &Intake{Queue: q, Parts: []app.Named{{Name: "queue", Part: q}}}
-	if f.OTLPGRPCAddr != "" {
-		c := otlpgrpc.DefaultConfig()
-		c.Addr, c.MaxRecvMsgSize, c.MaxSpansPerRequest = f.OTLPGRPCAddr, f.MaxMessageBytes, f.MaxSpansPerRequest
-		in.GRPC, err = otlpgrpc.New(c, m.Wrap("otlp_grpc", q), log.With("part", "otlp-grpc"))
-		if err != nil {
+	if c := f.OTLPGRPC; c.Addr != "" {
+		c.MaxRequestBytes, c.MaxSpansPerRequest = f.MaxRequestBytes, f.MaxSpansPerRequest
+		if in.GRPC, err = otlpgrpc.New(c, q, m, tel.For("otlp-grpc")); err != nil {
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "OTLP/gRPC receiver", Part: in.GRPC})
 	}
-	if f.OTLPHTTPAddr != "" {
-		c := otlphttp.DefaultConfig()
-		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest = f.OTLPHTTPAddr, int64(f.MaxMessageBytes), f.MaxSpansPerRequest
-		in.HTTP, err = otlphttp.New(c, m.Wrap("otlp_http", q), log.With("part", "otlp-http"))
-		if err != nil {
+	if c := f.OTLPHTTP; c.Addr != "" {
+		c.MaxRequestBytes, c.MaxSpansPerRequest = f.MaxRequestBytes, f.MaxSpansPerRequest
+		if in.HTTP, err = otlphttp.New(c, q, m, tel.For("otlp-http")); err != nil {
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "OTLP/HTTP receiver", Part: in.HTTP})
 	}
-	in.Sampling, err = sampling.New(sampling.Config{File: f.SamplingStrategiesFile, ReloadInterval: f.SamplingReloadInterval},
-		log.With("part", "sampling"), reg)
-	if err != nil {
+	if in.Sampling, err = sampling.New(f.Sampling, tel.For("sampling")); err != nil {
 		return nil, err
 	}
 	in.Parts = append(in.Parts, app.Named{Name: "sampling strategies", Part: in.Sampling})
-	if f.JaegerHTTPAddr != "" {
-		c := jaegerhttp.DefaultConfig()
-		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest = f.JaegerHTTPAddr, int64(f.MaxMessageBytes), f.MaxSpansPerRequest
-		in.JaegerHTTP, err = jaegerhttp.New(c, m.Wrap("jaeger_http", q), in.Sampling.Handler(), log.With("part", "jaeger-http"))
-		if err != nil {
+	if c := f.JaegerHTTP; c.Addr != "" {
+		c.MaxRequestBytes, c.MaxSpansPerRequest = f.MaxRequestBytes, f.MaxSpansPerRequest
+		if in.JaegerHTTP, err = jaegerhttp.New(c, q, m, in.Sampling.Handler(), tel.For("jaeger-http")); err != nil {
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "Jaeger HTTP receiver", Part: in.JaegerHTTP})
 	}
-	if f.UDPCompactAddr != "" || f.UDPBinaryAddr != "" {
-		if err := f.buildUDP(in, m, reg, log); err != nil {
+	if f.UDP.CompactAddr != "" || f.UDP.BinaryAddr != "" {
+		if err := f.buildUDP(in, m, tel.For("jaeger-udp")); err != nil {
 			return nil, err
 		}
 	}
-	if f.ZipkinAddr != "" {
-		c := zipkin.DefaultConfig()
-		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest = f.ZipkinAddr, int64(f.MaxMessageBytes), f.MaxSpansPerRequest
-		in.Zipkin, err = zipkin.New(c, m.Wrap("zipkin", q), log.With("part", "zipkin"))
-		if err != nil {
+	if c := f.Zipkin; c.Addr != "" {
+		c.MaxRequestBytes, c.MaxSpansPerRequest = f.MaxRequestBytes, f.MaxSpansPerRequest
+		if in.Zipkin, err = zipkin.New(c, q, m, tel.For("zipkin")); err != nil {
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "Zipkin receiver", Part: in.Zipkin})
@@ -182,18 +187,12 @@ const udpMaxInFlight = jaegerudp.DefaultMaxInFlight
 // buildUDP adds the Jaeger UDP receiver: UDP has no answer, so its spans go
 // to the queue through a ConsumerSink, which never makes the UDP workers
 // wait for a commit.
-func (f *IntakeFlags) buildUDP(in *Intake, m *collector.Metrics, reg prometheus.Registerer, log *slog.Logger) error {
-	log = log.With("part", "jaeger-udp")
-	sink, err := jaegerudp.NewConsumerSink(map[string]collector.Consumer{
-		jaegerudp.TransportCompact: m.Wrap(jaegerudp.TransportCompact, in.Queue),
-		jaegerudp.TransportBinary:  m.Wrap(jaegerudp.TransportBinary, in.Queue),
-	}, udpMaxInFlight, log)
+func (f *IntakeFlags) buildUDP(in *Intake, m *collector.Metrics, tel telemetry.Settings) error {
+	sink, err := jaegerudp.NewConsumerSink(in.Queue, m, udpMaxInFlight, tel)
 	if err != nil {
 		return err
 	}
-	c := jaegerudp.DefaultConfig()
-	c.CompactAddr, c.BinaryAddr, c.BufferBytes = f.UDPCompactAddr, f.UDPBinaryAddr, f.UDPBufferBytes
-	if in.UDP, err = jaegerudp.New(c, sink, log, reg); err != nil {
+	if in.UDP, err = jaegerudp.New(f.UDP, sink, tel); err != nil {
 		return err
 	}
 	srv := in.UDP
@@ -221,8 +220,9 @@ func (f *QueryFlags) Add(fs *pflag.FlagSet) {
 
 // BuildQuery constructs the query HTTP server over r, with the web UI and
 // latency metrics.
-func (f *QueryFlags) BuildQuery(r storage.Reader, reg prometheus.Registerer, log *slog.Logger) (*httpserver.Server, error) {
-	h, err := query.NewHandler(query.Config{BasePath: f.BasePath, UI: ui.Handler(f.BasePath)}, r, log.With("part", "query"))
+func (f *QueryFlags) BuildQuery(r storage.Reader, tel telemetry.Settings) (*httpserver.Server, error) {
+	tel = tel.For("query")
+	h, err := query.NewHandler(query.Config{BasePath: f.BasePath, UI: ui.Handler(f.BasePath)}, r, tel)
 	if err != nil {
 		return nil, err
 	}
@@ -231,18 +231,18 @@ func (f *QueryFlags) BuildQuery(r storage.Reader, reg prometheus.Registerer, log
 		Help:    "Query HTTP request latency, by method and status code.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"method", "code"})
-	if err := reg.Register(lat); err != nil {
+	if err := tel.Registerer.Register(lat); err != nil {
 		return nil, fmt.Errorf("cannot register query metrics: %w", err)
 	}
-	return httpserver.New("query HTTP", f.HTTPAddr, instrument(h, lat), log), nil
+	return httpserver.New("query HTTP", f.HTTPAddr, instrument(h, lat, tel.Clock), tel), nil
 }
 
-func instrument(h http.Handler, lat *prometheus.HistogramVec) http.Handler {
+func instrument(h http.Handler, lat *prometheus.HistogramVec, clock telemetry.Clock) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		t := time.Now()
+		t := clock.Now()
 		h.ServeHTTP(rec, r)
-		lat.WithLabelValues(r.Method, fmt.Sprint(rec.code)).Observe(time.Since(t).Seconds())
+		lat.WithLabelValues(r.Method, fmt.Sprint(rec.code)).Observe(clock.Now().Sub(t).Seconds())
 	})
 }
 
@@ -262,10 +262,11 @@ func StoreCloser(s storage.Store) app.Part {
 }
 
 // NewStorageServer serves r's read API (storage/remote) on addr.
-func NewStorageServer(addr string, r storage.Reader, log *slog.Logger) *grpcserver.Server {
+func NewStorageServer(addr string, r storage.Reader, tel telemetry.Settings) *grpcserver.Server {
+	tel = tel.For("storage-api")
 	srv := grpc.NewServer(grpc.MaxSendMsgSize(64 << 20))
-	remote.NewServer(r, log.With("part", "storage-api")).Register(srv)
-	return grpcserver.New("storage API", addr, srv, log)
+	remote.NewServer(r, tel.Logger).Register(srv)
+	return grpcserver.New("storage API", addr, srv, tel)
 }
 
 // RemoteFlags configure scry-query's connection to the collectors' stores.
@@ -282,6 +283,6 @@ func (f *RemoteFlags) Add(fs *pflag.FlagSet) {
 }
 
 // Client connects to the collectors' stores.
-func (f *RemoteFlags) Client(log *slog.Logger) (*remote.Client, error) {
-	return remote.New(remote.Config{Endpoints: f.Endpoints, ResolveInterval: f.ResolveInterval, Logger: log.With("part", "storage-client")})
+func (f *RemoteFlags) Client(tel telemetry.Settings) (*remote.Client, error) {
+	return remote.New(remote.Config{Endpoints: f.Endpoints, ResolveInterval: f.ResolveInterval, Logger: tel.For("storage-client").Logger})
 }

@@ -9,14 +9,17 @@ import (
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/internal/httpserver"
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/model"
 )
 
-// Base is what every HTTP receiver holds: its settings, consumer and logger,
-// and its handler with the server that runs it. Its methods are safe for
-// concurrent use.
+// Base is what every HTTP receiver holds: its settings, consumer, metrics
+// and logger, and its handler with the server that runs it. Its methods are
+// safe for concurrent use.
 type Base struct {
 	Settings Settings
 	Consumer collector.Consumer
+	Metrics  *collector.TransportMetrics
 	Logger   *slog.Logger // never nil
 
 	handler http.Handler
@@ -24,25 +27,36 @@ type Base struct {
 }
 
 // NewBase returns the base of the receiver called name (used in errors and
-// logs, e.g. "zipkin receiver") serving h on s.Addr. It fails if s is not
-// valid or consumer is nil; logger may be nil (nothing is logged).
-func NewBase(name string, s Settings, consumer collector.Consumer, h http.Handler, logger *slog.Logger) (*Base, error) {
+// logs, e.g. "zipkin receiver") serving h on s.Addr and counting its spans
+// under transport in m. It fails if s is not valid or consumer or m is nil.
+func NewBase(name, transport string, s Settings, consumer collector.Consumer, m *collector.Metrics, h http.Handler, tel telemetry.Settings) (*Base, error) {
 	if err := s.Validate(name); err != nil {
 		return nil, err
 	}
 	if consumer == nil {
 		return nil, fmt.Errorf("cannot create %s: consumer is nil", name)
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if m == nil {
+		return nil, fmt.Errorf("cannot create %s: metrics are nil", name)
 	}
+	tel = tel.Complete()
 	return &Base{
 		Settings: s,
 		Consumer: consumer,
-		Logger:   logger,
+		Metrics:  m.Transport(transport),
+		Logger:   tel.Logger,
 		handler:  h,
-		server:   httpserver.New(name, s.Addr, h, logger),
+		server:   httpserver.New(name, s.Addr, h, tel),
 	}, nil
+}
+
+// Deliver hands a decoded request to collector.Deliver with the receiver's
+// consumer, metrics and span limit. size is the body's size after
+// decompression.
+func (b *Base) Deliver(ctx context.Context, spans []*model.Span, rejected []error, size int) (collector.Result, error) {
+	return collector.Deliver(ctx, b.Consumer, b.Metrics, collector.Request{
+		Spans: spans, Rejected: rejected, Size: size, MaxSpans: b.Settings.MaxSpansPerRequest,
+	})
 }
 
 // Handler returns the receiver's HTTP handler, for mounting on another

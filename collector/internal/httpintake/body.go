@@ -39,7 +39,8 @@ func MediaType(header string) (mt string, ok bool) {
 // decompression (413) without reading or inflating more than limit+1 bytes.
 // A corrupt gzip stream or a failed read is 400; another content encoding
 // is 415.
-func ReadBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, *Error) {
+func ReadBody(w http.ResponseWriter, req *http.Request, maxBytes int) ([]byte, *Error) {
+	limit := int64(maxBytes)
 	tooLarge := &Error{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
 	if req.ContentLength > limit {
 		return nil, tooLarge

@@ -1,7 +1,6 @@
 package httpintake
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,65 +11,17 @@ import (
 	"time"
 
 	"github.com/scrytrace/scry/collector"
-	"github.com/scrytrace/scry/collector/internal/otlpexport"
-	"github.com/scrytrace/scry/model"
-	"github.com/scrytrace/scry/storage"
 )
 
-// Result is the outcome of a request that was stored, perhaps partially.
-type Result struct {
-	Spans    int    // spans in the request, valid or not
-	Rejected int    // spans not stored because they were invalid
-	Message  string // what was wrong with the rejected spans; "" if none
-}
-
-// Deliver hands the valid spans of one request to c and waits until they
-// are stored. rejected are the spans the decoder set aside (counted in the
-// request's spans, and reported to c with collector.RecordRejected); size is
-// the request's size in bytes after decompression.
-//
-// It fails with a permanent error wrapping collector.ErrTooLarge when the
-// request has more than maxSpans spans, and with a permanent error when every
-// span of a non-empty request is invalid; otherwise a Consumer error is
-// returned as is. Some spans rejected and the others stored is a Result with
-// Rejected > 0, not an error. A request without spans is stored trivially.
-func Deliver(ctx context.Context, c collector.Consumer, spans []*model.Span, rejected []error, size, maxSpans int) (Result, error) {
-	total := len(spans) + len(rejected)
-	if total > maxSpans {
-		return Result{}, collector.NewPermanent(fmt.Errorf("%w: request has %d spans, more than the limit of %d",
-			collector.ErrTooLarge, total, maxSpans))
-	}
-	collector.RecordRejected(c, len(rejected))
-	if len(spans) > 0 {
-		err := c.ConsumeSpans(ctx, spans, size)
-		var rej *storage.RejectedError
-		switch {
-		case errors.As(err, &rej):
-			rejected = append(rejected, rej.Errs...)
-		case err != nil:
-			return Result{}, err
-		}
-	}
-	res := Result{Spans: total, Rejected: len(rejected)}
-	if res.Rejected == 0 {
-		return res, nil
-	}
-	res.Message = otlpexport.Describe(rejected, total)
-	if res.Rejected >= total {
-		return Result{}, collector.NewPermanent(errors.New("no valid span in request: " + res.Message))
-	}
-	return res, nil
-}
-
-// WriteError answers a Deliver error: 413 for a request over a limit, 400 for
+// WriteError answers an error of collector.Deliver: 413 for a request over a limit, 400 for
 // invalid spans, and otherwise (queue full, shutting down, storage failing,
 // the client gone) 503 with Retry-After of retryAfter rounded up to whole
 // seconds.
 func WriteError(w http.ResponseWriter, err error, retryAfter time.Duration, logger *slog.Logger) {
-	switch otlpexport.Classify(err) {
-	case otlpexport.TooLarge:
+	switch collector.Classify(err) {
+	case collector.KindTooLarge:
 		WriteText(w, http.StatusRequestEntityTooLarge, err.Error())
-	case otlpexport.Invalid:
+	case collector.KindInvalid:
 		logger.Debug("spans rejected", "error", err)
 		WriteText(w, http.StatusBadRequest, err.Error())
 	default:
@@ -91,7 +42,7 @@ type Settings struct {
 	Addr string
 	// MaxRequestBytes bounds a request body in bytes, after decompression
 	// (and, compressed, before it).
-	MaxRequestBytes int64
+	MaxRequestBytes int
 	// MaxSpansPerRequest bounds the spans of one request.
 	MaxSpansPerRequest int
 	// RetryAfter is the delay sent in Retry-After (rounded up to whole

@@ -14,6 +14,8 @@ import (
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/queue"
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/storage/memory"
 )
 
@@ -27,11 +29,12 @@ type Env struct {
 	Q        *queue.Queue
 	Registry *prometheus.Registry
 	Metrics  *collector.Metrics // registered on Registry
+	// Transport is the label under which Counts and Counter read the
+	// receiver's counters; set it to the receiver's Transport.
+	Transport string
 
 	Base string // http://host:port of the receiver
 	URL  string // Base + the path given to Start
-
-	transport string // as given to Counted
 }
 
 // Receiver is what Env needs of a receiver.
@@ -48,7 +51,7 @@ func New(t testing.TB, cfg queue.Config) *Env {
 	t.Helper()
 	e := &Env{Store: memory.New(), Registry: prometheus.NewRegistry()}
 	e.W = &collectortest.Writer{Inner: e.Store}
-	q, err := queue.New(cfg, e.W, nil, nil)
+	q, err := queue.New(cfg, e.W, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,19 +65,12 @@ func New(t testing.TB, cfg queue.Config) *Env {
 			t.Error(err)
 		}
 	})
-	m, err := collector.NewMetrics(e.Registry)
+	m, err := collector.NewMetrics(e.Registry, MetricPrefix, "committed")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Metrics = m
 	return e
-}
-
-// Counted returns the queue as a Consumer counted by Metrics under transport,
-// the transport whose counters Counter reads.
-func (e *Env) Counted(transport string) collector.Consumer {
-	e.transport = transport
-	return e.Metrics.Wrap(transport, e.Q)
 }
 
 // Start starts r, which listens on a free port, and sets Base and URL (Base +
@@ -95,11 +91,11 @@ func (e *Env) Start(t testing.TB, r Receiver, path string) {
 	})
 }
 
-// Counter returns the scry_receiver_spans_* counter name of the transport
-// given to Counted, with reason ("" for a counter without one).
+// Counter returns the scry_receiver_spans_* counter name of Transport, with
+// reason ("" for a counter without one).
 func (e *Env) Counter(t testing.TB, name, reason string) float64 {
 	t.Helper()
-	labels := map[string]string{"transport": e.transport}
+	labels := map[string]string{"transport": e.Transport}
 	if reason != "" {
 		labels["reason"] = reason
 	}
@@ -213,4 +209,14 @@ func GzipBomb(t testing.TB, n int) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// MetricPrefix is the prefix of the intake counters Env registers, as the
+// collector's.
+const MetricPrefix = "scry_receiver"
+
+// Counts reads the counters of Transport.
+func (e *Env) Counts(t testing.TB) testkit.Counts {
+	t.Helper()
+	return testkit.GatherCounts(t, e.Registry, MetricPrefix, e.Transport)
 }

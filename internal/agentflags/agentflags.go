@@ -1,0 +1,57 @@
+// Package agentflags binds scry-agent's flags onto agent.DefaultConfig, as
+// internal/wiring binds the collector's onto its parts' DefaultConfigs. It
+// is a package of its own because wiring links the store and the UI, which
+// the agent must not.
+package agentflags
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/scrytrace/scry/agent"
+)
+
+// DefaultShutdownTimeout is how long the agent forwards what it holds at
+// shutdown by default.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// Flags are the agent's configuration and the time it has to shut down.
+type Flags struct {
+	Agent           agent.Config
+	ShutdownTimeout time.Duration
+}
+
+// Default returns agent.DefaultConfig and DefaultShutdownTimeout.
+func Default() Flags {
+	return Flags{Agent: agent.DefaultConfig(), ShutdownTimeout: DefaultShutdownTimeout}
+}
+
+// Add registers the flags on fs, with f's values as their defaults.
+func (f *Flags) Add(fs *pflag.FlagSet) {
+	c := &f.Agent
+	fs.StringVar(&c.UDPCompactAddr, "udp-compact-addr", c.UDPCompactAddr, "UDP listen address for Jaeger Thrift emitBatch, compact protocol (empty: off)")
+	fs.StringVar(&c.UDPBinaryAddr, "udp-binary-addr", c.UDPBinaryAddr, "UDP listen address for Jaeger Thrift emitBatch, binary protocol (empty: off)")
+	fs.IntVar(&c.UDPBufferBytes, "udp-buffer-bytes", c.UDPBufferBytes, "UDP socket receive buffer asked of the kernel (a smaller one given is logged)")
+	fs.IntVar(&c.UDPWorkers, "udp-workers", c.UDPWorkers, "goroutines decoding UDP packets")
+	fs.StringVar(&c.OTLPGRPCAddr, "otlp-grpc-addr", c.OTLPGRPCAddr, "OTLP/gRPC listen address (empty: off)")
+	fs.StringVar(&c.OTLPHTTPAddr, "otlp-http-addr", c.OTLPHTTPAddr, "OTLP/HTTP listen address, POST /v1/traces (empty: off)")
+	fs.IntVar(&c.MaxRequestBytes, "max-message-bytes", c.MaxRequestBytes, "largest OTLP request accepted, after decompression")
+	fs.IntVar(&c.MaxSpansPerRequest, "max-spans-per-request", c.MaxSpansPerRequest, "most spans accepted in one OTLP request")
+	fs.StringSliceVar(&c.Collectors, "collector", nil,
+		"a collector's OTLP/gRPC address, host:port (required); repeat or separate by commas for several. A DNS name stands for every address it resolves to (a Kubernetes headless Service)")
+	fs.DurationVar(&c.ResolveInterval, "collector-resolve-interval", c.ResolveInterval, "how often DNS names in --collector are resolved again")
+	fs.DurationVar(&c.ExportTimeout, "collector-timeout", c.ExportTimeout, "time limit of one export to a collector")
+	fs.IntVar(&c.Forwarders, "forwarders", c.Forwarders, "batches sent or retried at once")
+	fs.IntVar(&c.BatchSpans, "batch-spans", c.BatchSpans, "spans per batch sent to a collector")
+	fs.DurationVar(&c.BatchTimeout, "batch-timeout", c.BatchTimeout, "longest a span waits for its batch to fill before the batch is sent")
+	fs.Int64Var(&c.BufferBytes, "buffer-bytes", c.BufferBytes, "bound on the estimated memory of spans held (waiting, being sent or retried)")
+	fs.DurationVar(&c.RetryInitialBackoff, "retry-initial-backoff", c.RetryInitialBackoff, "first wait before a failing collector address is tried again (doubles, with jitter)")
+	fs.DurationVar(&c.RetryMaxBackoff, "retry-max-backoff", c.RetryMaxBackoff, "longest wait before a failing collector address is tried again (RetryInfo from the collector may ask for longer)")
+	fs.StringVar(&c.SpoolDir, "spool-dir", c.SpoolDir, "folder for the on-disk spool: spans acknowledged over OTLP are written there until forwarded, and survive a restart (empty: no spool)")
+	fs.Int64Var(&c.SpoolBytes, "spool-bytes", c.SpoolBytes, "bound on the spool's size on disk; when full, OTLP senders are told to retry later")
+	fs.StringVar(&c.SamplingAddr, "sampling-addr", c.SamplingAddr, "listen address of the remote sampling endpoint, GET /sampling?service= (empty: off)")
+	fs.StringVar(&c.SamplingURL, "sampling-url", c.SamplingURL, "the collector's sampling endpoint the strategies are fetched from")
+	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", f.ShutdownTimeout,
+		"time to forward what the buffer holds at shutdown; what is left is spooled (with --spool-dir) or dropped and counted")
+}

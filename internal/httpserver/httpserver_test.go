@@ -1,0 +1,55 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scrytrace/scry/internal/telemetry"
+)
+
+// A server whose listener fails after Start reports the failure, naming
+// itself and the address; one shut down normally reports nothing.
+func TestFailureAfterStartIsReported(t *testing.T) {
+	failures := telemetry.NewFailures()
+	s := New("test server", "127.0.0.1:0", http.NotFoundHandler(), telemetry.Settings{Failures: failures})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addr().String()
+	if _, err := http.Get("http://" + addr + "/"); err != nil {
+		t.Fatal(err)
+	}
+	s.ln.Close() // the listener fails under the server
+	select {
+	case <-failures.Failed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the failure was not reported")
+	}
+	err := errors.Join(failures.Errs()...)
+	if !strings.Contains(err.Error(), "test server stopped serving on "+addr) {
+		t.Fatalf("failure %q does not name the server and its address", err)
+	}
+	_ = s.Shutdown(context.Background())
+
+	quiet := telemetry.NewFailures()
+	s = New("test server", "127.0.0.1:0", http.NotFoundHandler(), telemetry.Settings{Failures: quiet})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+	if errs := quiet.Errs(); len(errs) != 0 {
+		t.Fatalf("a server shut down normally reported %v", errs)
+	}
+	if err := s.Start(context.Background()); err == nil {
+		t.Fatal("Start after Shutdown succeeded")
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
-	"github.com/scrytrace/scry/storage/remote"
 )
 
 // Defaults for the zero fields of Config.
@@ -180,9 +179,10 @@ func (h *handler) getOnly(f http.HandlerFunc, fail errorWriter) http.Handler {
 			fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s is not allowed, use GET", r.Method))
 			return
 		}
-		// Readers that merge several stores (storage/remote) put notes
-		// about stores that did not answer here; Jaeger answers show them.
-		ctx, warns := remote.WithWarnings(r.Context())
+		// A reader that answers with part of its data missing (one that
+		// merges several stores, some of which did not answer) says so
+		// here; Jaeger answers show it.
+		ctx, warns := storage.WithWarnings(r.Context())
 		f(w, r.WithContext(context.WithValue(ctx, warningsKey{}, warns)))
 	})
 }
@@ -191,7 +191,7 @@ type warningsKey struct{}
 
 // storageWarnings returns the notes storage left on r's context.
 func storageWarnings(r *http.Request) []string {
-	w, _ := r.Context().Value(warningsKey{}).(*remote.Warnings)
+	w, _ := r.Context().Value(warningsKey{}).(*storage.Warnings)
 	return w.List()
 }
 

@@ -1,6 +1,7 @@
 // Package storage defines how Scry stores and reads spans: small interfaces
 // whose doc comments state what is safe concurrently, what is durable when a
-// call returns and what order results come in, plus the errors they share.
+// call returns and what order results come in, plus the errors they share and
+// the warnings of answers with part of their data missing.
 //
 // Backends live in sub-packages (badger, memory); storagetest is the
 // conformance suite every backend runs.
@@ -38,6 +39,11 @@ type Writer interface {
 
 // Reader answers queries. All methods are safe to call concurrently with each
 // other and with writes; a read sees every write that returned before it began.
+//
+// A Reader that answers with part of its data missing (a client of several
+// stores, some of which did not answer) says so with Warn on the call's
+// context; the caller that shows warnings wraps the context with
+// WithWarnings first. A Reader that cannot answer at all returns an error.
 type Reader interface {
 	// GetTrace returns every stored span of the trace, ordered by start time
 	// then span ID, or ErrTraceNotFound. The hint, if given, may narrow the

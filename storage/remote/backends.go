@@ -278,9 +278,8 @@ func gather[T any](ctx context.Context, c *Client, what string, call func(contex
 		}
 		return nil, nil, fmt.Errorf("cannot %s: none of %d storage endpoints answered; %s: %w", what, len(failed), f.name, f.err)
 	}
-	w := warningsFrom(ctx)
 	for _, f := range failed {
-		w.Add(fmt.Sprintf("storage endpoint %s did not answer, results may be incomplete: %s", f.name, errText(f.err)))
+		storage.Warn(ctx, fmt.Sprintf("storage endpoint %s did not answer, results may be incomplete: %s", f.name, errText(f.err)))
 	}
 	if ctx.Err() == nil { // else failures are the caller's doing
 		for i, t := range targets {

@@ -112,7 +112,7 @@ func (cfg Config) withDefaults() Config {
 // unions and Dependencies sums the counts. Results keep the order the
 // storage.Reader contract gives. When some addresses fail but at least one
 // answers, the call returns the merged answer of those that did and records
-// each failure as a warning on the context (see WithWarnings) and in the log;
+// each failure as a warning on the context (storage.Warn) and in the log;
 // when none answers it returns an error wrapping the first failure.
 //
 // A query whose conditions hold only across spans kept by different

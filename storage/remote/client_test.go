@@ -42,7 +42,7 @@ func TestTraceSplitAcrossEndpoints(t *testing.T) {
 	write(t, ss[0], span(2, 1, "other", 0, 0))    // another trace
 
 	c := newClient(t, remote.Config{Endpoints: addrs(srvs)})
-	ctx, warnings := remote.WithWarnings(t.Context())
+	ctx, warnings := storage.WithWarnings(t.Context())
 	got, err := c.GetTrace(ctx, tid(1), storage.TimeHint{})
 	if err != nil {
 		t.Fatalf("GetTrace: %v", err)
@@ -149,7 +149,7 @@ func TestOneEndpointDown(t *testing.T) {
 	srvs[1].stop()
 	down := srvs[1].addr
 
-	checkWarned := func(t *testing.T, w *remote.Warnings) {
+	checkWarned := func(t *testing.T, w *storage.Warnings) {
 		t.Helper()
 		list := w.List()
 		if len(list) != 1 || !strings.Contains(list[0], down) {
@@ -157,7 +157,7 @@ func TestOneEndpointDown(t *testing.T) {
 		}
 	}
 
-	ctx, w := remote.WithWarnings(t.Context())
+	ctx, w := storage.WithWarnings(t.Context())
 	spans, err := c.GetTrace(ctx, tid(1), storage.TimeHint{})
 	if err != nil {
 		t.Fatalf("GetTrace: %v", err)
@@ -167,21 +167,21 @@ func TestOneEndpointDown(t *testing.T) {
 	}
 	checkWarned(t, w)
 
-	ctx, w = remote.WithWarnings(t.Context())
+	ctx, w = storage.WithWarnings(t.Context())
 	_, err = c.GetTrace(ctx, tid(2), storage.TimeHint{})
 	if !errors.Is(err, storage.ErrTraceNotFound) || !strings.Contains(err.Error(), "1 did not") {
 		t.Errorf("GetTrace of a trace only the down endpoint has: got %v, want ErrTraceNotFound saying one endpoint did not answer", err)
 	}
 	checkWarned(t, w)
 
-	ctx, w = remote.WithWarnings(t.Context())
+	ctx, w = storage.WithWarnings(t.Context())
 	svcs, err := c.Services(ctx)
 	if err != nil || !slices.Equal(svcs, []string{"checkout", "frontend"}) {
 		t.Errorf("Services: got %q, %v; want [checkout frontend]", svcs, err)
 	}
 	checkWarned(t, w)
 
-	ctx, w = remote.WithWarnings(t.Context())
+	ctx, w = storage.WithWarnings(t.Context())
 	refs, err := c.FindTraceIDs(ctx, storage.Query{Kind: storage.AnyKind, Limit: 10})
 	if err != nil || len(refs) != 1 || refs[0].TraceID != tid(1) {
 		t.Errorf("FindTraceIDs: got %v, %v; want trace 1 only", refs, err)
@@ -192,7 +192,7 @@ func TestOneEndpointDown(t *testing.T) {
 	if _, err := c.Operations(t.Context(), "frontend", storage.AnyKind); err != nil {
 		t.Errorf("Operations: %v", err)
 	}
-	ctx, w = remote.WithWarnings(t.Context())
+	ctx, w = storage.WithWarnings(t.Context())
 	if _, err := c.Dependencies(ctx, base, base+uint64(time.Hour)); err != nil {
 		t.Errorf("Dependencies: %v", err)
 	}
@@ -232,13 +232,13 @@ func TestEndpointComesBack(t *testing.T) {
 	write(t, ss[1], span(2, 1, "backend", 0, 0))
 	c := newClient(t, remote.Config{Endpoints: addrs(srvs)})
 	srvs[1].stop()
-	ctx, w := remote.WithWarnings(t.Context())
+	ctx, w := storage.WithWarnings(t.Context())
 	if svcs, err := c.Services(ctx); err != nil || len(svcs) != 1 || len(w.List()) != 1 {
 		t.Fatalf("Services with one endpoint down: got %q, %v, warnings %q", svcs, err, w.List())
 	}
 	serve(t, ss[1], srvs[1].addr)
 	waitFor(t, "the restarted endpoint to answer", func() bool {
-		ctx, w := remote.WithWarnings(t.Context())
+		ctx, w := storage.WithWarnings(t.Context())
 		svcs, err := c.Services(ctx)
 		return err == nil && len(svcs) == 2 && len(w.List()) == 0
 	})
@@ -250,7 +250,7 @@ func TestCallTimeout(t *testing.T) {
 	write(t, ss[0], span(1, 1, "frontend", 0, 0))
 	hung := serve(t, hangingReader{}, "127.0.0.1:0")
 	c := newClient(t, remote.Config{Endpoints: []string{srvs[0].addr, hung.addr}, CallTimeout: 200 * time.Millisecond})
-	ctx, w := remote.WithWarnings(t.Context())
+	ctx, w := storage.WithWarnings(t.Context())
 	svcs, err := c.Services(ctx)
 	if err != nil || !slices.Equal(svcs, []string{"frontend"}) {
 		t.Errorf("Services: got %q, %v; want [frontend]", svcs, err)
@@ -286,8 +286,8 @@ func TestClosedClient(t *testing.T) {
 }
 
 func TestWarningsNested(t *testing.T) {
-	outerCtx, outer := remote.WithWarnings(t.Context())
-	ctx, inner := remote.WithWarnings(outerCtx)
+	outerCtx, outer := storage.WithWarnings(t.Context())
+	ctx, inner := storage.WithWarnings(outerCtx)
 	_, srvs := stores(t, 1)
 	c := newClient(t, remote.Config{Endpoints: []string{srvs[0].addr, "127.0.0.1:1"}})
 	if _, err := c.Services(ctx); err != nil {
@@ -295,11 +295,6 @@ func TestWarningsNested(t *testing.T) {
 	}
 	if len(inner.List()) != 1 || !slices.Equal(inner.List(), outer.List()) {
 		t.Errorf("inner warnings %q, outer %q: want the same one in both", inner.List(), outer.List())
-	}
-	var none *remote.Warnings
-	none.Add("ignored")
-	if none.List() != nil {
-		t.Errorf("nil Warnings lists %q", none.List())
 	}
 }
 

@@ -9,7 +9,7 @@
 // them, re-resolved periodically. It asks every address and merges the
 // answers, so a trace whose spans went to different collectors comes back
 // whole; when some addresses fail it answers from the others and says so
-// through WithWarnings.
+// with storage.Warn.
 //
 // The service is defined in proto/storage.proto (package scry.storage.v1);
 // spans travel as OTLP, with Scry's per-span warnings beside them. README.md

@@ -56,7 +56,7 @@ func podStores(t *testing.T, ips ...string) string {
 
 func services(t *testing.T, c *remote.Client) ([]string, []string) {
 	t.Helper()
-	ctx, w := remote.WithWarnings(t.Context())
+	ctx, w := storage.WithWarnings(t.Context())
 	svcs, err := c.Services(ctx)
 	if err != nil {
 		return nil, []string{err.Error()}

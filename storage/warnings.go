@@ -1,4 +1,4 @@
-package remote
+package storage
 
 import (
 	"context"
@@ -7,8 +7,10 @@ import (
 )
 
 // Warnings collects what went wrong during calls that still answered: a
-// Client that merges several endpoints answers when some of them fail, and
-// says which failed here. Its methods are safe for concurrent use.
+// Reader that answers with part of its data missing (a client of several
+// stores, some of which did not answer) says so with Warn on the call's
+// context, and the caller that shows warnings reads them here once the calls
+// have returned. Its methods are safe for concurrent use.
 type Warnings struct {
 	parent *Warnings // an enclosing collector, which sees every warning too
 
@@ -29,22 +31,25 @@ func WithWarnings(ctx context.Context) (context.Context, *Warnings) {
 	return context.WithValue(ctx, warningsKey{}, w), w
 }
 
-// warningsFrom returns the collector ctx carries, or nil.
-func warningsFrom(ctx context.Context) *Warnings {
-	w, _ := ctx.Value(warningsKey{}).(*Warnings)
-	return w
-}
-
-// Add records a warning. A nil *Warnings ignores it.
-func (w *Warnings) Add(msg string) {
-	for ; w != nil; w = w.parent {
+// Warn records msg on the collector ctx carries (see WithWarnings), and on
+// each enclosing one. Without a collector it does nothing: the caller does
+// not show warnings.
+func Warn(ctx context.Context, msg string) {
+	for w := warningsFrom(ctx); w != nil; w = w.parent {
 		w.mu.Lock()
 		w.list = append(w.list, msg)
 		w.mu.Unlock()
 	}
 }
 
+// warningsFrom returns the collector ctx carries, or nil.
+func warningsFrom(ctx context.Context) *Warnings {
+	w, _ := ctx.Value(warningsKey{}).(*Warnings)
+	return w
+}
+
 // List returns the warnings recorded so far, in the order they were added.
+// A nil *Warnings has none.
 func (w *Warnings) List() []string {
 	if w == nil {
 		return nil

@@ -16,7 +16,8 @@ import (
 	"github.com/scrytrace/scry/model"
 )
 
-// ErrTraceNotFound is returned by GetTrace when no span of the trace is stored.
+// ErrTraceNotFound is returned by GetTrace when no span of the trace is
+// stored. (GetTraces answers such a trace with an empty result instead.)
 var ErrTraceNotFound = errors.New("trace not found")
 
 // ErrClosed is returned by calls on a store after Close.
@@ -49,6 +50,16 @@ type Reader interface {
 	// then span ID, or ErrTraceNotFound. The hint, if given, may narrow the
 	// search but never hides spans outside it.
 	GetTrace(ctx context.Context, id model.TraceID, hint TimeHint) ([]*model.Span, error)
+
+	// GetTraces returns the spans of several traces in one call: result i
+	// holds every stored span of ids[i], ordered as GetTrace orders them, or
+	// is empty when no span of that trace is stored, which is not an error.
+	// IDs may repeat; each occurrence gets a result of its own, so the
+	// caller may change one without changing another. The hint applies to
+	// every ID as it does to GetTrace. The result has len(ids) entries
+	// unless the error is non-nil: a failure to read any trace fails the
+	// call.
+	GetTraces(ctx context.Context, ids []model.TraceID, hint TimeHint) ([][]*model.Span, error)
 
 	// FindTraceIDs returns the IDs of traces matching q, newest first by
 	// TraceRef.Start (ties by trace ID, ascending), at most q.Limit of them.

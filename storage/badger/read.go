@@ -48,9 +48,53 @@ func (s *Store) GetTrace(ctx context.Context, id model.TraceID, _ storage.TimeHi
 	return spans, nil
 }
 
-func (s *Store) readTrace(txn *badger.Txn, buckets []uint32, id model.TraceID) ([]*model.Span, error) {
-	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixData}})
+// GetTraces implements storage.Reader: every trace is read in one read
+// transaction, through one iterator, as GetTrace reads one. The hint is not
+// used.
+func (s *Store) GetTraces(ctx context.Context, ids []model.TraceID, _ storage.TimeHint) ([][]*model.Span, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
+	out := make([][]*model.Span, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	it := newDataIterator(txn)
 	defer it.Close()
+	buckets := s.liveBuckets()
+	for i, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		spans, err := s.readTraceWith(it, buckets, id)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = spans
+	}
+	return out, nil
+}
+
+// newDataIterator returns an iterator over the span groups, for
+// readTraceWith.
+func newDataIterator(txn *badger.Txn) *badger.Iterator {
+	return txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixData}})
+}
+
+// readTrace returns the spans of a trace in GetTrace's order, none when no
+// span of it is stored.
+func (s *Store) readTrace(txn *badger.Txn, buckets []uint32, id model.TraceID) ([]*model.Span, error) {
+	it := newDataIterator(txn)
+	defer it.Close()
+	return s.readTraceWith(it, buckets, id)
+}
+
+// readTraceWith is readTrace through an iterator of newDataIterator, which
+// may serve one call after another.
+func (s *Store) readTraceWith(it *badger.Iterator, buckets []uint32, id model.TraceID) ([]*model.Span, error) {
 	var spans []*model.Span
 	prefix := make([]byte, 21)
 	prefix[0] = prefixData

@@ -98,9 +98,37 @@ func (s *Store) GetTrace(ctx context.Context, id model.TraceID, _ storage.TimeHi
 	if s.closed {
 		return nil, storage.ErrClosed
 	}
+	out := s.trace(id)
+	if out == nil {
+		return nil, storage.ErrTraceNotFound
+	}
+	return out, nil
+}
+
+// GetTraces returns, for each ID, what GetTrace returns (nil for a trace
+// with no span), all read under one lock. The hint is ignored.
+func (s *Store) GetTraces(ctx context.Context, ids []model.TraceID, _ storage.TimeHint) ([][]*model.Span, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("cannot get %d traces: %w", len(ids), err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, storage.ErrClosed
+	}
+	out := make([][]*model.Span, len(ids))
+	for i, id := range ids {
+		out[i] = s.trace(id)
+	}
+	return out, nil
+}
+
+// trace returns copies of the spans of a trace, in GetTrace's order, or nil
+// when none is stored. s.mu must be held.
+func (s *Store) trace(id model.TraceID) []*model.Span {
 	t := s.traces[id]
 	if t == nil || len(t.spans) == 0 {
-		return nil, storage.ErrTraceNotFound
+		return nil
 	}
 	c := newCopier()
 	out := make([]*model.Span, len(t.spans))
@@ -113,7 +141,7 @@ func (s *Store) GetTrace(ctx context.Context, id model.TraceID, _ storage.TimeHi
 		}
 		return bytes.Compare(a.SpanID[:], b.SpanID[:])
 	})
-	return out, nil
+	return out
 }
 
 // FindTraceIDs scans every stored trace and applies the semantics documented

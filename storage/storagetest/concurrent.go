@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 )
 
@@ -86,6 +87,15 @@ func (h *harness) testConcurrent(t *testing.T) {
 				if _, err := s.GetTrace(ctx, concTraceID(w, perWriter+1), storage.TimeHint{}); !errors.Is(err, storage.ErrTraceNotFound) {
 					t.Errorf("reader %d: GetTrace of a trace never written: got %v, want ErrTraceNotFound", r, err)
 					return
+				}
+				if complete > 0 {
+					ids := []model.TraceID{concTraceID(w, complete-1), concTraceID(w, perWriter+1)}
+					got, err := s.GetTraces(ctx, ids, storage.TimeHint{})
+					if err != nil || len(got) != 2 || len(got[0]) != perTrace || len(got[1]) != 0 {
+						t.Errorf("reader %d: GetTraces of a trace fully written before the read and one never written: got %d results, %v; want %d spans and none",
+							r, len(got), err, perTrace)
+						return
+					}
 				}
 				switch n % 3 {
 				case 0:

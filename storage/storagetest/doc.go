@@ -7,8 +7,9 @@
 //	}
 //
 // Run checks the contracts written on the storage package's interfaces: that
-// every field of a span survives a round trip, that writes are idempotent and
-// reject invalid IDs without losing the rest of the batch, the exact query
+// every field of a span survives a round trip (through GetTrace and the batch
+// read GetTraces), that writes are idempotent and reject invalid IDs without
+// losing the rest of the batch, the exact query
 // semantics of storage.Query, services, operations, dependencies, concurrent
 // use and Close. Each part is its own subtest, so a failure names what broke.
 //

@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("TimeHintNeverHides", h.testTimeHint)
 	t.Run("LargeTrace", h.testLargeTrace)
 	t.Run("TraceAcrossBatches", h.testTraceAcrossBatches)
+	t.Run("GetTraces", h.testGetTraces)
 	t.Run("Idempotent", func(t *testing.T) {
 		t.Run("SameCall", h.testIdempotentSameCall)
 		t.Run("SeparateCalls", h.testIdempotentSeparateCalls)

@@ -390,6 +390,7 @@ func (h *harness) testClose(t *testing.T) {
 	checks := map[string]error{}
 	checks["WriteSpans"] = s.WriteSpans(ctx, []*model.Span{h.fx.fullSpan()})
 	_, checks["GetTrace"] = s.GetTrace(ctx, h.fx.fullSpan().TraceID, storage.TimeHint{})
+	_, checks["GetTraces"] = s.GetTraces(ctx, []model.TraceID{h.fx.fullSpan().TraceID}, storage.TimeHint{})
 	_, checks["FindTraceIDs"] = s.FindTraceIDs(ctx, storage.Query{Kind: storage.AnyKind, Limit: 10})
 	_, checks["Services"] = s.Services(ctx)
 	_, checks["Operations"] = s.Operations(ctx, "checkout", storage.AnyKind)

@@ -44,6 +44,10 @@ type backend struct {
 	rpc  storagepb.ReaderClient
 
 	failing atomic.Bool // the last call failed: for logging changes only
+
+	// For an address that does not serve GetTraces (see batch.go).
+	batchless atomic.Bool  // its last answer to GetTraces was UNIMPLEMENTED
+	batchSkip atomic.Int32 // GetTraces calls left to make trace by trace
 }
 
 func (c *Client) newEndpoint(spec string) (*endpoint, error) {
@@ -227,6 +231,11 @@ type failure struct {
 // warnings on ctx and logs. When none answered it returns an error instead,
 // wrapping the first failure (or ctx's error, or storage.ErrClosed).
 func gather[T any](ctx context.Context, c *Client, what string, call func(context.Context, storagepb.ReaderClient) (T, error)) ([]T, []failure, error) {
+	return gatherBackends(ctx, c, what, func(ctx context.Context, b *backend) (T, error) { return call(ctx, b.rpc) })
+}
+
+// gatherBackends is gather with a call that is given the backend.
+func gatherBackends[T any](ctx context.Context, c *Client, what string, call func(context.Context, *backend) (T, error)) ([]T, []failure, error) {
 	targets, err := c.targets()
 	if err != nil {
 		return nil, nil, err
@@ -249,7 +258,7 @@ func gather[T any](ctx context.Context, c *Client, what string, call func(contex
 				cctx, cancel = context.WithTimeout(ctx, c.cfg.CallTimeout)
 				defer cancel()
 			}
-			results[i].val, results[i].err = call(cctx, t.b.rpc)
+			results[i].val, results[i].err = call(cctx, t.b)
 		})
 	}
 	wg.Wait()

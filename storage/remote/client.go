@@ -107,13 +107,14 @@ func (cfg Config) withDefaults() Config {
 //
 // Every call goes to every address concurrently and the answers are merged,
 // so that what any of them stores is found: GetTrace joins the spans of a
-// trace split across collectors (dropping spans stored twice), FindTraceIDs
-// merges by newest start and cuts to the limit, Services and Operations are
-// unions and Dependencies sums the counts. Results keep the order the
-// storage.Reader contract gives. When some addresses fail but at least one
-// answers, the call returns the merged answer of those that did and records
-// each failure as a warning on the context (storage.Warn) and in the log;
-// when none answers it returns an error wrapping the first failure.
+// trace split across collectors (dropping spans stored twice), GetTraces
+// does so per trace with one call per address, FindTraceIDs merges by newest
+// start and cuts to the limit, Services and Operations are unions and
+// Dependencies sums the counts. Results keep the order the storage.Reader
+// contract gives. When some addresses fail but at least one answers, the
+// call returns the merged answer of those that did and records each failure
+// as a warning on the context (storage.Warn) and in the log; when none
+// answers it returns an error wrapping the first failure.
 //
 // A query whose conditions hold only across spans kept by different
 // collectors is not found, and a call from a span on one collector to a span

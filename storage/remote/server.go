@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	storagepb "github.com/scrytrace/scry/storage/remote/proto"
 )
@@ -66,6 +67,38 @@ func (v *service) GetTrace(req *storagepb.GetTraceRequest, stream grpc.ServerStr
 			return err // from Send: the stream is broken
 		}
 		return v.s.status("send trace "+id.String(), err)
+	}
+	return nil
+}
+
+func (v *service) GetTraces(req *storagepb.GetTracesRequest, stream grpc.ServerStreamingServer[storagepb.GetTracesResponse]) error {
+	ids := make([]model.TraceID, len(req.GetTraceIds()))
+	for i, b := range req.GetTraceIds() {
+		id, err := traceIDFromProto(b)
+		if err != nil {
+			return status.Error(codes.InvalidArgument, fmt.Sprintf("trace %d of the request: %v", i, err))
+		}
+		ids[i] = id
+	}
+	what := fmt.Sprintf("get %d traces", len(ids))
+	hint := storage.TimeHint{Start: req.GetStartTimeUnixNano(), End: req.GetEndTimeUnixNano()}
+	traces, err := v.s.r.GetTraces(stream.Context(), ids, hint)
+	if err != nil {
+		return v.s.status(what, err)
+	}
+	if len(traces) != len(ids) {
+		return v.s.status(what, fmt.Errorf("reader answered %d traces for %d IDs", len(traces), len(ids)))
+	}
+	for i, spans := range traces {
+		err := encodeTrace(spans, func(chunk *storagepb.GetTraceResponse) error {
+			return stream.Send(&storagepb.GetTracesResponse{TraceIndex: uint32(i), Chunk: chunk})
+		})
+		if err != nil {
+			if _, ok := status.FromError(err); ok {
+				return err // from Send: the stream is broken
+			}
+			return v.s.status(fmt.Sprintf("send trace %s", ids[i]), err)
+		}
 	}
 	return nil
 }

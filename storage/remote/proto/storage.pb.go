@@ -139,6 +139,123 @@ func (x *GetTraceResponse) GetSpanWarnings() []*SpanWarnings {
 	return nil
 }
 
+type GetTracesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 16 bytes each. An ID may repeat: each occurrence is answered.
+	TraceIds [][]byte `protobuf:"bytes,1,rep,name=trace_ids,json=traceIds,proto3" json:"trace_ids,omitempty"`
+	// An optional hint of when the traces happened (0: unknown), as in
+	// GetTraceRequest, for all of them.
+	StartTimeUnixNano uint64 `protobuf:"fixed64,2,opt,name=start_time_unix_nano,json=startTimeUnixNano,proto3" json:"start_time_unix_nano,omitempty"`
+	EndTimeUnixNano   uint64 `protobuf:"fixed64,3,opt,name=end_time_unix_nano,json=endTimeUnixNano,proto3" json:"end_time_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *GetTracesRequest) Reset() {
+	*x = GetTracesRequest{}
+	mi := &file_storage_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTracesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTracesRequest) ProtoMessage() {}
+
+func (x *GetTracesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_storage_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTracesRequest.ProtoReflect.Descriptor instead.
+func (*GetTracesRequest) Descriptor() ([]byte, []int) {
+	return file_storage_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetTracesRequest) GetTraceIds() [][]byte {
+	if x != nil {
+		return x.TraceIds
+	}
+	return nil
+}
+
+func (x *GetTracesRequest) GetStartTimeUnixNano() uint64 {
+	if x != nil {
+		return x.StartTimeUnixNano
+	}
+	return 0
+}
+
+func (x *GetTracesRequest) GetEndTimeUnixNano() uint64 {
+	if x != nil {
+		return x.EndTimeUnixNano
+	}
+	return 0
+}
+
+// GetTracesResponse is one chunk of one of the requested traces.
+type GetTracesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The trace's index in GetTracesRequest.trace_ids.
+	TraceIndex    uint32            `protobuf:"varint,1,opt,name=trace_index,json=traceIndex,proto3" json:"trace_index,omitempty"`
+	Chunk         *GetTraceResponse `protobuf:"bytes,2,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTracesResponse) Reset() {
+	*x = GetTracesResponse{}
+	mi := &file_storage_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTracesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTracesResponse) ProtoMessage() {}
+
+func (x *GetTracesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_storage_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTracesResponse.ProtoReflect.Descriptor instead.
+func (*GetTracesResponse) Descriptor() ([]byte, []int) {
+	return file_storage_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetTracesResponse) GetTraceIndex() uint32 {
+	if x != nil {
+		return x.TraceIndex
+	}
+	return 0
+}
+
+func (x *GetTracesResponse) GetChunk() *GetTraceResponse {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
 // SpanWarnings are the warnings of one span of a GetTraceResponse.
 type SpanWarnings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -152,7 +269,7 @@ type SpanWarnings struct {
 
 func (x *SpanWarnings) Reset() {
 	*x = SpanWarnings{}
-	mi := &file_storage_proto_msgTypes[2]
+	mi := &file_storage_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -164,7 +281,7 @@ func (x *SpanWarnings) String() string {
 func (*SpanWarnings) ProtoMessage() {}
 
 func (x *SpanWarnings) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[2]
+	mi := &file_storage_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -177,7 +294,7 @@ func (x *SpanWarnings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpanWarnings.ProtoReflect.Descriptor instead.
 func (*SpanWarnings) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{2}
+	return file_storage_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SpanWarnings) GetSpanIndex() uint32 {
@@ -221,7 +338,7 @@ type FindTraceIDsRequest struct {
 
 func (x *FindTraceIDsRequest) Reset() {
 	*x = FindTraceIDsRequest{}
-	mi := &file_storage_proto_msgTypes[3]
+	mi := &file_storage_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -233,7 +350,7 @@ func (x *FindTraceIDsRequest) String() string {
 func (*FindTraceIDsRequest) ProtoMessage() {}
 
 func (x *FindTraceIDsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[3]
+	mi := &file_storage_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -246,7 +363,7 @@ func (x *FindTraceIDsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindTraceIDsRequest.ProtoReflect.Descriptor instead.
 func (*FindTraceIDsRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{3}
+	return file_storage_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FindTraceIDsRequest) GetServiceName() string {
@@ -322,7 +439,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_storage_proto_msgTypes[4]
+	mi := &file_storage_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +451,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[4]
+	mi := &file_storage_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +464,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{4}
+	return file_storage_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Attribute) GetKey() string {
@@ -373,7 +490,7 @@ type FindTraceIDsResponse struct {
 
 func (x *FindTraceIDsResponse) Reset() {
 	*x = FindTraceIDsResponse{}
-	mi := &file_storage_proto_msgTypes[5]
+	mi := &file_storage_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +502,7 @@ func (x *FindTraceIDsResponse) String() string {
 func (*FindTraceIDsResponse) ProtoMessage() {}
 
 func (x *FindTraceIDsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[5]
+	mi := &file_storage_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +515,7 @@ func (x *FindTraceIDsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindTraceIDsResponse.ProtoReflect.Descriptor instead.
 func (*FindTraceIDsResponse) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{5}
+	return file_storage_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FindTraceIDsResponse) GetTraces() []*TraceRef {
@@ -419,7 +536,7 @@ type TraceRef struct {
 
 func (x *TraceRef) Reset() {
 	*x = TraceRef{}
-	mi := &file_storage_proto_msgTypes[6]
+	mi := &file_storage_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +548,7 @@ func (x *TraceRef) String() string {
 func (*TraceRef) ProtoMessage() {}
 
 func (x *TraceRef) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[6]
+	mi := &file_storage_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +561,7 @@ func (x *TraceRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRef.ProtoReflect.Descriptor instead.
 func (*TraceRef) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{6}
+	return file_storage_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TraceRef) GetTraceId() []byte {
@@ -469,7 +586,7 @@ type ServicesRequest struct {
 
 func (x *ServicesRequest) Reset() {
 	*x = ServicesRequest{}
-	mi := &file_storage_proto_msgTypes[7]
+	mi := &file_storage_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +598,7 @@ func (x *ServicesRequest) String() string {
 func (*ServicesRequest) ProtoMessage() {}
 
 func (x *ServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[7]
+	mi := &file_storage_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +611,7 @@ func (x *ServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServicesRequest.ProtoReflect.Descriptor instead.
 func (*ServicesRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{7}
+	return file_storage_proto_rawDescGZIP(), []int{9}
 }
 
 type ServicesResponse struct {
@@ -506,7 +623,7 @@ type ServicesResponse struct {
 
 func (x *ServicesResponse) Reset() {
 	*x = ServicesResponse{}
-	mi := &file_storage_proto_msgTypes[8]
+	mi := &file_storage_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +635,7 @@ func (x *ServicesResponse) String() string {
 func (*ServicesResponse) ProtoMessage() {}
 
 func (x *ServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[8]
+	mi := &file_storage_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +648,7 @@ func (x *ServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServicesResponse.ProtoReflect.Descriptor instead.
 func (*ServicesResponse) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{8}
+	return file_storage_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ServicesResponse) GetServices() []string {
@@ -552,7 +669,7 @@ type OperationsRequest struct {
 
 func (x *OperationsRequest) Reset() {
 	*x = OperationsRequest{}
-	mi := &file_storage_proto_msgTypes[9]
+	mi := &file_storage_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +681,7 @@ func (x *OperationsRequest) String() string {
 func (*OperationsRequest) ProtoMessage() {}
 
 func (x *OperationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[9]
+	mi := &file_storage_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +694,7 @@ func (x *OperationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationsRequest.ProtoReflect.Descriptor instead.
 func (*OperationsRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{9}
+	return file_storage_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OperationsRequest) GetServiceName() string {
@@ -603,7 +720,7 @@ type OperationsResponse struct {
 
 func (x *OperationsResponse) Reset() {
 	*x = OperationsResponse{}
-	mi := &file_storage_proto_msgTypes[10]
+	mi := &file_storage_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +732,7 @@ func (x *OperationsResponse) String() string {
 func (*OperationsResponse) ProtoMessage() {}
 
 func (x *OperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[10]
+	mi := &file_storage_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +745,7 @@ func (x *OperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationsResponse.ProtoReflect.Descriptor instead.
 func (*OperationsResponse) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{10}
+	return file_storage_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OperationsResponse) GetOperations() []*Operation {
@@ -649,7 +766,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_storage_proto_msgTypes[11]
+	mi := &file_storage_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +778,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[11]
+	mi := &file_storage_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +791,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{11}
+	return file_storage_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Operation) GetName() string {
@@ -701,7 +818,7 @@ type DependenciesRequest struct {
 
 func (x *DependenciesRequest) Reset() {
 	*x = DependenciesRequest{}
-	mi := &file_storage_proto_msgTypes[12]
+	mi := &file_storage_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +830,7 @@ func (x *DependenciesRequest) String() string {
 func (*DependenciesRequest) ProtoMessage() {}
 
 func (x *DependenciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[12]
+	mi := &file_storage_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +843,7 @@ func (x *DependenciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DependenciesRequest.ProtoReflect.Descriptor instead.
 func (*DependenciesRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{12}
+	return file_storage_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DependenciesRequest) GetStartTimeUnixNano() uint64 {
@@ -752,7 +869,7 @@ type DependenciesResponse struct {
 
 func (x *DependenciesResponse) Reset() {
 	*x = DependenciesResponse{}
-	mi := &file_storage_proto_msgTypes[13]
+	mi := &file_storage_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +881,7 @@ func (x *DependenciesResponse) String() string {
 func (*DependenciesResponse) ProtoMessage() {}
 
 func (x *DependenciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[13]
+	mi := &file_storage_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +894,7 @@ func (x *DependenciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DependenciesResponse.ProtoReflect.Descriptor instead.
 func (*DependenciesResponse) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{13}
+	return file_storage_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DependenciesResponse) GetDependencies() []*DependencyLink {
@@ -799,7 +916,7 @@ type DependencyLink struct {
 
 func (x *DependencyLink) Reset() {
 	*x = DependencyLink{}
-	mi := &file_storage_proto_msgTypes[14]
+	mi := &file_storage_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +928,7 @@ func (x *DependencyLink) String() string {
 func (*DependencyLink) ProtoMessage() {}
 
 func (x *DependencyLink) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[14]
+	mi := &file_storage_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +941,7 @@ func (x *DependencyLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DependencyLink.ProtoReflect.Descriptor instead.
 func (*DependencyLink) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{14}
+	return file_storage_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DependencyLink) GetParent() string {
@@ -859,7 +976,15 @@ const file_storage_proto_rawDesc = "" +
 	"\x12end_time_unix_nano\x18\x03 \x01(\x06R\x0fendTimeUnixNano\"\xaa\x01\n" +
 	"\x10GetTraceResponse\x12R\n" +
 	"\x0eresource_spans\x18\x01 \x03(\v2+.opentelemetry.proto.trace.v1.ResourceSpansR\rresourceSpans\x12B\n" +
-	"\rspan_warnings\x18\x02 \x03(\v2\x1d.scry.storage.v1.SpanWarningsR\fspanWarnings\"I\n" +
+	"\rspan_warnings\x18\x02 \x03(\v2\x1d.scry.storage.v1.SpanWarningsR\fspanWarnings\"\x8d\x01\n" +
+	"\x10GetTracesRequest\x12\x1b\n" +
+	"\ttrace_ids\x18\x01 \x03(\fR\btraceIds\x12/\n" +
+	"\x14start_time_unix_nano\x18\x02 \x01(\x06R\x11startTimeUnixNano\x12+\n" +
+	"\x12end_time_unix_nano\x18\x03 \x01(\x06R\x0fendTimeUnixNano\"m\n" +
+	"\x11GetTracesResponse\x12\x1f\n" +
+	"\vtrace_index\x18\x01 \x01(\rR\n" +
+	"traceIndex\x127\n" +
+	"\x05chunk\x18\x02 \x01(\v2!.scry.storage.v1.GetTraceResponseR\x05chunk\"I\n" +
 	"\fSpanWarnings\x12\x1d\n" +
 	"\n" +
 	"span_index\x18\x01 \x01(\rR\tspanIndex\x12\x1a\n" +
@@ -908,9 +1033,10 @@ const file_storage_proto_rawDesc = "" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x14\n" +
 	"\x05child\x18\x02 \x01(\tR\x05child\x12\x1d\n" +
 	"\n" +
-	"call_count\x18\x03 \x01(\x04R\tcallCount2\xbd\x03\n" +
+	"call_count\x18\x03 \x01(\x04R\tcallCount2\x93\x04\n" +
 	"\x06Reader\x12Q\n" +
-	"\bGetTrace\x12 .scry.storage.v1.GetTraceRequest\x1a!.scry.storage.v1.GetTraceResponse0\x01\x12[\n" +
+	"\bGetTrace\x12 .scry.storage.v1.GetTraceRequest\x1a!.scry.storage.v1.GetTraceResponse0\x01\x12T\n" +
+	"\tGetTraces\x12!.scry.storage.v1.GetTracesRequest\x1a\".scry.storage.v1.GetTracesResponse0\x01\x12[\n" +
 	"\fFindTraceIDs\x12$.scry.storage.v1.FindTraceIDsRequest\x1a%.scry.storage.v1.FindTraceIDsResponse\x12O\n" +
 	"\bServices\x12 .scry.storage.v1.ServicesRequest\x1a!.scry.storage.v1.ServicesResponse\x12U\n" +
 	"\n" +
@@ -929,51 +1055,56 @@ func file_storage_proto_rawDescGZIP() []byte {
 	return file_storage_proto_rawDescData
 }
 
-var file_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_storage_proto_goTypes = []any{
 	(*GetTraceRequest)(nil),      // 0: scry.storage.v1.GetTraceRequest
 	(*GetTraceResponse)(nil),     // 1: scry.storage.v1.GetTraceResponse
-	(*SpanWarnings)(nil),         // 2: scry.storage.v1.SpanWarnings
-	(*FindTraceIDsRequest)(nil),  // 3: scry.storage.v1.FindTraceIDsRequest
-	(*Attribute)(nil),            // 4: scry.storage.v1.Attribute
-	(*FindTraceIDsResponse)(nil), // 5: scry.storage.v1.FindTraceIDsResponse
-	(*TraceRef)(nil),             // 6: scry.storage.v1.TraceRef
-	(*ServicesRequest)(nil),      // 7: scry.storage.v1.ServicesRequest
-	(*ServicesResponse)(nil),     // 8: scry.storage.v1.ServicesResponse
-	(*OperationsRequest)(nil),    // 9: scry.storage.v1.OperationsRequest
-	(*OperationsResponse)(nil),   // 10: scry.storage.v1.OperationsResponse
-	(*Operation)(nil),            // 11: scry.storage.v1.Operation
-	(*DependenciesRequest)(nil),  // 12: scry.storage.v1.DependenciesRequest
-	(*DependenciesResponse)(nil), // 13: scry.storage.v1.DependenciesResponse
-	(*DependencyLink)(nil),       // 14: scry.storage.v1.DependencyLink
-	(*v1.ResourceSpans)(nil),     // 15: opentelemetry.proto.trace.v1.ResourceSpans
-	(v1.Span_SpanKind)(0),        // 16: opentelemetry.proto.trace.v1.Span.SpanKind
+	(*GetTracesRequest)(nil),     // 2: scry.storage.v1.GetTracesRequest
+	(*GetTracesResponse)(nil),    // 3: scry.storage.v1.GetTracesResponse
+	(*SpanWarnings)(nil),         // 4: scry.storage.v1.SpanWarnings
+	(*FindTraceIDsRequest)(nil),  // 5: scry.storage.v1.FindTraceIDsRequest
+	(*Attribute)(nil),            // 6: scry.storage.v1.Attribute
+	(*FindTraceIDsResponse)(nil), // 7: scry.storage.v1.FindTraceIDsResponse
+	(*TraceRef)(nil),             // 8: scry.storage.v1.TraceRef
+	(*ServicesRequest)(nil),      // 9: scry.storage.v1.ServicesRequest
+	(*ServicesResponse)(nil),     // 10: scry.storage.v1.ServicesResponse
+	(*OperationsRequest)(nil),    // 11: scry.storage.v1.OperationsRequest
+	(*OperationsResponse)(nil),   // 12: scry.storage.v1.OperationsResponse
+	(*Operation)(nil),            // 13: scry.storage.v1.Operation
+	(*DependenciesRequest)(nil),  // 14: scry.storage.v1.DependenciesRequest
+	(*DependenciesResponse)(nil), // 15: scry.storage.v1.DependenciesResponse
+	(*DependencyLink)(nil),       // 16: scry.storage.v1.DependencyLink
+	(*v1.ResourceSpans)(nil),     // 17: opentelemetry.proto.trace.v1.ResourceSpans
+	(v1.Span_SpanKind)(0),        // 18: opentelemetry.proto.trace.v1.Span.SpanKind
 }
 var file_storage_proto_depIdxs = []int32{
-	15, // 0: scry.storage.v1.GetTraceResponse.resource_spans:type_name -> opentelemetry.proto.trace.v1.ResourceSpans
-	2,  // 1: scry.storage.v1.GetTraceResponse.span_warnings:type_name -> scry.storage.v1.SpanWarnings
-	16, // 2: scry.storage.v1.FindTraceIDsRequest.kind:type_name -> opentelemetry.proto.trace.v1.Span.SpanKind
-	4,  // 3: scry.storage.v1.FindTraceIDsRequest.attributes:type_name -> scry.storage.v1.Attribute
-	6,  // 4: scry.storage.v1.FindTraceIDsResponse.traces:type_name -> scry.storage.v1.TraceRef
-	16, // 5: scry.storage.v1.OperationsRequest.kind:type_name -> opentelemetry.proto.trace.v1.Span.SpanKind
-	11, // 6: scry.storage.v1.OperationsResponse.operations:type_name -> scry.storage.v1.Operation
-	16, // 7: scry.storage.v1.Operation.kind:type_name -> opentelemetry.proto.trace.v1.Span.SpanKind
-	14, // 8: scry.storage.v1.DependenciesResponse.dependencies:type_name -> scry.storage.v1.DependencyLink
-	0,  // 9: scry.storage.v1.Reader.GetTrace:input_type -> scry.storage.v1.GetTraceRequest
-	3,  // 10: scry.storage.v1.Reader.FindTraceIDs:input_type -> scry.storage.v1.FindTraceIDsRequest
-	7,  // 11: scry.storage.v1.Reader.Services:input_type -> scry.storage.v1.ServicesRequest
-	9,  // 12: scry.storage.v1.Reader.Operations:input_type -> scry.storage.v1.OperationsRequest
-	12, // 13: scry.storage.v1.Reader.Dependencies:input_type -> scry.storage.v1.DependenciesRequest
-	1,  // 14: scry.storage.v1.Reader.GetTrace:output_type -> scry.storage.v1.GetTraceResponse
-	5,  // 15: scry.storage.v1.Reader.FindTraceIDs:output_type -> scry.storage.v1.FindTraceIDsResponse
-	8,  // 16: scry.storage.v1.Reader.Services:output_type -> scry.storage.v1.ServicesResponse
-	10, // 17: scry.storage.v1.Reader.Operations:output_type -> scry.storage.v1.OperationsResponse
-	13, // 18: scry.storage.v1.Reader.Dependencies:output_type -> scry.storage.v1.DependenciesResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	17, // 0: scry.storage.v1.GetTraceResponse.resource_spans:type_name -> opentelemetry.proto.trace.v1.ResourceSpans
+	4,  // 1: scry.storage.v1.GetTraceResponse.span_warnings:type_name -> scry.storage.v1.SpanWarnings
+	1,  // 2: scry.storage.v1.GetTracesResponse.chunk:type_name -> scry.storage.v1.GetTraceResponse
+	18, // 3: scry.storage.v1.FindTraceIDsRequest.kind:type_name -> opentelemetry.proto.trace.v1.Span.SpanKind
+	6,  // 4: scry.storage.v1.FindTraceIDsRequest.attributes:type_name -> scry.storage.v1.Attribute
+	8,  // 5: scry.storage.v1.FindTraceIDsResponse.traces:type_name -> scry.storage.v1.TraceRef
+	18, // 6: scry.storage.v1.OperationsRequest.kind:type_name -> opentelemetry.proto.trace.v1.Span.SpanKind
+	13, // 7: scry.storage.v1.OperationsResponse.operations:type_name -> scry.storage.v1.Operation
+	18, // 8: scry.storage.v1.Operation.kind:type_name -> opentelemetry.proto.trace.v1.Span.SpanKind
+	16, // 9: scry.storage.v1.DependenciesResponse.dependencies:type_name -> scry.storage.v1.DependencyLink
+	0,  // 10: scry.storage.v1.Reader.GetTrace:input_type -> scry.storage.v1.GetTraceRequest
+	2,  // 11: scry.storage.v1.Reader.GetTraces:input_type -> scry.storage.v1.GetTracesRequest
+	5,  // 12: scry.storage.v1.Reader.FindTraceIDs:input_type -> scry.storage.v1.FindTraceIDsRequest
+	9,  // 13: scry.storage.v1.Reader.Services:input_type -> scry.storage.v1.ServicesRequest
+	11, // 14: scry.storage.v1.Reader.Operations:input_type -> scry.storage.v1.OperationsRequest
+	14, // 15: scry.storage.v1.Reader.Dependencies:input_type -> scry.storage.v1.DependenciesRequest
+	1,  // 16: scry.storage.v1.Reader.GetTrace:output_type -> scry.storage.v1.GetTraceResponse
+	3,  // 17: scry.storage.v1.Reader.GetTraces:output_type -> scry.storage.v1.GetTracesResponse
+	7,  // 18: scry.storage.v1.Reader.FindTraceIDs:output_type -> scry.storage.v1.FindTraceIDsResponse
+	10, // 19: scry.storage.v1.Reader.Services:output_type -> scry.storage.v1.ServicesResponse
+	12, // 20: scry.storage.v1.Reader.Operations:output_type -> scry.storage.v1.OperationsResponse
+	15, // 21: scry.storage.v1.Reader.Dependencies:output_type -> scry.storage.v1.DependenciesResponse
+	16, // [16:22] is the sub-list for method output_type
+	10, // [10:16] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_storage_proto_init() }
@@ -981,15 +1112,15 @@ func file_storage_proto_init() {
 	if File_storage_proto != nil {
 		return
 	}
-	file_storage_proto_msgTypes[3].OneofWrappers = []any{}
-	file_storage_proto_msgTypes[9].OneofWrappers = []any{}
+	file_storage_proto_msgTypes[5].OneofWrappers = []any{}
+	file_storage_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storage_proto_rawDesc), len(file_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Reader_GetTrace_FullMethodName     = "/scry.storage.v1.Reader/GetTrace"
+	Reader_GetTraces_FullMethodName    = "/scry.storage.v1.Reader/GetTraces"
 	Reader_FindTraceIDs_FullMethodName = "/scry.storage.v1.Reader/FindTraceIDs"
 	Reader_Services_FullMethodName     = "/scry.storage.v1.Reader/Services"
 	Reader_Operations_FullMethodName   = "/scry.storage.v1.Reader/Operations"
@@ -38,13 +39,19 @@ const (
 // Spans travel as OTLP. Times are Unix nanoseconds, durations nanoseconds;
 // trace IDs are 16 bytes. Errors use gRPC codes: NOT_FOUND when GetTrace
 // finds no span of the trace, INVALID_ARGUMENT for a malformed request (the
-// message says what is wrong), UNAVAILABLE when the store is closed.
+// message says what is wrong), UNAVAILABLE when the store is closed. A server
+// older than a method answers it with UNIMPLEMENTED.
 type ReaderClient interface {
 	// GetTrace streams every stored span of a trace, in chunks that each stay
 	// well under the default 4 MiB message size; the spans of all chunks
 	// together are the trace. It fails with NOT_FOUND, before any chunk, when
 	// no span of the trace is stored.
 	GetTrace(ctx context.Context, in *GetTraceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetTraceResponse], error)
+	// GetTraces streams every stored span of several traces, each trace in
+	// chunks as GetTrace sends it, every chunk naming the trace it belongs to
+	// by its index in the request. A trace with no stored span gets no chunk;
+	// that is not an error. The chunks of one trace come one after another.
+	GetTraces(ctx context.Context, in *GetTracesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetTracesResponse], error)
 	// FindTraceIDs returns the IDs of traces matching a query, newest first,
 	// at most limit of them.
 	FindTraceIDs(ctx context.Context, in *FindTraceIDsRequest, opts ...grpc.CallOption) (*FindTraceIDsResponse, error)
@@ -83,6 +90,25 @@ func (c *readerClient) GetTrace(ctx context.Context, in *GetTraceRequest, opts .
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Reader_GetTraceClient = grpc.ServerStreamingClient[GetTraceResponse]
+
+func (c *readerClient) GetTraces(ctx context.Context, in *GetTracesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetTracesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Reader_ServiceDesc.Streams[1], Reader_GetTraces_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetTracesRequest, GetTracesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Reader_GetTracesClient = grpc.ServerStreamingClient[GetTracesResponse]
 
 func (c *readerClient) FindTraceIDs(ctx context.Context, in *FindTraceIDsRequest, opts ...grpc.CallOption) (*FindTraceIDsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -136,13 +162,19 @@ func (c *readerClient) Dependencies(ctx context.Context, in *DependenciesRequest
 // Spans travel as OTLP. Times are Unix nanoseconds, durations nanoseconds;
 // trace IDs are 16 bytes. Errors use gRPC codes: NOT_FOUND when GetTrace
 // finds no span of the trace, INVALID_ARGUMENT for a malformed request (the
-// message says what is wrong), UNAVAILABLE when the store is closed.
+// message says what is wrong), UNAVAILABLE when the store is closed. A server
+// older than a method answers it with UNIMPLEMENTED.
 type ReaderServer interface {
 	// GetTrace streams every stored span of a trace, in chunks that each stay
 	// well under the default 4 MiB message size; the spans of all chunks
 	// together are the trace. It fails with NOT_FOUND, before any chunk, when
 	// no span of the trace is stored.
 	GetTrace(*GetTraceRequest, grpc.ServerStreamingServer[GetTraceResponse]) error
+	// GetTraces streams every stored span of several traces, each trace in
+	// chunks as GetTrace sends it, every chunk naming the trace it belongs to
+	// by its index in the request. A trace with no stored span gets no chunk;
+	// that is not an error. The chunks of one trace come one after another.
+	GetTraces(*GetTracesRequest, grpc.ServerStreamingServer[GetTracesResponse]) error
 	// FindTraceIDs returns the IDs of traces matching a query, newest first,
 	// at most limit of them.
 	FindTraceIDs(context.Context, *FindTraceIDsRequest) (*FindTraceIDsResponse, error)
@@ -165,6 +197,9 @@ type UnimplementedReaderServer struct{}
 
 func (UnimplementedReaderServer) GetTrace(*GetTraceRequest, grpc.ServerStreamingServer[GetTraceResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetTrace not implemented")
+}
+func (UnimplementedReaderServer) GetTraces(*GetTracesRequest, grpc.ServerStreamingServer[GetTracesResponse]) error {
+	return status.Error(codes.Unimplemented, "method GetTraces not implemented")
 }
 func (UnimplementedReaderServer) FindTraceIDs(context.Context, *FindTraceIDsRequest) (*FindTraceIDsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FindTraceIDs not implemented")
@@ -209,6 +244,17 @@ func _Reader_GetTrace_Handler(srv interface{}, stream grpc.ServerStream) error {
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Reader_GetTraceServer = grpc.ServerStreamingServer[GetTraceResponse]
+
+func _Reader_GetTraces_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetTracesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ReaderServer).GetTraces(m, &grpc.GenericServerStream[GetTracesRequest, GetTracesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Reader_GetTracesServer = grpc.ServerStreamingServer[GetTracesResponse]
 
 func _Reader_FindTraceIDs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(FindTraceIDsRequest)
@@ -310,6 +356,11 @@ var Reader_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "GetTrace",
 			Handler:       _Reader_GetTrace_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "GetTraces",
+			Handler:       _Reader_GetTraces_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/scrytrace/scry/internal/telemetry"
@@ -26,9 +25,6 @@ const (
 	// when it does not say, as in Jaeger (capped by MaxLimit).
 	DefaultSearchDepth = 100
 )
-
-// fetchParallelism bounds the GetTrace calls one search makes at once.
-const fetchParallelism = 8
 
 // Config configures the query API. Its zero value is valid: every zero field
 // takes the default named in its comment.
@@ -253,53 +249,22 @@ type foundTrace struct {
 	spans []*model.Span // nil when the trace is not stored
 }
 
-// fetchTraces gets the traces with the given IDs, at most fetchParallelism
-// at a time, in the order of ids. A trace that is not stored has nil spans;
-// any other error stops the fetch and is returned.
+// fetchTraces gets the traces with the given IDs, in the order of ids, with
+// one GetTraces call. A trace that is not stored has no spans.
 func (h *handler) fetchTraces(ctx context.Context, ids []model.TraceID, hint storage.TimeHint) ([]foundTrace, error) {
 	out := make([]foundTrace, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		sem      = make(chan struct{}, fetchParallelism)
-	)
+	traces, err := h.reader.GetTraces(ctx, ids, hint)
+	if err != nil {
+		return nil, fmt.Errorf("cannot get %d traces: %w", len(ids), err)
+	}
+	if len(traces) != len(ids) {
+		return nil, fmt.Errorf("cannot get traces: storage answered %d traces for %d IDs", len(traces), len(ids))
+	}
 	for i, id := range ids {
-		out[i].id = id
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			spans, err := h.reader.GetTrace(ctx, id, hint)
-			if err != nil && !errors.Is(err, storage.ErrTraceNotFound) {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("cannot get trace %s: %w", id, err)
-				}
-				mu.Unlock()
-				cancel()
-				return
-			}
-			out[i].spans = spans
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("cannot get traces: %w", err)
+		out[i] = foundTrace{id: id, spans: traces[i]}
 	}
 	return out, nil
 }

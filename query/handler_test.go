@@ -141,7 +141,7 @@ func TestConfiguredLimits(t *testing.T) {
 
 func TestStorageFailureIsLogged(t *testing.T) {
 	s := newServer(t, Config{})
-	if err := s.store.Close(); err != nil {
+	if err := s.store.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	e := s.get(t, "/api/services").jaeger(t, http.StatusServiceUnavailable)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -111,8 +112,7 @@ type server struct {
 
 func newServer(t *testing.T, cfg Config) *server {
 	t.Helper()
-	store := memory.New()
-	t.Cleanup(func() { _ = store.Close() })
+	store := testkit.Start(t, memory.New())
 	if err := store.WriteSpans(context.Background(), seedSpans()); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
@@ -241,8 +241,7 @@ func millis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 func newEmptyStore(t *testing.T) *memory.Store {
 	t.Helper()
-	store := memory.New()
-	t.Cleanup(func() { _ = store.Close() })
+	store := testkit.Start(t, memory.New())
 	return store
 }
 

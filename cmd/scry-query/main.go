@@ -21,7 +21,7 @@ var version = "dev"
 func main() {
 	var (
 		rem       = wiring.DefaultRemoteFlags()
-		qry       wiring.QueryFlags
+		qry       = wiring.DefaultQueryFlags()
 		adminAddr string
 	)
 	cmd := &cobra.Command{
@@ -49,7 +49,7 @@ func main() {
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry-query started", "version", version, "storage", rem.Remote.Endpoints)
-				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: http://%s%s/\n  stores:     %v\n", version, q.Addr(), qry.BasePath, rem.Remote.Endpoints)
+				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: http://%s%s/\n  stores:     %v\n", version, q.Addr(), qry.Query.BasePath, rem.Remote.Endpoints)
 			}, 30*time.Second)
 		},
 	}

@@ -35,7 +35,7 @@ func command() *cobra.Command {
 	var (
 		store     = wiring.DefaultStoreFlags()
 		intake    = wiring.DefaultIntakeFlags()
-		qry       wiring.QueryFlags
+		qry       = wiring.DefaultQueryFlags()
 		adminAddr string
 	)
 	cmd := &cobra.Command{
@@ -69,7 +69,7 @@ func command() *cobra.Command {
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry started", "version", version, "data_dir", store.Badger.Dir)
-				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  http://%s%s/\n", version, q.Addr(), qry.BasePath)
+				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  http://%s%s/\n", version, q.Addr(), qry.Query.BasePath)
 				if in.GRPC != nil {
 					fmt.Fprintf(os.Stderr, "  OTLP/gRPC:   %s\n", in.GRPC.Addr())
 				}

@@ -220,23 +220,35 @@ func (f *IntakeFlags) buildUDP(in *Intake, m *collector.Metrics, tel telemetry.S
 	return nil
 }
 
-// QueryFlags configure the query HTTP server.
+// DefaultQueryHTTPAddr is the query HTTP listen address unless --http-addr
+// says otherwise.
+const DefaultQueryHTTPAddr = "127.0.0.1:16686"
+
+// QueryFlags configure the query HTTP server. Query starts as
+// query.DefaultConfig (DefaultQueryFlags) and the flags write into it.
 type QueryFlags struct {
 	HTTPAddr string
-	BasePath string
+	Query    query.Config
 }
 
-// Add registers the flags on fs.
+// DefaultQueryFlags returns DefaultQueryHTTPAddr and query.DefaultConfig.
+func DefaultQueryFlags() QueryFlags {
+	return QueryFlags{HTTPAddr: DefaultQueryHTTPAddr, Query: query.DefaultConfig()}
+}
+
+// Add registers the flags on fs, with f's values as their defaults.
 func (f *QueryFlags) Add(fs *pflag.FlagSet) {
-	fs.StringVar(&f.HTTPAddr, "http-addr", "127.0.0.1:16686", "query HTTP listen address: Jaeger's /api, /api/v3 and the UI")
-	fs.StringVar(&f.BasePath, "base-path", "", "URL prefix to serve the API and UI under (for a reverse proxy), e.g. /scry")
+	fs.StringVar(&f.HTTPAddr, "http-addr", f.HTTPAddr, "query HTTP listen address: Jaeger's /api, /api/v3 and the UI")
+	fs.StringVar(&f.Query.BasePath, "base-path", f.Query.BasePath, "URL prefix to serve the API and UI under (for a reverse proxy), e.g. /scry")
 }
 
 // BuildQuery constructs the query HTTP server over r, with the web UI and
 // latency metrics.
 func (f *QueryFlags) BuildQuery(r storage.Reader, tel telemetry.Settings) (*httpserver.Server, error) {
 	tel = tel.For("query")
-	h, err := query.NewHandler(query.Config{BasePath: f.BasePath, UI: ui.Handler(f.BasePath)}, r, tel)
+	cfg := f.Query
+	cfg.UI = ui.Handler(cfg.BasePath)
+	h, err := query.NewHandler(cfg, r, tel)
 	if err != nil {
 		return nil, err
 	}

@@ -412,16 +412,20 @@ func (s *Store) Shutdown(ctx context.Context) error {
 	s.life.Unlock()
 	select {
 	case <-s.done:
-		return s.close()
 	case <-ctx.Done():
-		go func() {
-			<-s.done
-			if err := s.close(); err != nil {
-				s.log.Error("cannot close store", "err", err)
-			}
-		}()
-		return fmt.Errorf("cannot shut down store: its upkeep has not stopped: %w", ctx.Err())
+		select {
+		case <-s.done:
+		default:
+			go func() {
+				<-s.done
+				if err := s.close(); err != nil {
+					s.log.Error("cannot close store", "err", err)
+				}
+			}()
+			return fmt.Errorf("cannot shut down store: its upkeep has not stopped: %w", ctx.Err())
+		}
 	}
+	return s.close()
 }
 
 // close persists pending dependency counts and closes Badger, once nothing

@@ -223,10 +223,14 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	}
 	select {
 	case <-c.done:
-		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("cannot shut down storage client: DNS resolution has not stopped: %w", ctx.Err())
+		select {
+		case <-c.done:
+		default:
+			return fmt.Errorf("cannot shut down storage client: DNS resolution has not stopped: %w", ctx.Err())
+		}
 	}
+	return nil
 }
 
 // GetTrace returns the spans of the trace from every address that has any.

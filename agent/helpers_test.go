@@ -47,7 +47,7 @@ type testCollector struct {
 // startCollector starts a collector on addr ("127.0.0.1:0" for any port).
 func startCollector(t testing.TB, addr string) *testCollector {
 	t.Helper()
-	c := &testCollector{t: t, Store: memory.New()}
+	c := &testCollector{t: t, Store: testkit.Start(t, memory.New())}
 	c.start(addr)
 	t.Cleanup(c.Stop)
 	return c

@@ -16,7 +16,7 @@ import (
 	"github.com/scrytrace/scry/storage"
 )
 
-// Defaults for the zero fields of Config.
+// Defaults of Config (see DefaultConfig).
 const (
 	DefaultLimit    = 20        // traces per /api/traces search, as Jaeger UI asks
 	DefaultMaxLimit = 1500      // most traces one search may ask for
@@ -26,8 +26,7 @@ const (
 	DefaultSearchDepth = 100
 )
 
-// Config configures the query API. Its zero value is valid: every zero field
-// takes the default named in its comment.
+// Config configures the query API. Start from DefaultConfig.
 type Config struct {
 	// BasePath serves everything under a path prefix, such as "/jaeger"
 	// behind a reverse proxy (Jaeger's --query.base-path). It must start
@@ -35,19 +34,26 @@ type Config struct {
 	BasePath string
 
 	// DefaultLimit is the number of traces a search returns when the request
-	// gives no limit (DefaultLimit, or MaxLimit if smaller, when 0).
+	// gives no limit; at most MaxLimit. Default DefaultLimit (20).
 	DefaultLimit int
 	// MaxLimit is the largest limit (and /api/v3 search depth) a request may
-	// ask for; larger ones are refused with a 400 (DefaultMaxLimit when 0).
+	// ask for; larger ones are refused with a 400. Default DefaultMaxLimit
+	// (1500).
 	MaxLimit int
 	// DefaultLookback is the length of the search window when a request
-	// gives neither start nor lookback (DefaultLookback when 0).
+	// gives neither start nor lookback. Default DefaultLookback (1h).
 	DefaultLookback time.Duration
 
 	// UI, if set, serves every request under BasePath that no API route
 	// claims, with its path unchanged (so it sees BasePath itself). Unknown
 	// paths under /api/ are never passed to it: they get a JSON 404.
 	UI http.Handler
+}
+
+// DefaultConfig returns the defaults named on Config's fields, at the root
+// path and without a UI.
+func DefaultConfig() Config {
+	return Config{DefaultLimit: DefaultLimit, MaxLimit: DefaultMaxLimit, DefaultLookback: DefaultLookback}
 }
 
 // Validate reports what is wrong with c, if anything.
@@ -61,17 +67,17 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("base path %q has characters a path prefix cannot have", c.BasePath))
 		}
 	}
-	if c.DefaultLimit < 0 {
-		errs = append(errs, fmt.Errorf("default limit must not be negative, got %d", c.DefaultLimit))
+	if c.DefaultLimit <= 0 {
+		errs = append(errs, fmt.Errorf("default limit must be positive, got %d", c.DefaultLimit))
 	}
-	if c.MaxLimit < 0 {
-		errs = append(errs, fmt.Errorf("max limit must not be negative, got %d", c.MaxLimit))
+	if c.MaxLimit <= 0 {
+		errs = append(errs, fmt.Errorf("max limit must be positive, got %d", c.MaxLimit))
 	}
-	if c.DefaultLimit > 0 && c.MaxLimit >= 0 && c.DefaultLimit > c.maxLimit() {
-		errs = append(errs, fmt.Errorf("default limit %d is greater than max limit %d", c.limit(), c.maxLimit()))
+	if c.MaxLimit > 0 && c.DefaultLimit > c.MaxLimit {
+		errs = append(errs, fmt.Errorf("default limit %d is greater than max limit %d", c.DefaultLimit, c.MaxLimit))
 	}
-	if c.DefaultLookback < 0 {
-		errs = append(errs, fmt.Errorf("default lookback must not be negative, got %s", c.DefaultLookback))
+	if c.DefaultLookback <= 0 {
+		errs = append(errs, fmt.Errorf("default lookback must be positive, got %s", c.DefaultLookback))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid query config: %w", errors.Join(errs...))
@@ -79,29 +85,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (c *Config) limit() int {
-	if c.DefaultLimit == 0 {
-		return min(DefaultLimit, c.maxLimit())
-	}
-	return c.DefaultLimit
-}
-
-func (c *Config) maxLimit() int {
-	if c.MaxLimit == 0 {
-		return DefaultMaxLimit
-	}
-	return c.MaxLimit
-}
-
-func (c *Config) lookback() time.Duration {
-	if c.DefaultLookback == 0 {
-		return DefaultLookback
-	}
-	return c.DefaultLookback
-}
-
 func (c *Config) searchDepth() int {
-	return min(DefaultSearchDepth, c.maxLimit())
+	return min(DefaultSearchDepth, c.MaxLimit)
 }
 
 // handler serves the API. It holds no request state and is safe for

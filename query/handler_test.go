@@ -12,50 +12,57 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
-	valid := []Config{
-		{},
-		{BasePath: "/"},
-		{BasePath: "/jaeger"},
-		{BasePath: "/a/b"},
-		{DefaultLimit: 50, MaxLimit: 50},
-		{MaxLimit: 5}, // the default limit is capped at MaxLimit
-		{DefaultLookback: 24 * time.Hour},
+	valid := []func(*Config){
+		nil,
+		func(c *Config) { c.BasePath = "/" },
+		func(c *Config) { c.BasePath = "/jaeger" },
+		func(c *Config) { c.BasePath = "/a/b" },
+		func(c *Config) { c.DefaultLimit, c.MaxLimit = 50, 50 },
+		func(c *Config) { c.DefaultLookback = 24 * time.Hour },
 	}
-	for _, c := range valid {
+	for _, mod := range valid {
+		c := DefaultConfig()
+		if mod != nil {
+			mod(&c)
+		}
 		if err := c.Validate(); err != nil {
 			t.Errorf("%+v: %v", c, err)
 		}
 	}
 	invalid := []struct {
-		cfg     Config
+		mod     func(*Config)
 		mention string
 	}{
-		{Config{BasePath: "jaeger"}, "base path"},
-		{Config{BasePath: "/jaeger/"}, "base path"},
-		{Config{BasePath: "/a//b"}, "base path"},
-		{Config{BasePath: "/{x}"}, "base path"},
-		{Config{DefaultLimit: -1}, "default limit"},
-		{Config{MaxLimit: -1}, "max limit"},
-		{Config{DefaultLimit: 100, MaxLimit: 10}, "greater than max limit"},
-		{Config{DefaultLimit: 2000}, "greater than max limit 1500"},
-		{Config{DefaultLookback: -time.Hour}, "lookback"},
+		{func(c *Config) { c.BasePath = "jaeger" }, "base path"},
+		{func(c *Config) { c.BasePath = "/jaeger/" }, "base path"},
+		{func(c *Config) { c.BasePath = "/a//b" }, "base path"},
+		{func(c *Config) { c.BasePath = "/{x}" }, "base path"},
+		{func(c *Config) { c.DefaultLimit = 0 }, "default limit"},
+		{func(c *Config) { c.DefaultLimit = -1 }, "default limit"},
+		{func(c *Config) { c.MaxLimit = 0 }, "max limit"},
+		{func(c *Config) { c.DefaultLimit, c.MaxLimit = 100, 10 }, "greater than max limit"},
+		{func(c *Config) { c.DefaultLimit = 2000 }, "greater than max limit 1500"},
+		{func(c *Config) { c.DefaultLookback = 0 }, "lookback"},
+		{func(c *Config) { c.DefaultLookback = -time.Hour }, "lookback"},
 	}
 	for _, tt := range invalid {
-		err := tt.cfg.Validate()
+		c := DefaultConfig()
+		tt.mod(&c)
+		err := c.Validate()
 		if err == nil || !strings.Contains(err.Error(), tt.mention) {
-			t.Errorf("%+v: error %v, want one mentioning %q", tt.cfg, err, tt.mention)
+			t.Errorf("%+v: error %v, want one mentioning %q", c, err, tt.mention)
 		}
-		if _, err := NewHandler(tt.cfg, newEmptyStore(t), telemetry.Nop()); err == nil {
-			t.Errorf("%+v: NewHandler accepted it", tt.cfg)
+		if _, err := NewHandler(c, newEmptyStore(t), telemetry.Nop()); err == nil {
+			t.Errorf("%+v: NewHandler accepted it", c)
 		}
 	}
-	if _, err := NewHandler(Config{}, nil, telemetry.Nop()); err == nil {
+	if _, err := NewHandler(DefaultConfig(), nil, telemetry.Nop()); err == nil {
 		t.Error("NewHandler accepted a nil reader")
 	}
 }
 
 func TestUnknownAPIPaths(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	for _, path := range []string{"/api/nothing", "/api/services/frontend", "/api/traces/" + jaegerA + "/spans", "/api/services/"} {
 		e := s.get(t, path).jaeger(t, http.StatusNotFound)
 		if len(e.Errors) != 1 || e.Errors[0].Code != 404 || !strings.Contains(e.Errors[0].Msg, path) {
@@ -74,7 +81,7 @@ func TestUnknownAPIPaths(t *testing.T) {
 }
 
 func TestMethodNotAllowed(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	r := s.do(t, http.MethodPost, "/api/services")
 	e := r.jaeger(t, http.StatusMethodNotAllowed)
 	if len(e.Errors) != 1 || e.Errors[0].Code != 405 || r.header.Get("Allow") != "GET, HEAD" {
@@ -94,7 +101,7 @@ func TestUIAndBasePath(t *testing.T) {
 	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ui:"+r.URL.Path)
 	})
-	s := newServer(t, Config{BasePath: "/jaeger", UI: ui})
+	s := newServer(t, func(c *Config) { c.BasePath, c.UI = "/jaeger", ui })
 
 	e := s.get(t, "/jaeger/api/services").jaeger(t, http.StatusOK)
 	if got := decode[[]string](t, e.Data); len(got) != 4 {
@@ -118,14 +125,14 @@ func TestUIAndBasePath(t *testing.T) {
 		}
 	}
 
-	root := newServer(t, Config{UI: ui})
+	root := newServer(t, func(c *Config) { c.UI = ui })
 	if r := root.get(t, "/trace/abc"); string(r.body) != "ui:/trace/abc" {
 		t.Errorf("UI at the root: %q", r.body)
 	}
 }
 
 func TestConfiguredLimits(t *testing.T) {
-	s := newServer(t, Config{DefaultLimit: 2, MaxLimit: 3, DefaultLookback: 6 * time.Hour})
+	s := newServer(t, func(c *Config) { c.DefaultLimit, c.MaxLimit, c.DefaultLookback = 2, 3, 6*time.Hour })
 	// The default lookback of 6h reaches trace D; the default limit is 2.
 	if got := search(t, s, "service", "frontend"); !slices.Equal(got, []string{jaegerC, jaegerA}) {
 		t.Errorf("default limit: %v", got)
@@ -140,8 +147,8 @@ func TestConfiguredLimits(t *testing.T) {
 }
 
 func TestStorageFailureIsLogged(t *testing.T) {
-	s := newServer(t, Config{})
-	if err := s.store.Close(); err != nil {
+	s := newServer(t, nil)
+	if err := s.store.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	e := s.get(t, "/api/services").jaeger(t, http.StatusServiceUnavailable)

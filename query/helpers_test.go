@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -109,18 +110,24 @@ type server struct {
 	log   *syncBuffer
 }
 
-func newServer(t *testing.T, cfg Config) *server {
+// newServer serves the seeded store with DefaultConfig, changed by mod if
+// not nil.
+func newServer(t *testing.T, mod func(*Config)) *server {
 	t.Helper()
-	store := memory.New()
-	t.Cleanup(func() { _ = store.Close() })
+	store := testkit.Start(t, memory.New())
 	if err := store.WriteSpans(context.Background(), seedSpans()); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	return newServerOver(t, cfg, store)
+	return newServerOver(t, mod, store)
 }
 
-func newServerOver(t *testing.T, cfg Config, store *memory.Store) *server {
+// newServerOver is newServer over store.
+func newServerOver(t *testing.T, mod func(*Config), store *memory.Store) *server {
 	t.Helper()
+	cfg := DefaultConfig()
+	if mod != nil {
+		mod(&cfg)
+	}
 	log := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var r storage.Reader = store
@@ -241,8 +248,7 @@ func millis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 func newEmptyStore(t *testing.T) *memory.Store {
 	t.Helper()
-	store := memory.New()
-	t.Cleanup(func() { _ = store.Close() })
+	store := testkit.Start(t, memory.New())
 	return store
 }
 

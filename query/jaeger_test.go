@@ -12,7 +12,7 @@ import (
 )
 
 func TestServices(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	r := s.get(t, "/api/services")
 	e := r.jaeger(t, http.StatusOK)
 	got := decode[[]string](t, e.Data)
@@ -30,7 +30,7 @@ func TestServices(t *testing.T) {
 }
 
 func TestServicesEmptyStoreIsEmptyList(t *testing.T) {
-	s := newServerOver(t, Config{}, newEmptyStore(t))
+	s := newServerOver(t, nil, newEmptyStore(t))
 	r := s.get(t, "/api/services")
 	r.jaeger(t, http.StatusOK)
 	if !strings.Contains(string(r.body), `"data":[]`) {
@@ -39,7 +39,7 @@ func TestServicesEmptyStoreIsEmptyList(t *testing.T) {
 }
 
 func TestServiceOperations(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	e := s.get(t, "/api/services/frontend/operations").jaeger(t, http.StatusOK)
 	got := decode[[]string](t, e.Data)
 	want := []string{"GET /dispatch", "GET /health", "HTTP GET"}
@@ -54,7 +54,7 @@ func TestServiceOperations(t *testing.T) {
 }
 
 func TestOperationsWithKind(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	type op struct {
 		Name     string `json:"name"`
 		SpanKind string `json:"spanKind"`
@@ -97,7 +97,7 @@ func search(t *testing.T, s *server, params ...string) []string {
 }
 
 func TestSearch(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	// A window around everything seeded, as Jaeger UI sends it.
 	all := []string{"start", micros(t0.Add(-4 * time.Hour)), "end", micros(t0.Add(time.Hour)), "lookback", "custom"}
 	with := func(p ...string) []string { return append(slices.Clone(all), p...) }
@@ -153,7 +153,7 @@ func TestSearch(t *testing.T) {
 }
 
 func TestSearchReturnsWholeTraces(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	e := s.get(t, "/api/traces", "service", "driver", "lookback", "1h").jaeger(t, http.StatusOK)
 	traces := decode[[]model.JaegerTrace](t, e.Data)
 	if len(traces) != 1 || len(traces[0].Spans) != 3 || len(traces[0].Processes) != 2 {
@@ -162,7 +162,7 @@ func TestSearchReturnsWholeTraces(t *testing.T) {
 }
 
 func TestSearchByTraceIDs(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	r := s.get(t, "/api/traces", "traceID", jaegerA, "traceID", jaegerB, "traceID", absent.String(), "traceID", jaegerA)
 	e := r.jaeger(t, http.StatusOK)
 	traces := decode[[]model.JaegerTrace](t, e.Data)
@@ -179,7 +179,7 @@ func TestSearchByTraceIDs(t *testing.T) {
 }
 
 func TestTraceByID(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	for _, id := range []string{jaegerA, strings.ToUpper(jaegerA)} {
 		e := s.get(t, "/api/traces/"+id).jaeger(t, http.StatusOK)
 		traces := decode[[]model.JaegerTrace](t, e.Data)
@@ -213,7 +213,7 @@ func TestTraceByID(t *testing.T) {
 }
 
 func TestTraceNotFound(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	r := s.get(t, "/api/traces/"+absent.String())
 	e := r.jaeger(t, http.StatusNotFound)
 	if string(e.Data) != "null" || len(e.Errors) != 1 || e.Errors[0].Code != 404 || e.Errors[0].Msg != "trace not found" {
@@ -222,7 +222,7 @@ func TestTraceNotFound(t *testing.T) {
 }
 
 func TestDependencies(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	type link struct {
 		Parent    string `json:"parent"`
 		Child     string `json:"child"`
@@ -254,7 +254,7 @@ func TestDependencies(t *testing.T) {
 }
 
 func TestBadParameters(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	tests := []struct {
 		path    string
 		params  []string
@@ -306,7 +306,7 @@ func TestBadParameters(t *testing.T) {
 }
 
 func TestBadParameterBody(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	r := s.get(t, "/api/traces", "limit", "x")
 	want := `{"data":null,"total":0,"limit":0,"offset":0,"errors":[{"code":400,"msg":"invalid parameter 'limit': \"x\" is not a whole number of traces"}]}`
 	if got := strings.TrimSpace(string(r.body)); got != want {
@@ -315,7 +315,7 @@ func TestBadParameterBody(t *testing.T) {
 }
 
 func TestServiceNameWithSlash(t *testing.T) {
-	s := newServerOver(t, Config{}, newEmptyStore(t))
+	s := newServerOver(t, nil, newEmptyStore(t))
 	writeSpan(t, s, "billing/v2", "charge")
 	e := s.get(t, "/api/services/billing%2Fv2/operations").jaeger(t, http.StatusOK)
 	if got := decode[[]string](t, e.Data); !slices.Equal(got, []string{"charge"}) {
@@ -324,7 +324,7 @@ func TestServiceNameWithSlash(t *testing.T) {
 }
 
 func TestPrettyPrint(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	r := s.get(t, "/api/services", "prettyPrint", "true")
 	if !strings.Contains(string(r.body), "\n  \"data\": [") {
 		t.Errorf("not indented: %s", r.body)

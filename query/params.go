@@ -204,7 +204,7 @@ func (h *handler) parseWindow(v url.Values) (startNs, endNs uint64, err error) {
 		end = unixNanos(h.clock.Now())
 	}
 	if !hasStart {
-		lookback := h.cfg.lookback()
+		lookback := h.cfg.DefaultLookback
 		if s := v.Get(paramLookback); s != "" && s != "custom" {
 			if lookback, err = parseLookback(s); err != nil {
 				return 0, 0, badParam(paramLookback, "%v", err)
@@ -283,17 +283,17 @@ func parseDuration(v url.Values, name string) (uint64, error) {
 // or 0 is the default.
 func (h *handler) parseLimit(s, name string) (int, error) {
 	if s == "" {
-		return h.cfg.limit(), nil
+		return h.cfg.DefaultLimit, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
 		return 0, badParam(name, "%q is not a whole number of traces", s)
 	}
 	if n == 0 {
-		return h.cfg.limit(), nil
+		return h.cfg.DefaultLimit, nil
 	}
-	if n > h.cfg.maxLimit() {
-		return 0, badParam(name, "%d is more than the maximum of %d traces", n, h.cfg.maxLimit())
+	if n > h.cfg.MaxLimit {
+		return 0, badParam(name, "%d is more than the maximum of %d traces", n, h.cfg.MaxLimit)
 	}
 	return n, nil
 }

@@ -270,8 +270,8 @@ func (h *handler) parseV3Search(v url.Values) (storage.Query, error) {
 		if err != nil || n <= 0 {
 			return q, badV3Param(name, "%q is not a positive whole number of traces", s)
 		}
-		if n > h.cfg.maxLimit() {
-			return q, badV3Param(name, "%d is more than the maximum of %d traces", n, h.cfg.maxLimit())
+		if n > h.cfg.MaxLimit {
+			return q, badV3Param(name, "%d is more than the maximum of %d traces", n, h.cfg.MaxLimit)
 		}
 		q.Limit = n
 	}

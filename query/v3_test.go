@@ -74,7 +74,7 @@ type v3Err struct {
 }
 
 func TestV3Services(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	r := s.get(t, "/api/v3/services")
 	r.checkJSON(t, http.StatusOK)
 	got := decode[map[string][]string](t, r.body)
@@ -84,7 +84,7 @@ func TestV3Services(t *testing.T) {
 }
 
 func TestV3Operations(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	type op struct {
 		Name     string `json:"name"`
 		SpanKind string `json:"spanKind"`
@@ -108,7 +108,7 @@ func TestV3Operations(t *testing.T) {
 }
 
 func TestV3Trace(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	r := s.get(t, "/api/v3/traces/"+jaegerA)
 	r.checkJSON(t, http.StatusOK)
 	res := decode[otlpResult](t, r.body)
@@ -151,7 +151,7 @@ func TestV3Trace(t *testing.T) {
 }
 
 func TestV3TraceNotFound(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	r := s.get(t, "/api/v3/traces/"+absent.String())
 	r.checkJSON(t, http.StatusNotFound)
 	e := decode[v3Err](t, r.body)
@@ -161,7 +161,7 @@ func TestV3TraceNotFound(t *testing.T) {
 }
 
 func TestV3FindTraces(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	window := []string{"query.startTimeMin", "2024-05-01T08:00:00Z", "query.startTimeMax", "2024-05-01T13:00:00Z"}
 	snake := []string{"query.start_time_min", "2024-05-01T08:00:00Z", "query.start_time_max", "2024-05-01T13:00:00Z"}
 	with := func(w []string, p ...string) []string { return append(slices.Clone(w), p...) }
@@ -211,7 +211,7 @@ func TestV3FindTraces(t *testing.T) {
 }
 
 func TestV3Dependencies(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	r := s.get(t, "/api/v3/dependencies", "startTime", "2024-05-01T11:00:00Z", "endTime", "2024-05-01T13:00:00Z")
 	r.checkJSON(t, http.StatusOK)
 	want := `{"dependencies":[{"parent":"customer","child":"mysql","callCount":"1"},{"parent":"frontend","child":"driver","callCount":"1"}]}`
@@ -221,7 +221,7 @@ func TestV3Dependencies(t *testing.T) {
 }
 
 func TestV3BadParameters(t *testing.T) {
-	s := newServer(t, Config{})
+	s := newServer(t, nil)
 	window := []string{"query.startTimeMin", "2024-05-01T08:00:00Z", "query.startTimeMax", "2024-05-01T13:00:00Z"}
 	with := func(p ...string) []string { return append(slices.Clone(window), p...) }
 	tests := []struct {
@@ -266,7 +266,7 @@ func TestV3BadParameters(t *testing.T) {
 }
 
 func TestV3DefaultSearchDepth(t *testing.T) {
-	s := newServerOver(t, Config{MaxLimit: 3}, newEmptyStore(t))
+	s := newServerOver(t, func(c *Config) { c.DefaultLimit, c.MaxLimit = 3, 3 }, newEmptyStore(t))
 	for i := range 5 {
 		writeSpan(t, s, "svc", strings.Repeat("x", i+1))
 	}

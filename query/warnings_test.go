@@ -54,7 +54,7 @@ func newProbeServer(t *testing.T) (*server, *probeReader) {
 		t.Fatal(err)
 	}
 	r := &probeReader{Store: store}
-	h, err := NewHandler(Config{}, r, telemetry.Settings{Clock: fixedClock(now)})
+	h, err := NewHandler(DefaultConfig(), r, telemetry.Settings{Clock: fixedClock(now)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 // stored. (GetTraces answers such a trace with an empty result instead.)
 var ErrTraceNotFound = errors.New("trace not found")
 
-// ErrClosed is returned by calls on a store after Close.
+// ErrClosed is returned by calls on a store before Start or after Shutdown.
 var ErrClosed = errors.New("store is closed")
 
 // Writer stores spans.
@@ -80,12 +80,19 @@ type Reader interface {
 }
 
 // Store is a backend: a Writer and a Reader over the same data.
+//
+// A store has the life of every long-lived part (internal/app.Part): its
+// constructor only checks the configuration, Start opens it (and starts its
+// background work), and Shutdown stops that work within ctx's deadline and
+// releases the store. Calls before Start or after Shutdown fail with
+// ErrClosed. Shutdown waits for calls in progress; it is safe to call twice
+// and before Start. A second Start fails, and a store once shut down cannot
+// be started again (Start fails with ErrClosed).
 type Store interface {
 	Writer
 	Reader
-	// Close releases the store. It is safe to call twice; calls after it fail
-	// with ErrClosed.
-	Close() error
+	Start(ctx context.Context) error
+	Shutdown(ctx context.Context) error
 }
 
 // TimeHint optionally says when a trace happened (Unix ns; 0 means unknown).

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/query"
 	"github.com/scrytrace/scry/storage/memory"
 	"github.com/scrytrace/scry/ui"
@@ -16,7 +17,9 @@ import (
 // TestMountedUnderQueryHandler serves the UI as scry-query does: through
 // query.NewHandler under a base path, beside the API.
 func TestMountedUnderQueryHandler(t *testing.T) {
-	h, err := query.NewHandler(query.Config{BasePath: "/scry", UI: ui.Handler("/scry")}, memory.New(), telemetry.Nop())
+	cfg := query.DefaultConfig()
+	cfg.BasePath, cfg.UI = "/scry", ui.Handler("/scry")
+	h, err := query.NewHandler(cfg, testkit.Start(t, memory.New()), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

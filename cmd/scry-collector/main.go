@@ -27,7 +27,7 @@ const about = "Scry collector: OTLP, Jaeger (Thrift over HTTP, and over UDP on -
 
 func main() {
 	var (
-		store       wiring.StoreFlags
+		store       = wiring.DefaultStoreFlags()
 		intake      = wiring.DefaultIntakeFlags()
 		storageAddr string
 		adminAddr   string
@@ -45,29 +45,28 @@ func main() {
 				return err
 			}
 			adm := admin.New(adminAddr, reg, tel.For("admin"))
-			s, err := store.OpenStore(tel)
+			s, err := store.NewStore(tel)
 			if err != nil {
 				return err
 			}
 			in, err := intake.BuildIntake(s, tel)
 			if err != nil {
-				s.Close()
 				return err
 			}
 			api := wiring.NewStorageServer(storageAddr, s, tel)
-			parts := []app.Named{{Name: "store", Part: wiring.StoreCloser(s)}}
+			parts := []app.Named{{Name: "store", Part: s}}
 			parts = append(parts, in.Parts...)
 			parts = append(parts, app.Named{Name: "storage API", Part: api}, app.Named{Name: "admin", Part: adm})
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
-				tel.Logger.Info("scry-collector started", "version", version, "data_dir", store.DataDir, "storage_addr", api.Addr().String())
+				tel.Logger.Info("scry-collector started", "version", version, "data_dir", store.Badger.Dir, "storage_addr", api.Addr().String())
 				fmt.Fprintf(os.Stderr, "scry-collector %s is running; storage API on %s, admin on http://%s\n", version, api.Addr(), adm.Addr())
 			}, 30*time.Second)
 		},
 	}
-	store.Add(cmd.Flags(), "scry-data")
+	store.Add(cmd.Flags())
 	intake.Add(cmd.Flags())
-	cmd.Flags().StringVar(&storageAddr, "storage-addr", "127.0.0.1:17271", "listen address of the store's read API (gRPC) for scry-query")
+	cmd.Flags().StringVar(&storageAddr, "storage-addr", wiring.DefaultStorageAddr, "listen address of the store's read API (gRPC) for scry-query")
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14270")
 	cli.AddConfigFlags(cmd)
 	cli.AddMemoryLimitFlag(cmd, 200)

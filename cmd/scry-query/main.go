@@ -20,8 +20,8 @@ var version = "dev"
 
 func main() {
 	var (
-		rem       wiring.RemoteFlags
-		qry       wiring.QueryFlags
+		rem       = wiring.DefaultRemoteFlags()
+		qry       = wiring.DefaultQueryFlags()
 		adminAddr string
 	)
 	cmd := &cobra.Command{
@@ -37,21 +37,19 @@ func main() {
 				return err
 			}
 			adm := admin.New(adminAddr, reg, tel.For("admin"))
-			client, err := rem.Client(tel)
+			client, err := rem.NewClient(tel)
 			if err != nil {
 				return err
 			}
 			q, err := qry.BuildQuery(client, tel)
 			if err != nil {
-				client.Close()
 				return err
 			}
-			closer := app.Funcs{ShutdownFunc: func(context.Context) error { return client.Close() }}
-			parts := []app.Named{{Name: "storage client", Part: closer}, {Name: "query HTTP", Part: q}, {Name: "admin", Part: adm}}
+			parts := []app.Named{{Name: "storage client", Part: client}, {Name: "query HTTP", Part: q}, {Name: "admin", Part: adm}}
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
-				tel.Logger.Info("scry-query started", "version", version, "storage", rem.Endpoints)
-				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: http://%s%s/\n  stores:     %v\n", version, q.Addr(), qry.BasePath, rem.Endpoints)
+				tel.Logger.Info("scry-query started", "version", version, "storage", rem.Remote.Endpoints)
+				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: http://%s%s/\n  stores:     %v\n", version, q.Addr(), qry.Query.BasePath, rem.Remote.Endpoints)
 			}, 30*time.Second)
 		},
 	}

@@ -33,9 +33,9 @@ func main() {
 
 func command() *cobra.Command {
 	var (
-		store     wiring.StoreFlags
+		store     = wiring.DefaultStoreFlags()
 		intake    = wiring.DefaultIntakeFlags()
-		qry       wiring.QueryFlags
+		qry       = wiring.DefaultQueryFlags()
 		adminAddr string
 	)
 	cmd := &cobra.Command{
@@ -51,27 +51,25 @@ func command() *cobra.Command {
 				return err
 			}
 			adm := admin.New(adminAddr, reg, tel.For("admin"))
-			s, err := store.OpenStore(tel)
+			s, err := store.NewStore(tel)
 			if err != nil {
 				return err
 			}
 			in, err := intake.BuildIntake(s, tel)
 			if err != nil {
-				s.Close()
 				return err
 			}
 			q, err := qry.BuildQuery(s, tel)
 			if err != nil {
-				s.Close()
 				return err
 			}
-			parts := []app.Named{{Name: "store", Part: wiring.StoreCloser(s)}}
+			parts := []app.Named{{Name: "store", Part: s}}
 			parts = append(parts, in.Parts...)
 			parts = append(parts, app.Named{Name: "query HTTP", Part: q}, app.Named{Name: "admin", Part: adm})
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
-				tel.Logger.Info("scry started", "version", version, "data_dir", store.DataDir)
-				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  http://%s%s/\n", version, q.Addr(), qry.BasePath)
+				tel.Logger.Info("scry started", "version", version, "data_dir", store.Badger.Dir)
+				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  http://%s%s/\n", version, q.Addr(), qry.Query.BasePath)
 				if in.GRPC != nil {
 					fmt.Fprintf(os.Stderr, "  OTLP/gRPC:   %s\n", in.GRPC.Addr())
 				}
@@ -92,11 +90,11 @@ func command() *cobra.Command {
 				if in.Zipkin != nil {
 					fmt.Fprintf(os.Stderr, "  Zipkin:      http://%s/api/v2/spans\n", in.Zipkin.Addr())
 				}
-				fmt.Fprintf(os.Stderr, "  admin:       http://%s/metrics\n  data:        %s\n", adm.Addr(), store.DataDir)
+				fmt.Fprintf(os.Stderr, "  admin:       http://%s/metrics\n  data:        %s\n", adm.Addr(), store.Badger.Dir)
 			}, 30*time.Second)
 		},
 	}
-	store.Add(cmd.Flags(), "scry-data")
+	store.Add(cmd.Flags())
 	intake.Add(cmd.Flags())
 	qry.Add(cmd.Flags())
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14269")

@@ -92,7 +92,7 @@ func (st *collectorStack) spans(t testing.TB, name, transport string, extra ...s
 }
 
 func TestConsumerSinkStoresSpans(t *testing.T) {
-	store := memory.New()
+	store := testkit.Start(t, memory.New())
 	st := startStack(t, store, store, queue.DefaultConfig(), jaegerudp.DefaultMaxInFlight)
 	b := batch("stored", 4)
 	b.Spans[3].SpanId = 0 // invalid
@@ -133,7 +133,7 @@ func TestConsumerSinkNeverWaits(t *testing.T) {
 		{"queue", int64(2*len(p) + len(p)/2), jaegerudp.DefaultMaxInFlight, "queue_full"}, // packets differ by a few bytes
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			store := memory.New()
+			store := testkit.Start(t, memory.New())
 			gate := make(chan struct{})
 			var once sync.Once
 			open := func() { once.Do(func() { close(gate) }) }
@@ -181,7 +181,7 @@ func TestConsumerSinkNeverWaits(t *testing.T) {
 // when its context ends first, gives up on them.
 func TestConsumerSinkShutdown(t *testing.T) {
 	t.Run("waits for commits", func(t *testing.T) {
-		store := memory.New()
+		store := testkit.Start(t, memory.New())
 		gate := make(chan struct{})
 		st := startStack(t, gatedWriter{Store: store, gate: gate}, store, queue.DefaultConfig(), jaegerudp.DefaultMaxInFlight)
 		send(t, st.server.Addrs().Binary, packet(t, batch("shutdown", 3), false))
@@ -201,7 +201,7 @@ func TestConsumerSinkShutdown(t *testing.T) {
 		}
 	})
 	t.Run("gives up when the context ends", func(t *testing.T) {
-		store := memory.New()
+		store := testkit.Start(t, memory.New())
 		gate := make(chan struct{})
 		defer close(gate)
 		st := startStack(t, gatedWriter{Store: store, gate: gate}, store, queue.DefaultConfig(), jaegerudp.DefaultMaxInFlight)

@@ -92,7 +92,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func memoryQueue(t *testing.T) *queue.Queue {
-	q, err := queue.New(queue.DefaultConfig(), memory.New(), telemetry.Nop())
+	q, err := queue.New(queue.DefaultConfig(), testkit.Start(t, memory.New()), telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/queue"
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -42,7 +43,7 @@ type fixture struct {
 
 func start(t *testing.T, cfg queue.Config) *fixture {
 	t.Helper()
-	f := &fixture{store: memory.New(), reg: prometheus.NewRegistry()}
+	f := &fixture{store: testkit.Start(t, memory.New()), reg: prometheus.NewRegistry()}
 	f.w = &collectortest.Writer{Inner: f.store}
 	q, err := queue.New(cfg, f.w, telemetry.Settings{Registerer: f.reg})
 	if err != nil {
@@ -292,7 +293,7 @@ func TestContextEndsWhileWaiting(t *testing.T) {
 }
 
 func TestShutdownDrains(t *testing.T) {
-	store := memory.New()
+	store := testkit.Start(t, memory.New())
 	w := &collectortest.Writer{Inner: store}
 	q, err := queue.New(queue.Config{MaxBytes: 1 << 20, MaxBatchSpans: 3, Writers: 2}, w, telemetry.Nop())
 	if err != nil {
@@ -345,7 +346,7 @@ func TestShutdownDrains(t *testing.T) {
 }
 
 func TestShutdownDeadlineAbortsWrites(t *testing.T) {
-	store := memory.New()
+	store := testkit.Start(t, memory.New())
 	w := &collectortest.Writer{Inner: store}
 	w.Hold() // never released: only the abort ends the write
 	q, err := queue.New(queue.DefaultConfig(), w, telemetry.Nop())

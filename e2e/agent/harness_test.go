@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/testbin"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/remote"
@@ -188,12 +190,13 @@ type sentSpan struct {
 // store reads the collector's store through its storage API.
 func store(t testing.TB, c *collector) *remote.Client {
 	t.Helper()
-	cl, err := remote.New(remote.Config{Endpoints: []string{c.Storage}})
+	cfg := remote.DefaultConfig()
+	cfg.Endpoints = []string{c.Storage}
+	cl, err := remote.New(cfg, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cl.Close() })
-	return cl
+	return testkit.Start(t, cl)
 }
 
 // missing returns the spans not stored (or all, while the store does not

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/internal/wiring"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
@@ -42,7 +43,7 @@ func TestIntakeJaegerZipkinSampling(t *testing.T) {
 		"--zipkin-addr=127.0.0.1:0", "--sampling-strategies-file=" + file, "--udp-compact-addr=", "--udp-binary-addr="}); err != nil {
 		t.Fatal(err)
 	}
-	store := memory.New()
+	store := testkit.Start(t, memory.New())
 	reg := prometheus.NewRegistry()
 	in, err := f.BuildIntake(store, telemetry.Settings{Registerer: reg})
 	if err != nil {
@@ -123,7 +124,7 @@ func TestIntakeUDP(t *testing.T) {
 		"--udp-compact-addr=127.0.0.1:0", "--udp-binary-addr=127.0.0.1:0", "--udp-buffer-bytes=65536"}); err != nil {
 		t.Fatal(err)
 	}
-	store := memory.New()
+	store := testkit.Start(t, memory.New())
 	reg := prometheus.NewRegistry()
 	in, err := f.BuildIntake(store, telemetry.Settings{Registerer: reg})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
@@ -33,28 +32,43 @@ import (
 	"github.com/scrytrace/scry/ui"
 )
 
-// StoreFlags configure the embedded Badger store.
+// DefaultDataDir is the folder of the embedded Badger store unless
+// --data-dir says otherwise.
+const DefaultDataDir = "scry-data"
+
+// StoreFlags configure the embedded Badger store. Its Config starts as
+// badger.DefaultConfig in DefaultDataDir (DefaultStoreFlags) and the flags
+// write into it.
 type StoreFlags struct {
-	DataDir   string
-	Retention time.Duration
+	Badger badger.Config
 }
 
-// Add registers the flags on fs.
-func (f *StoreFlags) Add(fs *pflag.FlagSet, defaultDir string) {
-	fs.StringVar(&f.DataDir, "data-dir", defaultDir, "folder for the Badger store (created if missing)")
-	fs.DurationVar(&f.Retention, "retention", 72*time.Hour, "how long spans are kept; older data is deleted from disk")
+// DefaultStoreFlags returns badger.DefaultConfig with Dir DefaultDataDir.
+func DefaultStoreFlags() StoreFlags {
+	c := badger.DefaultConfig()
+	c.Dir = DefaultDataDir
+	return StoreFlags{Badger: c}
 }
 
-// OpenStore opens the Badger store and registers its size gauge.
-func (f *StoreFlags) OpenStore(tel telemetry.Settings) (*badger.Store, error) {
+// Add registers the flags on fs, with f's values as their defaults.
+func (f *StoreFlags) Add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.Badger.Dir, "data-dir", f.Badger.Dir, "folder for the Badger store (created if missing)")
+	fs.DurationVar(&f.Badger.Retention, "retention", f.Badger.Retention, "how long spans are kept; older data is deleted from disk")
+}
+
+// NewStore constructs the Badger store, a part that Start opens, and
+// registers its size gauge.
+func (f *StoreFlags) NewStore(tel telemetry.Settings) (*badger.Store, error) {
 	tel = tel.For("store")
-	s, err := badger.Open(badger.Config{Dir: f.DataDir, Retention: f.Retention, Logger: tel.Logger})
+	s, err := badger.New(f.Badger, tel)
 	if err != nil {
 		return nil, err
 	}
-	tel.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	if err := tel.Registerer.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "scry_store_disk_bytes", Help: "Bytes the store's files take on disk.",
-	}, func() float64 { return float64(s.DiskSize()) }))
+	}, func() float64 { return float64(s.DiskSize()) })); err != nil {
+		return nil, fmt.Errorf("cannot register store metrics: %w", err)
+	}
 	return s, nil
 }
 
@@ -206,23 +220,35 @@ func (f *IntakeFlags) buildUDP(in *Intake, m *collector.Metrics, tel telemetry.S
 	return nil
 }
 
-// QueryFlags configure the query HTTP server.
+// DefaultQueryHTTPAddr is the query HTTP listen address unless --http-addr
+// says otherwise.
+const DefaultQueryHTTPAddr = "127.0.0.1:16686"
+
+// QueryFlags configure the query HTTP server. Query starts as
+// query.DefaultConfig (DefaultQueryFlags) and the flags write into it.
 type QueryFlags struct {
 	HTTPAddr string
-	BasePath string
+	Query    query.Config
 }
 
-// Add registers the flags on fs.
+// DefaultQueryFlags returns DefaultQueryHTTPAddr and query.DefaultConfig.
+func DefaultQueryFlags() QueryFlags {
+	return QueryFlags{HTTPAddr: DefaultQueryHTTPAddr, Query: query.DefaultConfig()}
+}
+
+// Add registers the flags on fs, with f's values as their defaults.
 func (f *QueryFlags) Add(fs *pflag.FlagSet) {
-	fs.StringVar(&f.HTTPAddr, "http-addr", "127.0.0.1:16686", "query HTTP listen address: Jaeger's /api, /api/v3 and the UI")
-	fs.StringVar(&f.BasePath, "base-path", "", "URL prefix to serve the API and UI under (for a reverse proxy), e.g. /scry")
+	fs.StringVar(&f.HTTPAddr, "http-addr", f.HTTPAddr, "query HTTP listen address: Jaeger's /api, /api/v3 and the UI")
+	fs.StringVar(&f.Query.BasePath, "base-path", f.Query.BasePath, "URL prefix to serve the API and UI under (for a reverse proxy), e.g. /scry")
 }
 
 // BuildQuery constructs the query HTTP server over r, with the web UI and
 // latency metrics.
 func (f *QueryFlags) BuildQuery(r storage.Reader, tel telemetry.Settings) (*httpserver.Server, error) {
 	tel = tel.For("query")
-	h, err := query.NewHandler(query.Config{BasePath: f.BasePath, UI: ui.Handler(f.BasePath)}, r, tel)
+	cfg := f.Query
+	cfg.UI = ui.Handler(cfg.BasePath)
+	h, err := query.NewHandler(cfg, r, tel)
 	if err != nil {
 		return nil, err
 	}
@@ -256,33 +282,42 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-// StoreCloser makes a store a Part whose Shutdown closes it.
-func StoreCloser(s storage.Store) app.Part {
-	return app.Funcs{ShutdownFunc: func(context.Context) error { return s.Close() }}
-}
+// DefaultStorageAddr is where a collector serves its store's read API
+// (--storage-addr) and where scry-query looks for it (--storage) by default.
+const DefaultStorageAddr = "127.0.0.1:17271"
 
 // NewStorageServer serves r's read API (storage/remote) on addr.
 func NewStorageServer(addr string, r storage.Reader, tel telemetry.Settings) *grpcserver.Server {
 	tel = tel.For("storage-api")
 	srv := grpc.NewServer(grpc.MaxSendMsgSize(64 << 20))
-	remote.NewServer(r, tel.Logger).Register(srv)
+	remote.NewServer(r, tel).Register(srv)
 	return grpcserver.New("storage API", addr, srv, tel)
 }
 
 // RemoteFlags configure scry-query's connection to the collectors' stores.
+// Its Config starts as remote.DefaultConfig with DefaultStorageAddr as the
+// one endpoint (DefaultRemoteFlags) and the flags write into it.
 type RemoteFlags struct {
-	Endpoints       []string
-	ResolveInterval time.Duration
+	Remote remote.Config
 }
 
-// Add registers the flags on fs.
+// DefaultRemoteFlags returns remote.DefaultConfig with the endpoint
+// DefaultStorageAddr.
+func DefaultRemoteFlags() RemoteFlags {
+	c := remote.DefaultConfig()
+	c.Endpoints = []string{DefaultStorageAddr}
+	return RemoteFlags{Remote: c}
+}
+
+// Add registers the flags on fs, with f's values as their defaults.
 func (f *RemoteFlags) Add(fs *pflag.FlagSet) {
-	fs.StringSliceVar(&f.Endpoints, "storage", []string{"127.0.0.1:17271"},
+	fs.StringSliceVar(&f.Remote.Endpoints, "storage", f.Remote.Endpoints,
 		"a collector's storage API, host:port; repeat or separate by commas for several. A DNS name that resolves to several addresses (a Kubernetes headless Service) reaches each of them")
-	fs.DurationVar(&f.ResolveInterval, "storage-resolve-interval", remote.DefaultResolveInterval, "how often DNS names in --storage are resolved again")
+	fs.DurationVar(&f.Remote.ResolveInterval, "storage-resolve-interval", f.Remote.ResolveInterval, "how often DNS names in --storage are resolved again")
 }
 
-// Client connects to the collectors' stores.
-func (f *RemoteFlags) Client(tel telemetry.Settings) (*remote.Client, error) {
-	return remote.New(remote.Config{Endpoints: f.Endpoints, ResolveInterval: f.ResolveInterval, Logger: tel.For("storage-client").Logger})
+// NewClient constructs the client of the collectors' stores, a part that
+// Start connects.
+func (f *RemoteFlags) NewClient(tel telemetry.Settings) (*remote.Client, error) {
+	return remote.New(f.Remote, tel.For("storage-client"))
 }

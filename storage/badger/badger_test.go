@@ -13,29 +13,81 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/storagetest"
 )
 
-func openTest(t *testing.T, dir string, mod func(*Config)) *Store {
+// newTest returns a store in dir, not started, with NoSync and mod's
+// changes to DefaultConfig; it is shut down when t ends.
+func newTest(t *testing.T, dir string, mod func(*Config)) *Store {
 	t.Helper()
-	cfg := Config{Dir: dir, NoSync: true}
+	cfg := DefaultConfig()
+	cfg.Dir, cfg.NoSync = dir, true
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := Open(cfg)
+	s, err := New(cfg, telemetry.Nop())
 	if err != nil {
-		t.Fatalf("open: %v", err)
+		t.Fatalf("new store: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// openTest is newTest, started.
+func openTest(t *testing.T, dir string, mod func(*Config)) *Store {
+	t.Helper()
+	return testkit.Start(t, newTest(t, dir, mod))
+}
+
+// startErr is the error of starting a new store in dir.
+func startErr(t *testing.T, dir string) error {
+	t.Helper()
+	s := newTest(t, dir, nil)
+	err := s.Start(t.Context())
+	if err == nil {
+		s.Shutdown(t.Context())
+	}
+	return err
 }
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store {
-		return openTest(t, t.TempDir(), nil)
+		return newTest(t, t.TempDir(), nil)
 	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	if _, err := New(DefaultConfig(), telemetry.Nop()); err == nil || !strings.Contains(err.Error(), "data directory") {
+		t.Errorf("DefaultConfig without a folder: got %v, want an error about the data directory", err)
+	}
+	bad := map[string]func(*Config){
+		"retention":            func(c *Config) { c.Retention = 0 },
+		"memtable":             func(c *Config) { c.MemTableSize = 1 << 20 },
+		"maintenance interval": func(c *Config) { c.MaintenanceInterval = 0 },
+	}
+	for mention, mod := range bad {
+		cfg := DefaultConfig()
+		cfg.Dir = t.TempDir()
+		mod(&cfg)
+		if _, err := New(cfg, telemetry.Nop()); err == nil || !strings.Contains(err.Error(), mention) {
+			t.Errorf("%+v: got %v, want an error mentioning %q", cfg, err, mention)
+		}
+	}
+}
+
+func TestNewCreatesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := newTest(t, dir, nil)
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the folder exists before Start (%v)", err)
+	}
+	testkit.Start(t, s)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("after Start: %v", err)
+	}
 }
 
 // testSpans makes n spans in traces of 10, all of service svc, starting at base.
@@ -66,14 +118,14 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := s.WriteSpans(context.Background(), spans); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second close: %v", err)
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatalf("second shutdown: %v", err)
 	}
 	if _, err := s.GetTrace(context.Background(), id, storage.TimeHint{}); !errors.Is(err, storage.ErrClosed) {
-		t.Fatalf("read after close: got %v, want ErrClosed", err)
+		t.Fatalf("read after shutdown: got %v, want ErrClosed", err)
 	}
 	s = openTest(t, dir, nil)
 	got, err := s.GetTrace(context.Background(), id, storage.TimeHint{})
@@ -98,7 +150,7 @@ func TestOpenRefusesUnknownFormat(t *testing.T) {
 	}
 	db.Update(func(txn *badger.Txn) error { return txn.Set(formatKey, []byte("scry-badger-99")) })
 	db.Close()
-	_, err = Open(Config{Dir: dir})
+	err = startErr(t, dir)
 	if err == nil || !strings.Contains(err.Error(), "unknown store format") {
 		t.Fatalf("got %v, want an unknown-format error", err)
 	}
@@ -112,7 +164,7 @@ func TestOpenRefusesForeignDatabase(t *testing.T) {
 	}
 	db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("jaeger-key"), []byte("x")) })
 	db.Close()
-	_, err = Open(Config{Dir: dir})
+	err = startErr(t, dir)
 	if err == nil || !strings.Contains(err.Error(), "not a Scry store") {
 		t.Fatalf("got %v, want a not-a-Scry-store error", err)
 	}
@@ -124,11 +176,11 @@ func TestOpenDamagedStoreFailsCleanly(t *testing.T) {
 	if err := s.WriteSpans(context.Background(), testSpans(50, "svc", time.Now(), 1)); err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
+	s.Shutdown(context.Background())
 	if err := os.WriteFile(filepath.Join(dir, "MANIFEST"), []byte("this is not a manifest at all"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(Config{Dir: dir})
+	err := startErr(t, dir)
 	if err == nil || !strings.Contains(err.Error(), "cannot open store") {
 		t.Fatalf("got %v, want a clear open error", err)
 	}
@@ -139,12 +191,15 @@ func TestRetentionDeletesFromDisk(t *testing.T) {
 	start := time.Now()
 	now.Store(start.UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	dir := t.TempDir()
-	s := openTest(t, dir, func(c *Config) {
-		c.Retention = 12 * time.Second // one-second buckets
-		c.Now = clock
-		c.MaintenanceInterval = time.Hour
-	})
+	cfg := DefaultConfig()
+	cfg.Dir, cfg.NoSync = t.TempDir(), true
+	cfg.Retention = 12 * time.Second // one-second buckets
+	cfg.MaintenanceInterval = time.Hour
+	s, err := New(cfg, telemetry.Settings{Clock: clockFunc(clock)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Start(t, s)
 	ctx := context.Background()
 	old := testSpans(20000, "old", start, 1)
 	if err := s.WriteSpans(ctx, old); err != nil {
@@ -181,6 +236,11 @@ func TestRetentionDeletesFromDisk(t *testing.T) {
 		t.Fatalf("fresh trace: %v", err)
 	}
 }
+
+// clockFunc is a telemetry.Clock.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
 
 // TestBuilderArenasReleased checks that Badger's pool of table-builder
 // arenas is emptied as soon as a table is built (see releaseBuilderArenas):

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/workload"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
@@ -34,11 +35,11 @@ func benchBatches(n int, start time.Time) [][]*model.Span {
 func BenchmarkWrite(b *testing.B) {
 	for _, durable := range []bool{true, false} {
 		b.Run(fmt.Sprintf("sync=%v", durable), func(b *testing.B) {
-			s, err := Open(Config{Dir: b.TempDir(), NoSync: !durable})
+			s, err := startBench(b.TempDir(), !durable)
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer s.Close()
+			defer s.Shutdown(context.Background())
 			batches := benchBatches(200, time.Now().Add(-time.Hour))
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -62,6 +63,18 @@ func BenchmarkWrite(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// startBench constructs and starts a store in dir with the default
+// configuration; the caller shuts it down.
+func startBench(dir string, noSync bool) (*Store, error) {
+	cfg := DefaultConfig()
+	cfg.Dir, cfg.NoSync = dir, noSync
+	s, err := New(cfg, telemetry.Nop())
+	if err != nil {
+		return nil, err
+	}
+	return s, s.Start(context.Background())
 }
 
 // readStore is a store of benchReadSpans spans built once for the read
@@ -92,7 +105,7 @@ func openReadStore(b *testing.B) *Store {
 			return
 		}
 		readStore.dir = dir
-		s, err := Open(Config{Dir: dir, NoSync: true})
+		s, err := startBench(dir, true)
 		if err != nil {
 			readStore.err = err
 			return

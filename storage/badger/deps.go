@@ -142,7 +142,7 @@ func (s *Store) flushDeps() error {
 	if counts == nil {
 		return nil
 	}
-	w := &groupWriter{s: s, nowSec: uint64(s.cfg.Now().Unix()), cutoff: s.expiryCutoff()}
+	w := &groupWriter{s: s, nowSec: uint64(s.clock.Now().Unix()), cutoff: s.expiryCutoff()}
 	byBucket := map[uint32][]byte{}
 	for k, n := range counts {
 		b := w.bucketOf(k.sec * 1e9)
@@ -156,7 +156,7 @@ func (s *Store) flushDeps() error {
 		v = binary.AppendUvarint(v, n)
 		byBucket[b] = v
 	}
-	seq := uint64(s.cfg.Now().UnixNano())
+	seq := uint64(s.clock.Now().UnixNano())
 	err := s.db.Update(func(txn *badger.Txn) error {
 		for b, v := range byBucket {
 			k := idKey(prefixDeps, b)

@@ -26,7 +26,7 @@ func BenchmarkLargeStore(b *testing.B) {
 		b.Skip("set SCRY_BENCH_LARGE to the number of spans")
 	}
 	dir := b.TempDir()
-	s, err := Open(Config{Dir: dir, NoSync: true})
+	s, err := startBench(dir, true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,15 +46,15 @@ func BenchmarkLargeStore(b *testing.B) {
 	var settled time.Duration
 	for range 2 {
 		settled += waitCompacted(s)
-		if err := s.Close(); err != nil {
+		if err := s.Shutdown(context.Background()); err != nil {
 			b.Fatal(err)
 		}
-		if s, err = Open(Config{Dir: dir, NoSync: true}); err != nil {
+		if s, err = startBench(dir, true); err != nil {
 			b.Fatal(err)
 		}
 	}
 	settled += waitCompacted(s)
-	if err := s.Close(); err != nil {
+	if err := s.Shutdown(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	debug.FreeOSMemory()
@@ -62,7 +62,7 @@ func BenchmarkLargeStore(b *testing.B) {
 	b.ReportMetric(settled.Seconds(), "settle-s")
 	for range b.N {
 		t0 := time.Now()
-		s, err = Open(Config{Dir: dir, NoSync: true})
+		s, err = startBench(dir, true)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func BenchmarkLargeStore(b *testing.B) {
 		if path := os.Getenv("SCRY_BENCH_HEAPPROFILE"); path != "" {
 			writeHeapProfile(b, path)
 		}
-		s.Close()
+		s.Shutdown(context.Background())
 	}
 }
 

@@ -1,6 +1,7 @@
 package badger
 
 import (
+	"context"
 	"os"
 	"testing"
 )
@@ -8,7 +9,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if readStore.s != nil {
-		readStore.s.Close()
+		readStore.s.Shutdown(context.Background())
 	}
 	if readStore.dir != "" {
 		os.RemoveAll(readStore.dir)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/internal/workload"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
@@ -21,7 +22,7 @@ import (
 func TestSearchAgreesWithMemory(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir(), nil)
-	ref := memory.New()
+	ref := testkit.Start(t, memory.New())
 	g := workload.New(workload.Config{Seed: 5})
 	start := time.Now().Add(-time.Hour).Truncate(time.Second)
 	const batches = 40

@@ -17,6 +17,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 )
@@ -38,7 +39,15 @@ const (
 
 var formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
 
-// Config configures a Store.
+// Defaults of Config (see DefaultConfig).
+const (
+	DefaultRetention           = 72 * time.Hour
+	DefaultMemTableSize        = 32 << 20
+	DefaultMaintenanceInterval = time.Minute
+	DefaultPageReleaseInterval = 250 * time.Millisecond
+)
+
+// Config configures a Store. Start from DefaultConfig and set Dir.
 type Config struct {
 	// Dir is the folder that holds the Badger files. It is created if missing.
 	Dir string
@@ -59,32 +68,18 @@ type Config struct {
 	// PageReleaseInterval is how often the pages of Badger's table files
 	// are unmapped from the process (they stay in the kernel's page cache;
 	// see releaseTablePages), so that its resident memory does not grow
-	// with the data written. Default 250 ms; negative: never. Linux only.
+	// with the data written. Default 250 ms; zero or negative: never. Linux
+	// only.
 	PageReleaseInterval time.Duration
-	// Logger receives the store's and Badger's logs. Default: discard.
-	Logger *slog.Logger
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
 }
 
-func (c *Config) setDefaults() {
-	if c.Retention == 0 {
-		c.Retention = 72 * time.Hour
-	}
-	if c.MemTableSize == 0 {
-		c.MemTableSize = 32 << 20
-	}
-	if c.MaintenanceInterval == 0 {
-		c.MaintenanceInterval = time.Minute
-	}
-	if c.PageReleaseInterval == 0 {
-		c.PageReleaseInterval = 250 * time.Millisecond
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Now == nil {
-		c.Now = time.Now
+// DefaultConfig returns the defaults named on Config's fields, with no Dir.
+func DefaultConfig() Config {
+	return Config{
+		Retention:           DefaultRetention,
+		MemTableSize:        DefaultMemTableSize,
+		MaintenanceInterval: DefaultMaintenanceInterval,
+		PageReleaseInterval: DefaultPageReleaseInterval,
 	}
 }
 
@@ -100,6 +95,9 @@ func (c *Config) Validate() error {
 		// Badger needs a value (up to 1 MiB) to fit in 15% of a memtable.
 		return fmt.Errorf("memtable size %d is below 8 MiB", c.MemTableSize)
 	}
+	if c.MaintenanceInterval <= 0 {
+		return fmt.Errorf("maintenance interval %v is not positive", c.MaintenanceInterval)
+	}
 	return nil
 }
 
@@ -113,15 +111,20 @@ func (c *Config) bucketWidth() uint32 {
 // Store is the Badger-backed storage.Store. It is safe for concurrent use.
 type Store struct {
 	cfg      Config
-	db       *badger.DB
+	db       *badger.DB // set by Start
 	log      *slog.Logger
+	clock    telemetry.Clock
 	width    uint32
 	tableDir string // cfg.Dir, absolute, symbolic links resolved
 
 	// life is held shared by every call that uses db and exclusively by
-	// Close, so Close waits for calls in progress.
+	// Start and Shutdown when they change closed, so Shutdown waits for
+	// calls in progress.
 	life   sync.RWMutex
-	closed bool
+	closed bool // calls fail: true before Start and after Shutdown
+
+	startMu sync.Mutex // serialises Start and Shutdown
+	shut    bool       // Shutdown was called; guarded by startMu
 
 	mu      sync.RWMutex      // guards the dictionaries and bucket list below
 	buckets map[uint32]uint32 // bucket start (Unix s) -> width (s)
@@ -139,8 +142,8 @@ type Store struct {
 	zenc     *zstd.Encoder
 	zdec     *zstd.Decoder
 
-	stop chan struct{}
-	done chan struct{}
+	stop context.CancelFunc // stops maintain
+	done chan struct{}      // closed when maintain has returned
 }
 
 type opKey struct {
@@ -157,21 +160,53 @@ type opInfo struct {
 
 var _ storage.Store = (*Store)(nil)
 
-// Open opens or creates the store in cfg.Dir. It fails with a clear error,
-// rather than crashing, if the folder holds a damaged store, another
-// program's data, or a store in a format this version does not know.
-// Start-up reads only the dictionaries and bucket list, not the spans, so it
-// takes about the same time whatever the store's size.
-func Open(cfg Config) (s *Store, err error) {
-	cfg.setDefaults()
+// New returns a Store for cfg, logging to tel.Logger and reading
+// tel.Clock. It only checks cfg: Start opens the store.
+func New(cfg Config, tel telemetry.Settings) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid badger store config: %w", err)
 	}
+	tel = tel.Complete()
+	return &Store{cfg: cfg, log: tel.Logger, clock: tel.Clock, width: cfg.bucketWidth(), closed: true}, nil
+}
+
+// Start opens or creates the store in its folder and starts its upkeep
+// (see Maintain). It fails with a clear error, rather than crashing, if the
+// folder holds a damaged store, another program's data, or a store in a
+// format this version does not know. Opening reads only the dictionaries
+// and bucket list, not the spans, so it takes about the same time whatever
+// the store's size. A second Start fails; after Shutdown Start fails with
+// storage.ErrClosed.
+func (s *Store) Start(context.Context) error {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.shut {
+		return storage.ErrClosed
+	}
+	if s.db != nil {
+		return errors.New("cannot start store: already started")
+	}
+	if err := s.open(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan struct{})
+	s.life.Lock()
+	s.closed = false
+	s.life.Unlock()
+	go s.maintain(ctx)
+	return nil
+}
+
+// open opens Badger and loads the dictionaries. On failure it leaves
+// nothing open.
+func (s *Store) open() error {
+	cfg := s.cfg
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create data directory: %w", err)
+		return fmt.Errorf("cannot create data directory: %w", err)
 	}
 	opts := badger.DefaultOptions(cfg.Dir).
-		WithLogger(badgerLogger{cfg.Logger}).
+		WithLogger(badgerLogger{s.log}).
 		WithMetricsEnabled(false).
 		WithDetectConflicts(false).
 		WithSyncWrites(!cfg.NoSync).
@@ -197,46 +232,37 @@ func Open(cfg Config) (s *Store, err error) {
 		WithNumGoroutines(2)
 	zenc, zdec, err := newZstd()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	db, err := openBadger(opts)
 	if err != nil {
 		zenc.Close()
 		zdec.Close()
-		return nil, fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
+		return fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
 	}
 	if !releaseBuilderArenas(db) {
-		cfg.Logger.Warn("cannot reach Badger's table-builder arena pool; it will keep up to eight arenas")
+		s.log.Warn("cannot reach Badger's table-builder arena pool; it will keep up to eight arenas")
 	}
-	s = &Store{
-		cfg:      cfg,
-		db:       db,
-		log:      cfg.Logger,
-		width:    cfg.bucketWidth(),
-		tableDir: resolvedDir(cfg.Dir),
-		buckets:  map[uint32]uint32{},
-		svcIDs:   map[string]uint32{},
-		opIDs:    map[opKey]uint32{},
-		opSeen:   map[uint32]bitset{},
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		zenc:     zenc,
-		zdec:     zdec,
-	}
+	s.db, s.zenc, s.zdec = db, zenc, zdec
+	s.tableDir = resolvedDir(cfg.Dir)
+	s.buckets = map[uint32]uint32{}
+	s.svcByID, s.svcIDs = nil, map[string]uint32{}
+	s.ops, s.opIDs = nil, map[opKey]uint32{}
+	s.opSeen = map[uint32]bitset{}
+	s.dicts = [2]blobDict{}
 	s.encoders.New = func() any { return newEncoder() }
 	s.deps = newDepTracker()
-	if err := s.checkFormat(); err != nil {
+	err = s.checkFormat()
+	if err == nil {
+		err = s.load()
+	}
+	if err != nil {
 		s.closeCodecs()
 		db.Close()
-		return nil, fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
+		s.db = nil
+		return fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
 	}
-	if err := s.load(); err != nil {
-		s.closeCodecs()
-		db.Close()
-		return nil, fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
-	}
-	go s.maintain()
-	return s, nil
+	return nil
 }
 
 // resolvedDir returns dir as the kernel names it in /proc/self/maps.
@@ -365,18 +391,46 @@ func decodeOp(b []byte) (opInfo, bool) {
 	return opInfo{svc: uint32(svc), kind: model.SpanKind(kind), name: string(b[n:])}, true
 }
 
-// Close flushes pending dependency counts and closes Badger. It is safe to
-// call twice.
-func (s *Store) Close() error {
-	s.life.Lock()
-	if s.closed {
-		s.life.Unlock()
+// Shutdown stops the store's upkeep, waits for the calls in progress,
+// persists pending dependency counts and closes Badger. A round of upkeep
+// under way stops at its next step; if it has not stopped when ctx ends,
+// Shutdown returns ctx's error and Badger is closed once it has. Shutdown
+// is safe to call twice and before Start.
+func (s *Store) Shutdown(ctx context.Context) error {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.shut {
 		return nil
 	}
+	s.shut = true
+	if s.db == nil {
+		return nil
+	}
+	s.stop()
+	s.life.Lock()
 	s.closed = true
 	s.life.Unlock()
-	close(s.stop)
-	<-s.done
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		select {
+		case <-s.done:
+		default:
+			go func() {
+				<-s.done
+				if err := s.close(); err != nil {
+					s.log.Error("cannot close store", "err", err)
+				}
+			}()
+			return fmt.Errorf("cannot shut down store: its upkeep has not stopped: %w", ctx.Err())
+		}
+	}
+	return s.close()
+}
+
+// close persists pending dependency counts and closes Badger, once nothing
+// else uses it.
+func (s *Store) close() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	err := s.flushDeps()
@@ -409,12 +463,12 @@ func (s *Store) liveBuckets() []uint32 {
 
 // expiryCutoff is the Unix second before which buckets have expired.
 func (s *Store) expiryCutoff() uint64 {
-	c := s.cfg.Now().Add(-s.cfg.Retention).Unix()
+	c := s.clock.Now().Add(-s.cfg.Retention).Unix()
 	return uint64(max(c, 0))
 }
 
-// maintain runs the periodic work until Close.
-func (s *Store) maintain() {
+// maintain runs the periodic work until ctx ends (Shutdown).
+func (s *Store) maintain(ctx context.Context) {
 	defer close(s.done)
 	t := time.NewTicker(s.cfg.MaintenanceInterval)
 	defer t.Stop()
@@ -426,10 +480,10 @@ func (s *Store) maintain() {
 	}
 	for {
 		select {
-		case <-s.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.Maintain(context.Background()); err != nil {
+			if err := s.maintainOnce(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("store maintenance failed", "err", err)
 			}
 		case <-release:
@@ -442,9 +496,19 @@ func (s *Store) maintain() {
 
 // Maintain runs one round of the store's upkeep: it deletes buckets past
 // retention from disk, collects value-log garbage and persists dependency
-// counts. The store calls it every MaintenanceInterval; tests and tools may
-// call it directly.
+// counts. The store does it every MaintenanceInterval; tests and tools may
+// call it directly. It fails with storage.ErrClosed before Start and after
+// Shutdown.
 func (s *Store) Maintain(ctx context.Context) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.life.RUnlock()
+	return s.maintainOnce(ctx)
+}
+
+// maintainOnce is one round of upkeep; it stops early when ctx ends.
+func (s *Store) maintainOnce(ctx context.Context) error {
 	cutoff := s.expiryCutoff()
 	s.mu.RLock()
 	var expired []uint32
@@ -468,9 +532,9 @@ func (s *Store) Maintain(ctx context.Context) error {
 			return err
 		}
 	}
-	for s.db.RunValueLogGC(0.5) == nil {
+	for ctx.Err() == nil && s.db.RunValueLogGC(0.5) == nil {
 	}
-	return nil
+	return ctx.Err()
 }
 
 func (s *Store) dropBucket(b uint32) error {
@@ -516,8 +580,13 @@ func (s *Store) DiskSize() int64 {
 
 // Compact merges all of Badger's levels into one, dropping overwritten and
 // deleted data. It is slow on a large store; benchmarks use it to measure
-// disk use after compaction.
+// disk use after compaction. It fails with storage.ErrClosed before Start
+// and after Shutdown.
 func (s *Store) Compact() error {
+	if err := s.enter(context.Background()); err != nil {
+		return err
+	}
+	defer s.life.RUnlock()
 	if err := s.db.Flatten(2); err != nil {
 		return fmt.Errorf("cannot compact store: %w", err)
 	}

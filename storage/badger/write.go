@@ -44,7 +44,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 		return err
 	}
 	groups := groupByTrace(keep)
-	now := s.cfg.Now()
+	now := s.clock.Now()
 	nowSec, cutoff := uint64(now.Unix()), s.expiryCutoff()
 
 	// Resolve dictionary IDs, registering what is new durably first so no

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -16,7 +17,8 @@ import (
 // All methods are safe for concurrent use.
 type Store struct {
 	mu     sync.RWMutex
-	closed bool
+	closed bool // calls fail: before Start and after Shutdown
+	shut   bool // Shutdown was called
 	traces map[model.TraceID]*trace
 	// ops holds, per service, every operation seen; it answers Services and
 	// Operations without a scan.
@@ -31,12 +33,28 @@ type trace struct {
 
 var _ storage.Store = (*Store)(nil)
 
-// New returns an empty store.
+// New returns an empty store, to be started with Start.
 func New() *Store {
 	return &Store{
+		closed: true,
 		traces: make(map[model.TraceID]*trace),
 		ops:    make(map[string]map[storage.Operation]struct{}),
 	}
+}
+
+// Start makes the store answer calls. A second Start fails; after Shutdown
+// Start fails with storage.ErrClosed.
+func (s *Store) Start(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return storage.ErrClosed
+	}
+	if !s.closed {
+		return errors.New("cannot start memory store: already started")
+	}
+	s.closed = false
+	return nil
 }
 
 // WriteSpans stores copies of spans after storage.Prepare has normalised them
@@ -283,12 +301,13 @@ func parentService(t *trace, sp *model.Span) (string, bool) {
 	return parent, parent != ""
 }
 
-// Close drops every stored span. Later calls of other methods return
-// storage.ErrClosed; Close itself may be called again and returns nil.
-func (s *Store) Close() error {
+// Shutdown drops every stored span, once the calls in progress have
+// returned. Later calls of other methods return storage.ErrClosed; Shutdown
+// itself may be called again, or before Start, and returns nil.
+func (s *Store) Shutdown(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
+	s.closed, s.shut = true, true
 	s.traces = nil
 	s.ops = nil
 	return nil

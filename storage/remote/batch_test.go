@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -49,7 +51,7 @@ func serveCounting(t *testing.T, r storage.Reader, old bool) *countingServer {
 		}
 		return handler(srv, ss)
 	}))
-	remote.NewServer(r, testLogger(t)).Register(g)
+	remote.NewServer(r, telemetry.Settings{Logger: testLogger(t)}).Register(g)
 	cs.testServer = &testServer{addr: lis.Addr().String(), g: g, done: make(chan struct{})}
 	go func() {
 		defer close(cs.done)
@@ -96,11 +98,10 @@ func checkTraces(t *testing.T, got [][]*model.Span, want [][]model.SpanID) {
 
 // GetTraces asks each endpoint once and merges per trace as GetTrace does.
 func TestGetTracesOneCallPerEndpoint(t *testing.T) {
-	a, b := memory.New(), memory.New()
-	t.Cleanup(func() { _, _ = a.Close(), b.Close() })
+	a, b := testkit.Start(t, memory.New()), testkit.Start(t, memory.New())
 	ids, want := splitTraces(t, a, b)
 	sa, sb := serveCounting(t, a, false), serveCounting(t, b, false)
-	c := newClient(t, remote.Config{Endpoints: []string{sa.addr, sb.addr}})
+	c := newClient(t, []string{sa.addr, sb.addr}, nil)
 
 	ctx, w := storage.WithWarnings(t.Context())
 	got, err := c.GetTraces(ctx, ids, storage.TimeHint{})
@@ -146,11 +147,10 @@ func TestGetTracesOneCallPerEndpoint(t *testing.T) {
 // without asking it for GetTraces on every call, and asks again later in
 // case it was upgraded.
 func TestGetTracesOlderServer(t *testing.T) {
-	a, b := memory.New(), memory.New()
-	t.Cleanup(func() { _, _ = a.Close(), b.Close() })
+	a, b := testkit.Start(t, memory.New()), testkit.Start(t, memory.New())
 	ids, want := splitTraces(t, a, b)
 	old, cur := serveCounting(t, a, true), serveCounting(t, b, false)
-	c := newClient(t, remote.Config{Endpoints: []string{old.addr, cur.addr}})
+	c := newClient(t, []string{old.addr, cur.addr}, nil)
 	nonZero := len(ids) - 1
 
 	ctx, w := storage.WithWarnings(t.Context())
@@ -191,7 +191,7 @@ func TestGetTracesOlderServer(t *testing.T) {
 func TestGetTracesEndpointDown(t *testing.T) {
 	ss, srvs := stores(t, 2)
 	ids, _ := splitTraces(t, ss[0], ss[1])
-	c := newClient(t, remote.Config{Endpoints: addrs(srvs)})
+	c := newClient(t, addrs(srvs), nil)
 	srvs[1].stop()
 
 	ctx, w := storage.WithWarnings(t.Context())
@@ -216,8 +216,7 @@ func TestGetTracesEndpointDown(t *testing.T) {
 // IDs and a closed store get GetTrace's codes.
 func TestGetTracesChunks(t *testing.T) {
 	const n = 3000
-	s := memory.New()
-	t.Cleanup(func() { _ = s.Close() })
+	s := testkit.Start(t, memory.New())
 	for _, tr := range []byte{7, 8} {
 		var spans []*model.Span
 		for i := range n {
@@ -271,7 +270,7 @@ func TestGetTracesChunks(t *testing.T) {
 		t.Errorf("chunks by trace index: %v, want several of trace 0, then several of trace 2", order)
 	}
 
-	c := newClient(t, remote.Config{Endpoints: []string{srv.addr}})
+	c := newClient(t, []string{srv.addr}, nil)
 	got, err := c.GetTraces(t.Context(), ids, storage.TimeHint{})
 	if err != nil {
 		t.Fatalf("GetTraces: %v", err)
@@ -314,6 +313,6 @@ func TestGetTracesChunks(t *testing.T) {
 	id := tid(7)
 	check("GetTraces with a 5-byte ID", recvErr(&storagepb.GetTracesRequest{TraceIds: [][]byte{id[:], id[:5]}}), codes.InvalidArgument)
 	check("GetTraces of no IDs", recvErr(&storagepb.GetTracesRequest{}), codes.OK)
-	_ = s.Close()
+	_ = s.Shutdown(t.Context())
 	check("GetTraces of a closed store", recvErr(&storagepb.GetTracesRequest{TraceIds: [][]byte{id[:]}}), codes.Unavailable)
 }

@@ -15,12 +15,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	storagepb "github.com/scrytrace/scry/storage/remote/proto"
 )
 
-// Config configures a Client.
+// Config configures a Client. Start from DefaultConfig and set Endpoints.
 type Config struct {
 	// Endpoints are the storage read APIs to query, each "host:port". A host
 	// that is a DNS name (a Kubernetes headless Service, say) stands for
@@ -35,18 +36,27 @@ type Config struct {
 	DialTimeout time.Duration
 	// CallTimeout, if set, bounds each call to one address, so that an
 	// endpoint that hangs is reported as failed while the others answer.
-	// Zero leaves only the caller's context.
+	// Zero (the default) leaves only the caller's context.
 	CallTimeout time.Duration
 	// LookupHost resolves a host name to addresses, as net.Resolver's method
-	// of that name does. Default net.DefaultResolver.LookupHost.
+	// of that name does. nil: net.DefaultResolver.LookupHost.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
 	// DialOptions are added to those of every connection, after the
 	// defaults: for example grpc.WithTransportCredentials for TLS, where the
 	// default is plain text.
 	DialOptions []grpc.DialOption
-	// Logger receives failed endpoints and changes of resolved addresses.
-	// Default: discard.
-	Logger *slog.Logger
+}
+
+// Defaults of Config (see DefaultConfig).
+const (
+	DefaultResolveInterval = 30 * time.Second
+	DefaultDialTimeout     = 5 * time.Second
+)
+
+// DefaultConfig returns the defaults named on Config's fields, with no
+// endpoint.
+func DefaultConfig() Config {
+	return Config{ResolveInterval: DefaultResolveInterval, DialTimeout: DefaultDialTimeout}
 }
 
 // Validate reports what is wrong with the config, if anything.
@@ -68,38 +78,16 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("endpoint %q: port %q is not a number from 1 to 65535", ep, port))
 		}
 	}
-	if cfg.ResolveInterval < 0 {
-		errs = append(errs, fmt.Errorf("resolve interval %s is negative", cfg.ResolveInterval))
+	if cfg.ResolveInterval <= 0 {
+		errs = append(errs, fmt.Errorf("resolve interval %s is not positive", cfg.ResolveInterval))
 	}
-	if cfg.DialTimeout < 0 {
-		errs = append(errs, fmt.Errorf("dial timeout %s is negative", cfg.DialTimeout))
+	if cfg.DialTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("dial timeout %s is not positive", cfg.DialTimeout))
 	}
 	if cfg.CallTimeout < 0 {
 		errs = append(errs, fmt.Errorf("call timeout %s is negative", cfg.CallTimeout))
 	}
 	return errors.Join(errs...)
-}
-
-// Defaults of Config.
-const (
-	DefaultResolveInterval = 30 * time.Second
-	DefaultDialTimeout     = 5 * time.Second
-)
-
-func (cfg Config) withDefaults() Config {
-	if cfg.ResolveInterval == 0 {
-		cfg.ResolveInterval = DefaultResolveInterval
-	}
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = DefaultDialTimeout
-	}
-	if cfg.LookupHost == nil {
-		cfg.LookupHost = net.DefaultResolver.LookupHost
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	return cfg
 }
 
 // Client is a storage.Reader over the storage read APIs of one or more
@@ -121,62 +109,100 @@ func (cfg Config) withDefaults() Config {
 // on another is not counted by Dependencies: each collector answers for what
 // it stores.
 //
-// All methods are safe for concurrent use. Close releases the connections.
+// A Client has the life of every long-lived part (internal/app.Part): New
+// checks the configuration, Start sets up the connections and starts
+// resolving DNS names, Shutdown closes them. Calls before Start or after
+// Shutdown fail with storage.ErrClosed. All methods are safe for concurrent
+// use.
 type Client struct {
 	cfg    Config
 	logger *slog.Logger
 
-	ctx    context.Context // cancelled by Close: stops resolution
+	startMu sync.Mutex // serialises Start and Shutdown
+	shut    bool       // Shutdown was called; guarded by startMu
+
+	ctx    context.Context // set by Start, cancelled by Shutdown: stops resolution
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the resolution loop has stopped
 
 	mu        sync.RWMutex
-	closed    bool
+	closed    bool        // calls fail: true before Start and after Shutdown
 	endpoints []*endpoint // one per cfg.Endpoints, in order
 }
 
 var _ storage.Reader = (*Client)(nil)
 
-// New validates cfg and returns a Client. It resolves DNS names once before
-// it returns, each for at most cfg.DialTimeout; a name that does not resolve
-// yet is logged and tried again every ResolveInterval, and until then counts
-// as a failed endpoint. Connections are made on first use.
-func New(cfg Config) (*Client, error) {
+// New validates cfg and returns a Client that logs failed endpoints and
+// changes of resolved addresses to tel.Logger. It connects to nothing:
+// Start does.
+func New(cfg Config, tel telemetry.Settings) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid storage client config: %w", err)
 	}
-	cfg = cfg.withDefaults()
-	c := &Client{cfg: cfg, logger: cfg.Logger, done: make(chan struct{})}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if cfg.LookupHost == nil {
+		cfg.LookupHost = net.DefaultResolver.LookupHost
+	}
+	return &Client{cfg: cfg, logger: tel.Complete().Logger, closed: true}, nil
+}
+
+// Start sets up a connection to each endpoint given by address and resolves
+// DNS names once before it returns, each for at most cfg.DialTimeout; a name
+// that does not resolve yet is logged and tried again every
+// ResolveInterval, and until then counts as a failed endpoint. Connections
+// are made on first use. A second Start fails; after Shutdown Start fails
+// with storage.ErrClosed.
+func (c *Client) Start(context.Context) error {
+	c.startMu.Lock()
+	defer c.startMu.Unlock()
+	if c.shut {
+		return storage.ErrClosed
+	}
+	if c.cancel != nil {
+		return errors.New("cannot start storage client: already started")
+	}
+	var endpoints []*endpoint
 	names := false
-	for _, spec := range cfg.Endpoints {
+	for _, spec := range c.cfg.Endpoints {
 		e, err := c.newEndpoint(spec)
 		if err != nil {
-			c.cancel()
-			close(c.done)
-			_ = c.Close()
-			return nil, err
+			for _, e := range endpoints {
+				for _, b := range e.backends {
+					_ = b.conn.Close()
+				}
+			}
+			return err
 		}
-		c.endpoints = append(c.endpoints, e)
+		endpoints = append(endpoints, e)
 		names = names || !e.fixed
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.done = make(chan struct{})
+	c.mu.Lock()
+	c.endpoints, c.closed = endpoints, false
+	c.mu.Unlock()
 	if !names {
 		close(c.done)
-		return c, nil
+		return nil
 	}
 	c.resolveAll()
 	go c.resolveLoop()
-	return c, nil
+	return nil
 }
 
-// Close closes every connection and stops resolution. Calls made after it
-// fail with storage.ErrClosed. It is safe to call twice.
-func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+// Shutdown stops resolution and closes every connection; calls under way
+// fail. Calls made after it fail with storage.ErrClosed. It is safe to call
+// twice and before Start.
+func (c *Client) Shutdown(ctx context.Context) error {
+	c.startMu.Lock()
+	defer c.startMu.Unlock()
+	if c.shut {
 		return nil
 	}
+	c.shut = true
+	if c.cancel == nil {
+		return nil
+	}
+	c.mu.Lock()
 	c.closed = true
 	var conns []*grpc.ClientConn
 	for _, e := range c.endpoints {
@@ -187,7 +213,6 @@ func (c *Client) Close() error {
 	}
 	c.mu.Unlock()
 	c.cancel()
-	<-c.done
 	var errs []error
 	for _, conn := range conns {
 		if err := conn.Close(); err != nil {
@@ -196,6 +221,15 @@ func (c *Client) Close() error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cannot close storage connections: %w", err)
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		select {
+		case <-c.done:
+		default:
+			return fmt.Errorf("cannot shut down storage client: DNS resolution has not stopped: %w", ctx.Err())
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/remote"
@@ -41,7 +42,7 @@ func TestTraceSplitAcrossEndpoints(t *testing.T) {
 	write(t, ss[1], span(1, 3, "payment", 20, 2)) // grandchild again, on B too
 	write(t, ss[0], span(2, 1, "other", 0, 0))    // another trace
 
-	c := newClient(t, remote.Config{Endpoints: addrs(srvs)})
+	c := newClient(t, addrs(srvs), nil)
 	ctx, warnings := storage.WithWarnings(t.Context())
 	got, err := c.GetTrace(ctx, tid(1), storage.TimeHint{})
 	if err != nil {
@@ -68,7 +69,7 @@ func TestFindTraceIDsMerge(t *testing.T) {
 	ss, srvs := stores(t, 2)
 	write(t, ss[0], span(1, 1, "svc", 10, 0), span(3, 1, "svc", 30, 0), span(5, 1, "svc", 20, 0))
 	write(t, ss[1], span(2, 1, "svc", 40, 0), span(4, 1, "svc", 5, 0), span(5, 2, "svc", 50, 1))
-	c := newClient(t, remote.Config{Endpoints: addrs(srvs)})
+	c := newClient(t, addrs(srvs), nil)
 
 	ref := func(tr byte, ms uint64) storage.TraceRef {
 		return storage.TraceRef{TraceID: tid(tr), Start: base + ms*1e6}
@@ -104,7 +105,7 @@ func TestServicesOperationsDependenciesMerge(t *testing.T) {
 	write(t, ss[1],
 		span(2, 1, "frontend", 0, 0), span(2, 2, "checkout", 1, 1), span(2, 3, "payment", 2, 2),
 		span(3, 1, "frontend", 0, 0), span(3, 2, "checkout", 1, 1))
-	c := newClient(t, remote.Config{Endpoints: addrs(srvs)})
+	c := newClient(t, addrs(srvs), nil)
 
 	svcs, err := c.Services(t.Context())
 	if err != nil {
@@ -145,7 +146,7 @@ func TestOneEndpointDown(t *testing.T) {
 	ss, srvs := stores(t, 2)
 	write(t, ss[0], span(1, 1, "frontend", 0, 0), span(1, 2, "checkout", 1, 1))
 	write(t, ss[1], span(1, 3, "payment", 2, 2), span(2, 1, "batch", 0, 0))
-	c := newClient(t, remote.Config{Endpoints: addrs(srvs)})
+	c := newClient(t, addrs(srvs), nil)
 	srvs[1].stop()
 	down := srvs[1].addr
 
@@ -202,7 +203,7 @@ func TestOneEndpointDown(t *testing.T) {
 func TestAllEndpointsDown(t *testing.T) {
 	ss, srvs := stores(t, 2)
 	write(t, ss[0], span(1, 1, "frontend", 0, 0))
-	c := newClient(t, remote.Config{Endpoints: addrs(srvs)})
+	c := newClient(t, addrs(srvs), nil)
 	srvs[0].stop()
 	srvs[1].stop()
 	ctx := t.Context()
@@ -230,7 +231,7 @@ func TestEndpointComesBack(t *testing.T) {
 	ss, srvs := stores(t, 2)
 	write(t, ss[0], span(1, 1, "frontend", 0, 0))
 	write(t, ss[1], span(2, 1, "backend", 0, 0))
-	c := newClient(t, remote.Config{Endpoints: addrs(srvs)})
+	c := newClient(t, addrs(srvs), nil)
 	srvs[1].stop()
 	ctx, w := storage.WithWarnings(t.Context())
 	if svcs, err := c.Services(ctx); err != nil || len(svcs) != 1 || len(w.List()) != 1 {
@@ -249,7 +250,7 @@ func TestCallTimeout(t *testing.T) {
 	ss, srvs := stores(t, 1)
 	write(t, ss[0], span(1, 1, "frontend", 0, 0))
 	hung := serve(t, hangingReader{}, "127.0.0.1:0")
-	c := newClient(t, remote.Config{Endpoints: []string{srvs[0].addr, hung.addr}, CallTimeout: 200 * time.Millisecond})
+	c := newClient(t, []string{srvs[0].addr, hung.addr}, func(c *remote.Config) { c.CallTimeout = 200 * time.Millisecond })
 	ctx, w := storage.WithWarnings(t.Context())
 	svcs, err := c.Services(ctx)
 	if err != nil || !slices.Equal(svcs, []string{"frontend"}) {
@@ -268,20 +269,42 @@ func (hangingReader) Services(ctx context.Context) ([]string, error) {
 	return nil, ctx.Err()
 }
 
-func TestClosedClient(t *testing.T) {
+func TestClientLifecycle(t *testing.T) {
 	_, srvs := stores(t, 1)
-	c, err := remote.New(remote.Config{Endpoints: addrs(srvs)})
+	cfg := remote.DefaultConfig()
+	cfg.Endpoints = addrs(srvs)
+	c, err := remote.New(cfg, telemetry.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	if _, err := c.Services(t.Context()); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Services before Start: got %v, want ErrClosed", err)
 	}
-	if err := c.Close(); err != nil {
-		t.Errorf("second Close: %v", err)
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if _, err := c.Services(t.Context()); err != nil {
+		t.Errorf("Services: %v", err)
+	}
+	if err := c.Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := c.Shutdown(t.Context()); err != nil {
+		t.Errorf("second Shutdown: %v", err)
 	}
 	if _, err := c.Services(t.Context()); !errors.Is(err, storage.ErrClosed) {
-		t.Errorf("Services after Close: got %v, want ErrClosed", err)
+		t.Errorf("Services after Shutdown: got %v, want ErrClosed", err)
+	}
+	if err := c.Start(t.Context()); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Start after Shutdown: got %v, want ErrClosed", err)
+	}
+
+	unstarted, err := remote.New(cfg, telemetry.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unstarted.Shutdown(t.Context()); err != nil {
+		t.Errorf("Shutdown before Start: %v", err)
 	}
 }
 
@@ -289,7 +312,7 @@ func TestWarningsNested(t *testing.T) {
 	outerCtx, outer := storage.WithWarnings(t.Context())
 	ctx, inner := storage.WithWarnings(outerCtx)
 	_, srvs := stores(t, 1)
-	c := newClient(t, remote.Config{Endpoints: []string{srvs[0].addr, "127.0.0.1:1"}})
+	c := newClient(t, []string{srvs[0].addr, "127.0.0.1:1"}, nil)
 	if _, err := c.Services(ctx); err != nil {
 		t.Fatalf("Services: %v", err)
 	}
@@ -299,26 +322,32 @@ func TestWarningsNested(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	bad := map[string]remote.Config{
-		"no endpoints":      {},
-		"no port":           {Endpoints: []string{"collector"}},
-		"no host":           {Endpoints: []string{":17271"}},
-		"port not a number": {Endpoints: []string{"collector:grpc"}},
-		"port 0":            {Endpoints: []string{"collector:0"}},
-		"port too large":    {Endpoints: []string{"collector:70000"}},
-		"negative interval": {Endpoints: []string{"collector:17271"}, ResolveInterval: -time.Second},
-		"negative dial":     {Endpoints: []string{"collector:17271"}, DialTimeout: -time.Second},
-		"negative call":     {Endpoints: []string{"collector:17271"}, CallTimeout: -time.Second},
+	bad := map[string]func(*remote.Config){
+		"no endpoints":      func(c *remote.Config) { c.Endpoints = nil },
+		"no port":           func(c *remote.Config) { c.Endpoints = []string{"collector"} },
+		"no host":           func(c *remote.Config) { c.Endpoints = []string{":17271"} },
+		"port not a number": func(c *remote.Config) { c.Endpoints = []string{"collector:grpc"} },
+		"port 0":            func(c *remote.Config) { c.Endpoints = []string{"collector:0"} },
+		"port too large":    func(c *remote.Config) { c.Endpoints = []string{"collector:70000"} },
+		"zero interval":     func(c *remote.Config) { c.ResolveInterval = 0 },
+		"negative interval": func(c *remote.Config) { c.ResolveInterval = -time.Second },
+		"zero dial":         func(c *remote.Config) { c.DialTimeout = 0 },
+		"negative dial":     func(c *remote.Config) { c.DialTimeout = -time.Second },
+		"negative call":     func(c *remote.Config) { c.CallTimeout = -time.Second },
 	}
-	for name, cfg := range bad {
+	for name, mod := range bad {
+		cfg := remote.DefaultConfig()
+		cfg.Endpoints = []string{"collector:17271"}
+		mod(&cfg)
 		if err := cfg.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted %+v", name, cfg)
 		}
-		if _, err := remote.New(cfg); err == nil {
+		if _, err := remote.New(cfg, telemetry.Nop()); err == nil {
 			t.Errorf("%s: New accepted %+v", name, cfg)
 		}
 	}
-	good := remote.Config{Endpoints: []string{"collector:17271", "10.0.0.1:17271", "[::1]:17271"}}
+	good := remote.DefaultConfig()
+	good.Endpoints = []string{"collector:17271", "10.0.0.1:17271", "[::1]:17271"}
 	if err := good.Validate(); err != nil {
 		t.Errorf("Validate(%+v): %v", good, err)
 	}

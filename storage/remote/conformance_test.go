@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -23,9 +24,18 @@ type remoteStore struct {
 	*remote.Client
 }
 
+// openRemote returns a remoteStore of n shards, not started.
 func openRemote(t *testing.T, n int) storage.Store {
-	shards, srvs := stores(t, n)
-	c, err := remote.New(remote.Config{Endpoints: addrs(srvs), Logger: testLogger(t)})
+	var shards []*memory.Store
+	var srvs []*testServer
+	for range n {
+		s := memory.New()
+		shards = append(shards, s)
+		srvs = append(srvs, serve(t, s, "127.0.0.1:0"))
+	}
+	cfg := remote.DefaultConfig()
+	cfg.Endpoints = addrs(srvs)
+	c, err := remote.New(cfg, telemetry.Settings{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -73,10 +83,22 @@ func (s *remoteStore) WriteSpans(ctx context.Context, spans []*model.Span) error
 	return nil
 }
 
-func (s *remoteStore) Close() error {
-	errs := []error{s.Client.Close()}
+// Start starts the shards, then the client.
+func (s *remoteStore) Start(ctx context.Context) error {
 	for _, sh := range s.shards {
-		errs = append(errs, sh.Close())
+		if err := sh.Start(ctx); err != nil {
+			return err
+		}
+	}
+	return s.Client.Start(ctx)
+}
+
+// Shutdown shuts the client and the shards down, so that every call fails
+// with storage.ErrClosed, writes included.
+func (s *remoteStore) Shutdown(ctx context.Context) error {
+	errs := []error{s.Client.Shutdown(ctx)}
+	for _, sh := range s.shards {
+		errs = append(errs, sh.Shutdown(ctx))
 	}
 	return errors.Join(errs...)
 }

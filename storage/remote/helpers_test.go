@@ -14,6 +14,8 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -41,7 +43,7 @@ func serve(t *testing.T, r storage.Reader, addr string) *testServer {
 func serveOn(t *testing.T, r storage.Reader, lis net.Listener) *testServer {
 	t.Helper()
 	s := &testServer{addr: lis.Addr().String(), g: grpc.NewServer(), done: make(chan struct{})}
-	remote.NewServer(r, testLogger(t)).Register(s.g)
+	remote.NewServer(r, telemetry.Settings{Logger: testLogger(t)}).Register(s.g)
 	go func() {
 		defer close(s.done)
 		_ = s.g.Serve(lis)
@@ -56,22 +58,21 @@ func (s *testServer) stop() {
 	<-s.done
 }
 
-// newClient returns a client that is closed when t ends.
-func newClient(t *testing.T, cfg remote.Config) *remote.Client {
+// newClient returns a started client of endpoints, with the default
+// configuration changed by mod (if not nil), that logs through t and is
+// shut down when t ends.
+func newClient(t *testing.T, endpoints []string, mod func(*remote.Config)) *remote.Client {
 	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+	cfg := remote.DefaultConfig()
+	cfg.Endpoints = endpoints
+	if mod != nil {
+		mod(&cfg)
 	}
-	c, err := remote.New(cfg)
+	c, err := remote.New(cfg, telemetry.Settings{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("New(%+v): %v", cfg, err)
 	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return c
+	return testkit.Start(t, c)
 }
 
 // testLogger logs through t, at debug level, until t's cleanup.
@@ -151,8 +152,7 @@ func stores(t *testing.T, n int) ([]*memory.Store, []*testServer) {
 	var ss []*memory.Store
 	var srvs []*testServer
 	for range n {
-		s := memory.New()
-		t.Cleanup(func() { _ = s.Close() })
+		s := testkit.Start(t, memory.New())
 		ss = append(ss, s)
 		srvs = append(srvs, serve(t, s, "127.0.0.1:0"))
 	}

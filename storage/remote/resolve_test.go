@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
 	"github.com/scrytrace/scry/storage/remote"
@@ -46,8 +47,7 @@ func listenSamePort(t *testing.T, ips ...string) (string, []net.Listener) {
 func podStores(t *testing.T, ips ...string) string {
 	port, lis := listenSamePort(t, ips...)
 	for i, l := range lis {
-		s := memory.New()
-		t.Cleanup(func() { _ = s.Close() })
+		s := testkit.Start(t, memory.New())
 		write(t, s, span(byte(i+1), 1, "svc-"+ips[i], 0, 0))
 		serveOn(t, s, l)
 	}
@@ -70,10 +70,9 @@ func TestHeadlessServiceMembership(t *testing.T) {
 	port := podStores(t, "127.0.0.1", "127.0.0.2", "127.0.0.3")
 	dns := &fakeDNS{}
 	dns.set("collectors.scry.svc", "127.0.0.1", "127.0.0.2")
-	c := newClient(t, remote.Config{
-		Endpoints:       []string{"collectors.scry.svc:" + port},
-		ResolveInterval: 10 * time.Millisecond,
-		LookupHost:      dns.LookupHost,
+	c := newClient(t, []string{"collectors.scry.svc:" + port}, func(c *remote.Config) {
+		c.ResolveInterval = 10 * time.Millisecond
+		c.LookupHost = dns.LookupHost
 	})
 	addr := func(ip string) string { return net.JoinHostPort(ip, port) }
 
@@ -128,10 +127,9 @@ func TestUnresolvedNameIsAFailedEndpoint(t *testing.T) {
 	ss, srvs := stores(t, 1)
 	write(t, ss[0], span(1, 1, "frontend", 0, 0))
 	dns := &fakeDNS{}
-	c := newClient(t, remote.Config{
-		Endpoints:       []string{srvs[0].addr, "collectors.scry.svc:17271"},
-		ResolveInterval: time.Hour,
-		LookupHost:      dns.LookupHost,
+	c := newClient(t, []string{srvs[0].addr, "collectors.scry.svc:17271"}, func(c *remote.Config) {
+		c.ResolveInterval = time.Hour
+		c.LookupHost = dns.LookupHost
 	})
 	svcs, warns := services(t, c)
 	if !slices.Equal(svcs, []string{"frontend"}) || len(warns) != 1 || !strings.Contains(warns[0], "collectors.scry.svc:17271") {
@@ -148,9 +146,8 @@ func TestDualStackNameUsesIPv4(t *testing.T) {
 	dns := &fakeDNS{}
 	dns.set("localhost", "::1", "127.0.0.1")
 	dns.set("v6only", "::1", "fe80::1", "::1")
-	c := newClient(t, remote.Config{
-		Endpoints:  []string{"localhost:17271", "v6only:17271", "10.0.0.1:17271", "[::2]:17271"},
-		LookupHost: dns.LookupHost,
+	c := newClient(t, []string{"localhost:17271", "v6only:17271", "10.0.0.1:17271", "[::2]:17271"}, func(c *remote.Config) {
+		c.LookupHost = dns.LookupHost
 	})
 	want := []string{"127.0.0.1:17271", "[::1]:17271", "[fe80::1]:17271", "10.0.0.1:17271", "[::2]:17271"}
 	if got := c.Backends(); !slices.Equal(got, want) {
@@ -166,9 +163,8 @@ func TestSameAddressTwice(t *testing.T) {
 	_, port, _ := net.SplitHostPort(srvs[0].addr)
 	dns := &fakeDNS{}
 	dns.set("collector", "127.0.0.1")
-	c := newClient(t, remote.Config{
-		Endpoints:  []string{srvs[0].addr, "collector:" + port, srvs[0].addr},
-		LookupHost: dns.LookupHost,
+	c := newClient(t, []string{srvs[0].addr, "collector:" + port, srvs[0].addr}, func(c *remote.Config) {
+		c.LookupHost = dns.LookupHost
 	})
 	deps, err := c.Dependencies(t.Context(), base, base+uint64(time.Hour))
 	if err != nil {

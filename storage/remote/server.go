@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	storagepb "github.com/scrytrace/scry/storage/remote/proto"
@@ -29,12 +30,9 @@ type Server struct {
 	logger *slog.Logger
 }
 
-// NewServer returns a Server reading from r. A nil logger discards.
-func NewServer(r storage.Reader, logger *slog.Logger) *Server {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Server{r: r, logger: logger}
+// NewServer returns a Server reading from r and logging to tel.Logger.
+func NewServer(r storage.Reader, tel telemetry.Settings) *Server {
+	return &Server{r: r, logger: tel.Complete().Logger}
 }
 
 // Register adds the service to g. Call it before g.Serve.

@@ -12,10 +12,10 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
-	"github.com/scrytrace/scry/storage/remote"
 	storagepb "github.com/scrytrace/scry/storage/remote/proto"
 )
 
@@ -47,7 +47,7 @@ func getTraceErr(t *testing.T, rpc storagepb.ReaderClient, req *storagepb.GetTra
 }
 
 func TestServerErrorCodes(t *testing.T) {
-	s := memory.New()
+	s := testkit.Start(t, memory.New())
 	write(t, s, span(1, 1, "frontend", 0, 0))
 	srv := serve(t, s, "127.0.0.1:0")
 	rpc := rawClient(t, srv.addr)
@@ -77,7 +77,7 @@ func TestServerErrorCodes(t *testing.T) {
 		t.Errorf("FindTraceIDs without a kind (any kind): got %d traces, want 1", len(resp.GetTraces()))
 	}
 
-	_ = s.Close()
+	_ = s.Shutdown(ctx)
 	check("GetTrace of a closed store", getTraceErr(t, rpc, &storagepb.GetTraceRequest{TraceId: id[:]}), codes.Unavailable)
 	_, err = rpc.Services(ctx, &storagepb.ServicesRequest{})
 	check("Services of a closed store", err, codes.Unavailable)
@@ -94,8 +94,7 @@ func TestServerErrorCodes(t *testing.T) {
 // where resources and scopes alternate from span to span.
 func TestLargeTraceChunksKeepWarnings(t *testing.T) {
 	const n = 3000
-	s := memory.New()
-	t.Cleanup(func() { _ = s.Close() })
+	s := testkit.Start(t, memory.New())
 	resources := []*model.Resource{resource("a"), resource("b"), resource("c")}
 	scopes := []*model.Scope{{Name: "x"}, {Name: "y", Version: "2"}}
 	var spans []*model.Span
@@ -143,7 +142,7 @@ func TestLargeTraceChunksKeepWarnings(t *testing.T) {
 		t.Errorf("a %d-span trace of ~1KB spans came in %d chunks, want several", n, chunks)
 	}
 
-	c := newClient(t, remote.Config{Endpoints: []string{srv.addr}})
+	c := newClient(t, []string{srv.addr}, nil)
 	got, err := c.GetTrace(t.Context(), id, storage.TimeHint{})
 	if err != nil {
 		t.Fatalf("GetTrace: %v", err)

@@ -1,6 +1,7 @@
 // Package storagetest is the conformance suite every storage backend runs.
 //
-// A backend's test calls Run with a function that opens a fresh, empty store:
+// A backend's test calls Run with a function that constructs a fresh, empty
+// store, which Run starts:
 //
 //	func TestConformance(t *testing.T) {
 //		storagetest.Run(t, func(t *testing.T) storage.Store { return memory.New() })
@@ -11,7 +12,8 @@
 // read GetTraces), that writes are idempotent and reject invalid IDs without
 // losing the rest of the batch, the exact query
 // semantics of storage.Query, services, operations, dependencies, concurrent
-// use and Close. Each part is its own subtest, so a failure names what broke.
+// use, and the life of a store (no call answered before Start or after
+// Shutdown). Each part is its own subtest, so a failure names what broke.
 //
 // The fixtures are the suite's own, built in Go (fixtures.go): a small shop of
 // frontend, checkout, payment and inventory services. IDs and time offsets are

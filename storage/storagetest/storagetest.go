@@ -1,7 +1,7 @@
 package storagetest
 
 import (
-	"errors"
+	"context"
 	"testing"
 
 	"github.com/scrytrace/scry/model"
@@ -9,7 +9,8 @@ import (
 )
 
 // Run runs the conformance suite against a backend. open must return a fresh,
-// empty store each time it is called; the suite closes every store it opens.
+// empty store each time it is called, constructed but not started; the suite
+// starts it and shuts down every store it opens.
 // Subtests are named after the behaviour they check, so
 // `go test -run 'Conformance/Query/'` runs one part.
 func Run(t *testing.T, open func(t *testing.T) storage.Store) {
@@ -48,7 +49,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("Operations", h.testOperations)
 	t.Run("Dependencies", h.testDependencies)
 	t.Run("Concurrent", h.testConcurrent)
-	t.Run("Close", h.testClose)
+	t.Run("Lifecycle", func(t *testing.T) {
+		t.Run("BeforeStart", h.testBeforeStart)
+		t.Run("Shutdown", h.testShutdown)
+	})
 }
 
 // harness carries what every subtest needs.
@@ -57,16 +61,26 @@ type harness struct {
 	fx   fixtures
 }
 
-// store opens a fresh store that is closed when t ends.
+// store opens and starts a fresh store that is shut down when t ends.
 func (h *harness) store(t *testing.T) storage.Store {
+	t.Helper()
+	s := h.unstarted(t)
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return s
+}
+
+// unstarted opens a fresh store, not started, that is shut down when t ends.
+func (h *harness) unstarted(t *testing.T) storage.Store {
 	t.Helper()
 	s := h.open(t)
 	if s == nil {
 		t.Fatal("open returned a nil store")
 	}
 	t.Cleanup(func() {
-		if err := s.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
-			t.Errorf("Close: %v", err)
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
 		}
 	})
 	return s

@@ -377,15 +377,46 @@ func (h *harness) testCallerModifiesResults(t *testing.T) {
 	checkTrace(t, getTrace(t, s, h.fx.fullSpan().TraceID), []*model.Span{h.fx.fullSpan()})
 }
 
-func (h *harness) testClose(t *testing.T) {
+// testShutdown checks that a started store cannot be started again, and
+// once shut down refuses every call, and that Shutdown may be called again.
+func (h *harness) testShutdown(t *testing.T) {
 	s := h.store(t)
+	if err := s.Start(t.Context()); err == nil {
+		t.Error("second Start succeeded")
+	}
 	write(t, s, h.fx.fullSpan())
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
 	}
-	if err := s.Close(); err != nil && !errors.Is(err, storage.ErrClosed) {
-		t.Errorf("second Close: got %v, want nil or ErrClosed", err)
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Errorf("second Shutdown: %v", err)
 	}
+	h.checkClosed(t, s, "after Shutdown")
+	if err := s.Start(t.Context()); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Start after Shutdown: got %v, want ErrClosed", err)
+	}
+}
+
+// testBeforeStart checks that a store refuses every call until it is
+// started, and that Shutdown before Start succeeds.
+func (h *harness) testBeforeStart(t *testing.T) {
+	s := h.unstarted(t)
+	h.checkClosed(t, s, "before Start")
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Errorf("Shutdown before Start: %v", err)
+	}
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Errorf("second Shutdown before Start: %v", err)
+	}
+	if err := s.Start(t.Context()); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Start after Shutdown: got %v, want ErrClosed", err)
+	}
+}
+
+// checkClosed checks that every call on s fails with storage.ErrClosed;
+// when says at what point of s's life, for the failure message.
+func (h *harness) checkClosed(t *testing.T, s storage.Store, when string) {
+	t.Helper()
 	ctx := t.Context()
 	checks := map[string]error{}
 	checks["WriteSpans"] = s.WriteSpans(ctx, []*model.Span{h.fx.fullSpan()})
@@ -397,7 +428,7 @@ func (h *harness) testClose(t *testing.T) {
 	_, checks["Dependencies"] = s.Dependencies(ctx, h.fx.base, h.fx.at(time.Hour))
 	for name, err := range checks {
 		if !errors.Is(err, storage.ErrClosed) {
-			t.Errorf("%s after Close: got %v, want ErrClosed", name, err)
+			t.Errorf("%s %s: got %v, want ErrClosed", name, when, err)
 		}
 	}
 }

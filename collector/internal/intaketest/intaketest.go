@@ -49,7 +49,7 @@ type Receiver interface {
 // given to Start).
 func New(t testing.TB, cfg queue.Config) *Env {
 	t.Helper()
-	e := &Env{Store: memory.New(), Registry: prometheus.NewRegistry()}
+	e := &Env{Store: testkit.Start(t, memory.New()), Registry: prometheus.NewRegistry()}
 	e.W = &collectortest.Writer{Inner: e.Store}
 	q, err := queue.New(cfg, e.W, telemetry.Nop())
 	if err != nil {

@@ -40,7 +40,7 @@ func TestHelp(t *testing.T) {
 		"udp-compact-addr", "udp-binary-addr", "udp-buffer-bytes", "udp-workers", "otlp-grpc-addr", "otlp-http-addr",
 		"max-message-bytes", "max-spans-per-request", "collector-resolve-interval", "collector-timeout", "forwarders",
 		"batch-spans", "batch-timeout", "buffer-bytes", "retry-initial-backoff", "retry-max-backoff", "spool-bytes",
-		"sampling-addr", "sampling-url", "shutdown-timeout", "admin-addr", "log-level", "memory-limit-mb",
+		"sampling-addr", "sampling-url", "shutdown-timeout", "admin-addr", "log-level", "log-format", "memory-limit-mb",
 	} {
 		line := ""
 		for _, l := range strings.Split(help, "\n") {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -147,7 +148,7 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 	if _, err := udpSender(t, a.Addrs().UDPCompact).Write(emitBatchPacket(t, batch, true)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the udp spans in the buffer", func() bool { return a.buf.stats().Spans == int64(len(acked)+len(udpSent)) })
+	testkit.Eventually(t, "the udp spans in the buffer", func() bool { return a.buf.stats().Spans == int64(len(acked)+len(udpSent)) })
 	if a.spoolBytes() == 0 {
 		t.Fatal("nothing in the spool after acknowledged exports")
 	}
@@ -159,10 +160,10 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 
 	col.Restart()
 	b := startAgent(t, cfg)
-	eventually(t, "every acknowledged span in the collector", func() bool {
+	testkit.Eventually(t, "every acknowledged span in the collector", func() bool {
 		return col.Has(acked) == len(acked) && col.Has(udpSent) == len(udpSent)
 	})
-	eventually(t, "the spool emptied", func() bool {
+	testkit.Eventually(t, "the spool emptied", func() bool {
 		segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 		return len(segs) == 0 && b.spoolBytes() == 0
 	})
@@ -181,8 +182,8 @@ func TestSpoolIsEmptyWhenCaughtUp(t *testing.T) {
 	if _, err := otlpClient(t, a.Addrs().OTLPGRPC).Export(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "spans forwarded", func() bool { return col.Has(sent) == len(sent) })
-	eventually(t, "segments removed", func() bool {
+	testkit.Eventually(t, "spans forwarded", func() bool { return col.Has(sent) == len(sent) })
+	testkit.Eventually(t, "segments removed", func() bool {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if strings.HasSuffix(e.Name(), ".seg") {

@@ -15,6 +15,7 @@ import (
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/internal/workload"
 	"github.com/scrytrace/scry/model"
 )
@@ -162,10 +163,9 @@ func BenchmarkUDPCompact20k(b *testing.B) {
 	ticker.Stop()
 	sending := time.Since(t0)
 	// Wait for the agent to read and forward what reached it.
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && s.spans.Load()-fwdBase+int64(counter(a.m.dropped.WithLabelValues(dropBufferFull))) < int64(sent) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Poll(5*time.Second, func() bool {
+		return s.spans.Load()-fwdBase+int64(counter(a.m.dropped.WithLabelValues(dropBufferFull))) >= int64(sent)
+	})
 	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
 	b.StopTimer()
 	got := received() - base

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 func TestOTLPToCollector(t *testing.T) {
@@ -37,11 +39,11 @@ func TestOTLPToCollector(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("OTLP/HTTP export: %s", resp.Status)
 	}
-	eventually(t, "every span in the collector", func() bool {
+	testkit.Eventually(t, "every span in the collector", func() bool {
 		return col.Has(sentGRPC) == len(sentGRPC) && col.Has(sentHTTP) == len(sentHTTP)
 	})
-	eventually(t, "forwarded counted", func() bool { return counter(a.m.forwarded) == 150 })
-	eventually(t, "the buffer emptied", func() bool {
+	testkit.Eventually(t, "forwarded counted", func() bool { return counter(a.m.forwarded) == 150 })
+	testkit.Eventually(t, "the buffer emptied", func() bool {
 		st := a.buf.stats()
 		return st.Spans == 0 && st.Bytes == 0
 	})
@@ -57,19 +59,31 @@ func TestBatchesBySize(t *testing.T) {
 	if _, err := otlpClient(t, a.Addrs().OTLPGRPC).Export(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every span in the collector", func() bool { return col.Has(sent) == len(sent) })
-	eventually(t, "the batches counted", func() bool { return counter(a.m.forwarded) == 1000 })
+	testkit.Eventually(t, "every span in the collector", func() bool { return col.Has(sent) == len(sent) })
+	testkit.Eventually(t, "the batches counted", func() bool { return counter(a.m.forwarded) == 1000 })
 	if got := counter(a.m.batches); got != 10 {
 		t.Fatalf("%v batches for 1000 spans of 100 a batch, want 10", got)
 	}
-	// A smaller remainder waits for the timeout, here forever.
-	req, _ = otlpRequest("size", 30)
+	// A smaller remainder waits for the timeout, here forever: it leaves
+	// only as part of the next full batch. Had the 30 been sent alone, the
+	// 70 after them would wait forever instead, and 1100 never be reached.
+	req, rest := otlpRequest("size", 30)
 	if _, err := otlpClient(t, a.Addrs().OTLPGRPC).Export(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
 	if got := a.buf.stats().Queued; got != 30 {
 		t.Fatalf("%d spans waiting, want the 30 of an unfilled batch", got)
+	}
+	req, more := otlpRequest("size", 70)
+	if _, err := otlpClient(t, a.Addrs().OTLPGRPC).Export(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the 30 and the next 70 forwarded", func() bool { return counter(a.m.forwarded) == 1100 })
+	if got := counter(a.m.batches); got != 11 {
+		t.Fatalf("%v batches after 1100 spans of 100 a batch, want 11", got)
+	}
+	if got := col.Has(rest) + col.Has(more); got != 100 {
+		t.Fatalf("%d of the last 100 spans in the collector, want 100", got)
 	}
 }
 
@@ -87,9 +101,9 @@ func TestCollectorAwayThenBack(t *testing.T) {
 		}
 		acked = append(acked, sent...)
 	}
-	eventually(t, "retries", func() bool { return counter(a.m.retries) > 0 })
+	testkit.Eventually(t, "retries", func() bool { return counter(a.m.retries) > 0 })
 	col.Restart()
-	eventually(t, "every acknowledged span in the collector", func() bool { return col.Has(acked) == len(acked) })
+	testkit.Eventually(t, "every acknowledged span in the collector", func() bool { return col.Has(acked) == len(acked) })
 	for _, r := range []string{dropRejected, dropShutdown, dropBufferFull} {
 		if n := counter(a.m.dropped.WithLabelValues(r)); n != 0 {
 			t.Errorf("dropped{%s} = %v", r, n)
@@ -110,7 +124,7 @@ func TestRoundRobinAndFailover(t *testing.T) {
 	if _, err := client.Export(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every span stored", func() bool { return c1.Has(sent)+c2.Has(sent) == len(sent) })
+	testkit.Eventually(t, "every span stored", func() bool { return c1.Has(sent)+c2.Has(sent) == len(sent) })
 	if c1.Has(sent) == 0 || c2.Has(sent) == 0 {
 		t.Fatalf("round robin: collector 1 has %d spans, collector 2 %d", c1.Has(sent), c2.Has(sent))
 	}
@@ -120,7 +134,7 @@ func TestRoundRobinAndFailover(t *testing.T) {
 	if _, err := client.Export(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every span in the live collector", func() bool { return c2.Has(sent) == len(sent) })
+	testkit.Eventually(t, "every span in the live collector", func() bool { return c2.Has(sent) == len(sent) })
 }
 
 // scriptedCollector answers exports with the errors it is given, in turn,
@@ -186,7 +200,7 @@ func TestRetryInfoIsHonoured(t *testing.T) {
 	if _, err := otlpClient(t, a.Addrs().OTLPGRPC).Export(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the spans delivered", func() bool { return col.spans.Load() == 5 })
+	testkit.Eventually(t, "the spans delivered", func() bool { return col.spans.Load() == 5 })
 	times := col.exports()
 	if len(times) != 2 {
 		t.Fatalf("%d exports, want 2 (one refused, one retried)", len(times))
@@ -204,11 +218,11 @@ func TestPermanentErrorsDropAndCount(t *testing.T) {
 	if _, err := otlpClient(t, a.Addrs().OTLPGRPC).Export(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the batch dropped as rejected", func() bool { return counter(a.m.dropped.WithLabelValues(dropRejected)) == 7 })
+	testkit.Eventually(t, "the batch dropped as rejected", func() bool { return counter(a.m.dropped.WithLabelValues(dropRejected)) == 7 })
 	if n := len(col.exports()); n != 1 {
 		t.Fatalf("%d exports, want 1: a permanent error is not retried", n)
 	}
-	eventually(t, "the buffer emptied", func() bool { return a.buf.stats().Spans == 0 })
+	testkit.Eventually(t, "the buffer emptied", func() bool { return a.buf.stats().Spans == 0 })
 }
 
 func TestTooLargeBatchIsSplit(t *testing.T) {
@@ -222,7 +236,7 @@ func TestTooLargeBatchIsSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 8 refused, 4 refused, then 2+2 and 4 accepted.
-	eventually(t, "every span delivered in smaller batches", func() bool { return col.spans.Load() == 8 })
+	testkit.Eventually(t, "every span delivered in smaller batches", func() bool { return col.spans.Load() == 8 })
 	if got := counter(a.m.dropped.WithLabelValues(dropTooLarge)); got != 0 {
 		t.Fatalf("dropped{too_large} = %v", got)
 	}
@@ -249,12 +263,12 @@ func TestDNSResolution(t *testing.T) {
 	if _, err := client.Export(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "spans at the resolved address", func() bool { return c1.Has(sent) == len(sent) })
+	testkit.Eventually(t, "spans at the resolved address", func() bool { return c1.Has(sent) == len(sent) })
 
 	mu.Lock()
 	answer = []string{"127.0.0.2", "::1"} // IPv4 wins; nothing listens on 127.0.0.2
 	mu.Unlock()
-	eventually(t, "the new address", func() bool {
+	testkit.Eventually(t, "the new address", func() bool {
 		a.eps.mu.Lock()
 		defer a.eps.mu.Unlock()
 		return len(a.eps.all) == 1 && a.eps.all[0].addr == net.JoinHostPort("127.0.0.2", port)

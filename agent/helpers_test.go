@@ -74,14 +74,10 @@ func (c *testCollector) start(addr string) {
 		c.t.Fatal(err)
 	}
 	// A port just freed may take a moment to bind again.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.Poll(5*time.Second, func() bool {
 		err = recv.Start(context.Background())
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil
+	})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -170,18 +166,6 @@ func startAgent(t testing.TB, cfg Config) *Agent {
 		_ = a.Shutdown(ctx)
 	})
 	return a
-}
-
-// eventually polls cond until it holds, failing after 20 seconds.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // counter reads a counter's value.

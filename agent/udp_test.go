@@ -33,7 +33,7 @@ func TestUDPToCollector(t *testing.T) {
 			if _, err := udpSender(t, addr).Write(emitBatchPacket(t, batch, tc.compact)); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the spans in the collector", func() bool { return col.Has(sent) == len(sent) })
+			testkit.Eventually(t, "the spans in the collector", func() bool { return col.Has(sent) == len(sent) })
 			spans, err := col.Store.GetTrace(context.Background(), sent[0].trace, storage.TimeHint{})
 			if err != nil {
 				t.Fatal(err)
@@ -127,7 +127,7 @@ func TestUDPBadPacketsAreCountedAndDropped(t *testing.T) {
 	}
 	malformed := a.m.packetsDropped.WithLabelValues(transportUDPCompact, packetMalformed)
 	queueFull := a.m.packetsDropped.WithLabelValues(transportUDPCompact, packetQueueFull)
-	eventually(t, "every bad packet counted", func() bool {
+	testkit.Eventually(t, "every bad packet counted", func() bool {
 		return counter(malformed)+counter(queueFull) >= rounds*float64(len(bad)) &&
 			counter(a.m.packetsDropped.WithLabelValues(transportUDPCompact, packetOversized)) == 1
 	})
@@ -144,7 +144,7 @@ func TestUDPBadPacketsAreCountedAndDropped(t *testing.T) {
 	if _, err := conn.Write(emitBatchPacket(t, good, true)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a good packet after the bad ones", func() bool { return col.Has(sent) == len(sent) })
+	testkit.Eventually(t, "a good packet after the bad ones", func() bool { return col.Has(sent) == len(sent) })
 }
 
 func TestUDPInvalidIDsAreCounted(t *testing.T) {
@@ -155,7 +155,7 @@ func TestUDPInvalidIDsAreCounted(t *testing.T) {
 	if _, err := udpSender(t, a.Addrs().UDPBinary).Write(emitBatchPacket(t, batch, false)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the valid spans", func() bool { return col.Has(sent[:2]) == 2 })
+	testkit.Eventually(t, "the valid spans", func() bool { return col.Has(sent[:2]) == 2 })
 	if got := counter(a.m.dropped.WithLabelValues(dropInvalid)); got != 1 {
 		t.Fatalf("dropped{invalid} = %v, want 1", got)
 	}
@@ -167,7 +167,7 @@ func TestUDPBufferFullDropsAndCounts(t *testing.T) {
 	a := startAgent(t, cfg)
 	conn := udpSender(t, a.Addrs().UDPCompact)
 	sent := 0
-	eventually(t, "spans dropped as buffer_full", func() bool {
+	testkit.Eventually(t, "spans dropped as buffer_full", func() bool {
 		b, _ := jaegerBatch("full", 50)
 		if _, err := conn.Write(emitBatchPacket(t, b, true)); err != nil {
 			t.Fatal(err)
@@ -178,7 +178,7 @@ func TestUDPBufferFullDropsAndCounts(t *testing.T) {
 	if st := a.buf.stats(); st.Bytes > cfg.BufferBytes {
 		t.Fatalf("buffer holds %d bytes, more than its bound %d", st.Bytes, cfg.BufferBytes)
 	}
-	eventually(t, "every span received counted as held or dropped", func() bool {
+	testkit.Eventually(t, "every span received counted as held or dropped", func() bool {
 		held := a.buf.stats().Spans
 		c := a.intakeCounts(t, transportUDPCompact)
 		return float64(held)+counter(a.m.dropped.WithLabelValues(dropBufferFull)) == c.Received &&

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/scrytrace/scry/collector"
-	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/queue"
 	"github.com/scrytrace/scry/internal/testkit"
@@ -99,7 +98,7 @@ func TestDeliverQueueFull(t *testing.T) {
 		_, err := collector.Deliver(ctx, e.Q, m, collector.Request{Spans: []*model.Span{span(1, 1)}, Size: 80, MaxSpans: 10})
 		done <- err
 	}()
-	collectortest.Eventually(t, "the first request waits for its commit", func() bool { return e.W.Waiting() == 1 })
+	testkit.Eventually(t, "the first request waits for its commit", func() bool { return e.W.Waiting() == 1 })
 	_, err := collector.Deliver(ctx, e.Q, m, collector.Request{Spans: []*model.Span{span(2, 1), span(2, 2)}, Size: 80, MaxSpans: 10})
 	if !errors.Is(err, collector.ErrQueueFull) {
 		t.Fatalf("Deliver to a full queue: %v", err)

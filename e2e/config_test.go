@@ -131,6 +131,7 @@ func TestHelp(t *testing.T) {
 		{"max-message-bytes", "16777216"},
 		{"max-spans-per-request", "100000"},
 		{"log-level", `"info"`},
+		{"log-format", `"auto"`},
 		{"config", ""},
 		{"base-path", ""},
 		{"jaeger-http-addr", `"127.0.0.1:14268"`},

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 // TestRestartKeepsData stops scry with SIGTERM and starts it again on the
@@ -148,7 +150,7 @@ func exportDuringStop(t *testing.T, s *Scry, stop func()) map[string][]string {
 			}
 		}()
 	}
-	eventually(t, 60*time.Second, fmt.Sprintf("%d acknowledged traces", stopAfter), func() bool {
+	testkit.EventuallyWithin(t, 60*time.Second, fmt.Sprintf("%d acknowledged traces", stopAfter), func() bool {
 		return nAcked.Load() >= stopAfter || s.Exited()
 	})
 	if s.Exited() {

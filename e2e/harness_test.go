@@ -491,15 +491,3 @@ func smallBatch(service string, nTraces, spansPerTrace int, pad string) (*tracep
 	}
 	return resourceSpans(service, nil, spans...), ids
 }
-
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -16,6 +16,8 @@ import (
 	"github.com/opentracing/opentracing-go/ext"
 	otlog "github.com/opentracing/opentracing-go/log"
 	jaegerclient "github.com/uber/jaeger-client-go"
+
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 // TestJaegerClientOverUDP sends a trace with jaeger-client-go over UDP
@@ -24,7 +26,7 @@ import (
 func TestJaegerClientOverUDP(t *testing.T) {
 	t.Parallel()
 	s := startScry(t)
-	eventually(t, readyTimeout, "the banner listing the UDP listeners", func() bool {
+	testkit.EventuallyWithin(t, readyTimeout, "the banner listing the UDP listeners", func() bool {
 		out := s.Output()
 		return strings.Contains(out, "Jaeger UDP:  "+s.UDPCompact+" (compact Thrift)") &&
 			strings.Contains(out, "Jaeger UDP:  "+s.UDPBinary+" (binary Thrift)")
@@ -58,7 +60,7 @@ func TestJaegerClientOverUDP(t *testing.T) {
 	}
 	rootID, childID := spanHex(uint64(rc.SpanID())), spanHex(uint64(child.Context().(jaegerclient.SpanContext).SpanID()))
 	want := map[string][]string{traceID: {rootID, childID}}
-	eventually(t, 30*time.Second, "the trace stored", func() bool {
+	testkit.EventuallyWithin(t, 30*time.Second, "the trace stored", func() bool {
 		code, _, _ := s.get(t, "/api/traces/"+traceID)
 		return code == 200
 	})
@@ -111,7 +113,7 @@ func TestJaegerClientOverUDP(t *testing.T) {
 	}
 
 	udp := map[string]string{"transport": "udp_compact"}
-	eventually(t, 10*time.Second, "the spans counted", func() bool {
+	testkit.EventuallyWithin(t, 10*time.Second, "the spans counted", func() bool {
 		return s.metric(t, "scry_receiver_spans_accepted_total", udp) == 2
 	})
 	if got := s.metric(t, "scry_receiver_spans_received_total", udp); got != 2 {
@@ -129,7 +131,7 @@ func TestUDPBinaryEmitBatch(t *testing.T) {
 	t.Parallel()
 	// The compact listener is off: only the binary one is listed.
 	s := startScry(t, "--"+flagUDPCompact+"=")
-	eventually(t, readyTimeout, "the banner", func() bool { return strings.Contains(s.Output(), "admin:") })
+	testkit.EventuallyWithin(t, readyTimeout, "the banner", func() bool { return strings.Contains(s.Output(), "admin:") })
 	if out := s.Output(); !strings.Contains(out, "Jaeger UDP:  "+s.UDPBinary+" (binary Thrift)") || strings.Contains(out, "(compact Thrift)") {
 		t.Errorf("banner with --udp-compact-addr empty:\n%s", out)
 	}
@@ -172,7 +174,7 @@ func TestUDPBinaryEmitBatch(t *testing.T) {
 
 	traceID := fmt.Sprintf("%016x%016x", hi, lo)
 	root, child := spanHex(rootID), spanHex(childID)
-	eventually(t, 30*time.Second, "the trace stored", func() bool {
+	testkit.EventuallyWithin(t, 30*time.Second, "the trace stored", func() bool {
 		code, _, _ := s.get(t, "/api/traces/"+traceID)
 		return code == 200
 	})
@@ -198,7 +200,7 @@ func TestUDPBinaryEmitBatch(t *testing.T) {
 	}
 	checkTag(t, "process", proc.Tags, "ip", "string", "10.0.0.7")
 
-	eventually(t, 10*time.Second, "the bad packets counted", func() bool {
+	testkit.EventuallyWithin(t, 10*time.Second, "the bad packets counted", func() bool {
 		return s.metric(t, "scry_receiver_udp_packets_dropped_total", map[string]string{"transport": "udp_binary", "reason": "malformed"}) == 2
 	})
 	if got := s.metric(t, "scry_receiver_udp_packets_received_total", map[string]string{"transport": "udp_binary"}); got != 3 {

@@ -31,6 +31,11 @@ func main() {
 			if err := cli.Apply(cmd); err != nil {
 				return err
 			}
+			// It logs nothing yet, but takes --log-level and --log-format
+			// like every binary: a wrong value is an error, not ignored.
+			if _, err := cli.Logger(cmd); err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+10*time.Minute)
 			defer cancel()
 			if cfg.Duration > 0 {

@@ -3,12 +3,12 @@ package jaegerhttp_test
 import (
 	"context"
 	"encoding/binary"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/jaegerhttp"
 	"github.com/scrytrace/scry/collector/queue"
@@ -217,7 +217,7 @@ func TestQueueFull(t *testing.T) {
 		}
 		first <- r
 	}()
-	collectortest.Eventually(t, "first batch held in the writer", func() bool { return e.W.Waiting() == 1 })
+	testkit.Eventually(t, "first batch held in the writer", func() bool { return e.W.Waiting() == 1 })
 	r := e.Post(t, ctThrift, "", pad(2))
 	if r.Code != http.StatusServiceUnavailable || r.Header.Get("Retry-After") != "1" || !strings.Contains(r.Body, "retry later") {
 		t.Fatalf("status %d, Retry-After %q, body %q; want 503, 1, retry later", r.Code, r.Header.Get("Retry-After"), r.Body)
@@ -247,13 +247,27 @@ func TestShutdown(t *testing.T) {
 		}
 		done <- r
 	}()
-	collectortest.Eventually(t, "batch held in the writer", func() bool { return e.W.Waiting() == 1 })
+	testkit.Eventually(t, "batch held in the writer", func() bool { return e.W.Waiting() == 1 })
 	shut := make(chan error, 1)
-	go func() { shut <- e.r.Shutdown(context.Background()) }()
+	var heldAtReturn atomic.Int64 // writes still held when Shutdown returned
+	go func() {
+		err := e.r.Shutdown(context.Background())
+		heldAtReturn.Store(int64(e.W.Waiting()))
+		shut <- err
+	}()
+	// Shutdown is under way once the listener refuses new connections; the
+	// batch is still held, so it cannot have returned.
+	testkit.Eventually(t, "the listener closed", func() bool {
+		c, err := net.Dial("tcp", e.r.Addr().String())
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
 	select {
 	case err := <-shut:
 		t.Fatalf("shutdown returned (%v) while a batch was in flight", err)
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 	e.W.Release()
 	if r := <-done; r.Code != http.StatusAccepted {
@@ -261,6 +275,9 @@ func TestShutdown(t *testing.T) {
 	}
 	if err := <-shut; err != nil {
 		t.Fatal(err)
+	}
+	if n := heldAtReturn.Load(); n != 0 {
+		t.Fatalf("shutdown returned with %d writes still held", n)
 	}
 	if got := len(stored(t, e, 1)); got != 1 {
 		t.Fatalf("stored %d spans, want 1", got)

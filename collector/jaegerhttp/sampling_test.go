@@ -17,10 +17,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/jaegerhttp"
 	"github.com/scrytrace/scry/collector/sampling"
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 const strategies = `{
@@ -158,7 +158,7 @@ func TestOTelRemoteSampler(t *testing.T) {
 		t.Fatal(err)
 	}
 	// (Polled: the sampler's own first fetch, from New, may land late.)
-	collectortest.Eventually(t, "the sampler to take the reloaded strategy", func() bool {
+	testkit.Eventually(t, "the sampler to take the reloaded strategy", func() bool {
 		always.UpdateSampler()
 		return otelDecisions(always, "op", n) == 0
 	})

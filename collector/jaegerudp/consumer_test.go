@@ -98,7 +98,7 @@ func TestConsumerSinkStoresSpans(t *testing.T) {
 	b.Spans[3].SpanId = 0 // invalid
 	send(t, st.server.Addrs().Compact, packet(t, b, true))
 	send(t, st.server.Addrs().Binary, packet(t, batch("stored", 2), false))
-	eventually(t, "the spans committed", func() bool {
+	testkit.Eventually(t, "the spans committed", func() bool {
 		return st.spans(t, "accepted", jaegerudp.TransportCompact) == 3 && st.spans(t, "accepted", jaegerudp.TransportBinary) == 2
 	})
 	testkit.GatherCounts(t, st.reg, intaketest.MetricPrefix, jaegerudp.TransportCompact).Check(t, testkit.Counts{
@@ -147,10 +147,10 @@ func TestConsumerSinkNeverWaits(t *testing.T) {
 			for i := range packets {
 				send(t, st.server.Addrs().Compact, packet(t, batch("stuck", 5), true))
 				if i < 2 {
-					eventually(t, "the packet in the queue", func() bool { return st.queue.Stats().Spans == int64(5*(i+1)) })
+					testkit.Eventually(t, "the packet in the queue", func() bool { return st.queue.Stats().Spans == int64(5*(i+1)) })
 				}
 			}
-			eventually(t, "every span counted", func() bool {
+			testkit.Eventually(t, "every span counted", func() bool {
 				return st.spans(t, "received", jaegerudp.TransportCompact) == packets*5
 			})
 			if got := st.spans(t, "refused", jaegerudp.TransportCompact, "reason", tc.reason); got != (packets-2)*5 {
@@ -166,11 +166,11 @@ func TestConsumerSinkNeverWaits(t *testing.T) {
 			// The storage recovers: what was queued is stored, and new
 			// packets are taken again.
 			open()
-			eventually(t, "the queued spans committed", func() bool {
+			testkit.Eventually(t, "the queued spans committed", func() bool {
 				return st.spans(t, "accepted", jaegerudp.TransportCompact) == 10
 			})
 			send(t, st.server.Addrs().Compact, packet(t, batch("after", 5), true))
-			eventually(t, "a packet after recovery committed", func() bool {
+			testkit.Eventually(t, "a packet after recovery committed", func() bool {
 				return st.spans(t, "accepted", jaegerudp.TransportCompact) == 15
 			})
 		})
@@ -185,7 +185,7 @@ func TestConsumerSinkShutdown(t *testing.T) {
 		gate := make(chan struct{})
 		st := startStack(t, gatedWriter{Store: store, gate: gate}, store, queue.DefaultConfig(), jaegerudp.DefaultMaxInFlight)
 		send(t, st.server.Addrs().Binary, packet(t, batch("shutdown", 3), false))
-		eventually(t, "the spans in the queue", func() bool { return st.queue.Stats().Spans == 3 })
+		testkit.Eventually(t, "the spans in the queue", func() bool { return st.queue.Stats().Spans == 3 })
 		time.AfterFunc(50*time.Millisecond, func() { close(gate) })
 		if err := st.shutdown(t, 10*time.Second); err != nil {
 			t.Fatal(err)
@@ -206,7 +206,7 @@ func TestConsumerSinkShutdown(t *testing.T) {
 		defer close(gate)
 		st := startStack(t, gatedWriter{Store: store, gate: gate}, store, queue.DefaultConfig(), jaegerudp.DefaultMaxInFlight)
 		send(t, st.server.Addrs().Binary, packet(t, batch("stuck", 3), false))
-		eventually(t, "the spans in the queue", func() bool { return st.queue.Stats().Spans == 3 })
+		testkit.Eventually(t, "the spans in the queue", func() bool { return st.queue.Stats().Spans == 3 })
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		if err := st.server.Shutdown(ctx); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/jaegerudp"
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/model/jaegerthrift"
 )
@@ -159,18 +160,6 @@ func dropped(t testing.TB, reg *prometheus.Registry, transport, reason string) f
 	return intaketest.Counter(t, reg, "scry_receiver_udp_packets_dropped_total", map[string]string{"transport": transport, "reason": reason})
 }
 
-// eventually polls cond until it holds or 10 seconds pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestPacketsReachTheSink(t *testing.T) {
 	sink := newRecorder(false)
 	s, reg := startServer(t, testConfig(), sink)
@@ -183,7 +172,7 @@ func TestPacketsReachTheSink(t *testing.T) {
 			b := batch("svc-"+tc.transport, 3)
 			p := packet(t, b, tc.compact)
 			send(t, tc.addr, p)
-			eventually(t, "the spans in the sink", func() bool { return sink.count(tc.transport) == 3 })
+			testkit.Eventually(t, "the spans in the sink", func() bool { return sink.count(tc.transport) == 3 })
 			sink.mu.Lock()
 			spans := sink.spans[tc.transport]
 			sink.mu.Unlock()
@@ -259,7 +248,7 @@ func TestBadPacketsAreCountedAndDropped(t *testing.T) {
 				}
 			}
 			send(t, tc.addr, make([]byte, jaegerudp.MaxPacketBytes+1))
-			eventually(t, "every bad packet counted", func() bool {
+			testkit.Eventually(t, "every bad packet counted", func() bool {
 				return dropped(t, reg, tc.transport, jaegerudp.DropMalformed)+dropped(t, reg, tc.transport, jaegerudp.DropQueueFull) >= rounds*float64(len(bad)) &&
 					dropped(t, reg, tc.transport, jaegerudp.DropOversized) == 1
 			})
@@ -274,7 +263,7 @@ func TestBadPacketsAreCountedAndDropped(t *testing.T) {
 			}
 			// The server still works.
 			send(t, tc.addr, valid)
-			eventually(t, "a good packet after the bad ones", func() bool { return sink.count(tc.transport) == 3 })
+			testkit.Eventually(t, "a good packet after the bad ones", func() bool { return sink.count(tc.transport) == 3 })
 		})
 	}
 }
@@ -288,7 +277,7 @@ func TestInvalidIDsAreReported(t *testing.T) {
 	allBad.Spans[0].TraceIdHigh, allBad.Spans[0].TraceIdLow = 0, 0
 	allBad.Spans[1].TraceIdHigh, allBad.Spans[1].TraceIdLow = 0, 0
 	send(t, s.Addrs().Binary, packet(t, b, false), packet(t, allBad, false))
-	eventually(t, "the rejected spans reported", func() bool {
+	testkit.Eventually(t, "the rejected spans reported", func() bool {
 		sink.mu.Lock()
 		defer sink.mu.Unlock()
 		return sink.rejected[jaegerudp.TransportBinary] == 3
@@ -301,7 +290,7 @@ func TestInvalidIDsAreReported(t *testing.T) {
 func TestRefusingSinkCountsBufferFull(t *testing.T) {
 	s, reg := startServer(t, testConfig(), newRecorder(true))
 	send(t, s.Addrs().Compact, packet(t, batch("refused", 2), true), packet(t, batch("refused", 2), true))
-	eventually(t, "buffer_full counted", func() bool {
+	testkit.Eventually(t, "buffer_full counted", func() bool {
 		return dropped(t, reg, jaegerudp.TransportCompact, jaegerudp.DropBufferFull) == 2
 	})
 }
@@ -326,12 +315,12 @@ func TestReaderNeverWaitsForTheSink(t *testing.T) {
 	defer close(sink.release) // before the Cleanup's Shutdown
 	p := packet(t, batch("stuck", 50), true)
 	sent := 0
-	eventually(t, "queue_full counted", func() bool {
+	testkit.Eventually(t, "queue_full counted", func() bool {
 		send(t, s.Addrs().Compact, p)
 		sent++
 		return dropped(t, reg, jaegerudp.TransportCompact, jaegerudp.DropQueueFull) > 0
 	})
-	eventually(t, "every packet read", func() bool {
+	testkit.Eventually(t, "every packet read", func() bool {
 		return intaketest.Counter(t, reg, "scry_receiver_udp_packets_received_total", map[string]string{"transport": jaegerudp.TransportCompact}) == float64(sent)
 	})
 }
@@ -489,7 +478,7 @@ func TestShutdownHandsOnWhatIsQueued(t *testing.T) {
 	for range n {
 		send(t, s.Addrs().Compact, packet(t, batch("drain", 1), true))
 	}
-	eventually(t, "every packet read", func() bool {
+	testkit.Eventually(t, "every packet read", func() bool {
 		return intaketest.Counter(t, reg, "scry_receiver_udp_packets_received_total", map[string]string{"transport": jaegerudp.TransportCompact}) == n
 	})
 	if err := s.Shutdown(context.Background()); err != nil {

@@ -245,7 +245,7 @@ func TestQueueFull(t *testing.T) {
 		_, err := e.export(context.Background(), collectortest.Request("svc", bigSpan(1, 1, 600)))
 		first <- err
 	}()
-	collectortest.Eventually(t, "first export held in the writer", func() bool { return e.W.Waiting() == 1 })
+	testkit.Eventually(t, "first export held in the writer", func() bool { return e.W.Waiting() == 1 })
 
 	_, err := e.export(context.Background(), collectortest.Request("svc", bigSpan(2, 1, 600)))
 	st := status.Convert(err)
@@ -299,7 +299,7 @@ func TestGroupCommit(t *testing.T) {
 			errs <- err
 		})
 	}
-	collectortest.Eventually(t, "every export queued", func() bool { return e.Q.Stats().Requests == exports })
+	testkit.Eventually(t, "every export queued", func() bool { return e.Q.Stats().Requests == exports })
 	e.W.Release()
 	wg.Wait()
 	close(errs)
@@ -333,7 +333,7 @@ func TestShutdownDrains(t *testing.T) {
 			}
 		})
 	}
-	collectortest.Eventually(t, "every export queued", func() bool { return e.Q.Stats().Requests == exports })
+	testkit.Eventually(t, "every export queued", func() bool { return e.Q.Stats().Requests == exports })
 
 	stopped := make(chan error, 1)
 	go func() {

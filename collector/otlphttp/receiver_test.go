@@ -314,7 +314,7 @@ func TestQueueFull(t *testing.T) {
 		}
 		first <- r
 	}()
-	collectortest.Eventually(t, "first export held in the writer", func() bool { return e.W.Waiting() == 1 })
+	testkit.Eventually(t, "first export held in the writer", func() bool { return e.W.Waiting() == 1 })
 
 	r := e.Post(t, ctJSON, "", []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"`+strings.Repeat("n", 600)+`"}]}]}]}`))
 	st := statusResponse(t, r, http.StatusServiceUnavailable, ctJSON)
@@ -342,7 +342,7 @@ func TestShutdownDrains(t *testing.T) {
 			}
 		})
 	}
-	collectortest.Eventually(t, "every export queued", func() bool { return e.Q.Stats().Requests == exports })
+	testkit.Eventually(t, "every export queued", func() bool { return e.Q.Stats().Requests == exports })
 	stopped := make(chan error, 1)
 	go func() { stopped <- errors.Join(e.r.Shutdown(context.Background()), e.Q.Shutdown(context.Background())) }()
 	e.W.Release()

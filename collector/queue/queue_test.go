@@ -111,7 +111,7 @@ func TestGroupCommit(t *testing.T) {
 		wg.Go(func() { errs <- f.q.ConsumeSpans(context.Background(), sp, 500) })
 	}
 	// Every request is accepted (some held by the writers) before any commits.
-	collectortest.Eventually(t, "all requests queued", func() bool { return f.q.Stats().Requests == requests })
+	testkit.Eventually(t, "all requests queued", func() bool { return f.q.Stats().Requests == requests })
 	f.w.Release()
 	wg.Wait()
 	close(errs)
@@ -146,7 +146,7 @@ func TestBatchSpanCap(t *testing.T) {
 			}
 		})
 	}
-	collectortest.Eventually(t, "all requests queued", func() bool { return f.q.Stats().Requests == 6 })
+	testkit.Eventually(t, "all requests queued", func() bool { return f.q.Stats().Requests == 6 })
 	f.w.Release()
 	wg.Wait()
 	// The first request may have been taken alone before the others came.
@@ -161,7 +161,7 @@ func TestQueueFull(t *testing.T) {
 	held := make(chan error, 1)
 	sp := spans(t, 1, 1, 2)
 	go func() { held <- f.q.ConsumeSpans(context.Background(), sp, 600) }()
-	collectortest.Eventually(t, "first request in the writer", func() bool { return f.w.Waiting() == 1 })
+	testkit.Eventually(t, "first request in the writer", func() bool { return f.w.Waiting() == 1 })
 
 	startFull := time.Now()
 	err := f.q.ConsumeSpans(context.Background(), spans(t, 2, 1, 2), 600)
@@ -214,14 +214,14 @@ func TestRejectedSpansAttributedToTheirRequest(t *testing.T) {
 	first := make(chan error, 1)
 	occupy := spans(t, 4, 1, 1)
 	go func() { first <- f.q.ConsumeSpans(context.Background(), occupy, 10) }()
-	collectortest.Eventually(t, "writer busy", func() bool { return f.w.Waiting() == 1 })
+	testkit.Eventually(t, "writer busy", func() bool { return f.w.Waiting() == 1 })
 
 	results := make([]chan error, 3)
 	for i, sp := range [][]*model.Span{good1, bad, good2} {
 		results[i] = make(chan error, 1)
 		go func() { results[i] <- f.q.ConsumeSpans(context.Background(), sp, 100) }()
 	}
-	collectortest.Eventually(t, "three requests queued", func() bool { return f.q.Stats().Requests == 4 })
+	testkit.Eventually(t, "three requests queued", func() bool { return f.q.Stats().Requests == 4 })
 	f.w.Release()
 	if err := <-first; err != nil {
 		t.Fatal(err)
@@ -279,14 +279,14 @@ func TestContextEndsWhileWaiting(t *testing.T) {
 	done := make(chan error, 1)
 	sp := spans(t, 1, 1, 1)
 	go func() { done <- f.q.ConsumeSpans(ctx, sp, 10) }()
-	collectortest.Eventually(t, "write held", func() bool { return f.w.Waiting() == 1 })
+	testkit.Eventually(t, "write held", func() bool { return f.w.Waiting() == 1 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 	// The spans are still written: delivery is at-least-once.
 	f.w.Release()
-	collectortest.Eventually(t, "span stored", func() bool { return f.q.Stats().Requests == 0 })
+	testkit.Eventually(t, "span stored", func() bool { return f.q.Stats().Requests == 0 })
 	if got := len(collectortest.MustGetTrace(t, f.store, collectortest.TraceID(1))); got != 1 {
 		t.Fatalf("%d spans stored, want 1", got)
 	}
@@ -309,13 +309,13 @@ func TestShutdownDrains(t *testing.T) {
 		sp := spans(t, 300+i, 1, 2)
 		go func() { results <- q.ConsumeSpans(context.Background(), sp, 100) }()
 	}
-	collectortest.Eventually(t, "all requests queued", func() bool { return q.Stats().Requests == requests })
+	testkit.Eventually(t, "all requests queued", func() bool { return q.Stats().Requests == requests })
 
 	shutdown := make(chan error, 2)
 	go func() { shutdown <- q.Shutdown(context.Background()) }()
 	go func() { shutdown <- q.Shutdown(context.Background()) }() // twice, concurrently
 	// Once shutting down, nothing new is accepted.
-	collectortest.Eventually(t, "queue refusing", func() bool {
+	testkit.Eventually(t, "queue refusing", func() bool {
 		// Accepted before Shutdown began, a probe waits (and is drained too).
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 		defer cancel()
@@ -359,7 +359,7 @@ func TestShutdownDeadlineAbortsWrites(t *testing.T) {
 	result := make(chan error, 1)
 	sp := spans(t, 1, 1, 1)
 	go func() { result <- q.ConsumeSpans(context.Background(), sp, 10) }()
-	collectortest.Eventually(t, "write held", func() bool { return w.Waiting() == 1 })
+	testkit.Eventually(t, "write held", func() bool { return w.Waiting() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if err := q.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -378,7 +378,7 @@ func TestShutdownBeforeStart(t *testing.T) {
 	result := make(chan error, 1)
 	sp := spans(t, 1, 1, 1)
 	go func() { result <- q.ConsumeSpans(context.Background(), sp, 10) }()
-	collectortest.Eventually(t, "request queued", func() bool { return q.Stats().Requests == 1 })
+	testkit.Eventually(t, "request queued", func() bool { return q.Stats().Requests == 1 })
 	if err := q.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/sampling"
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -142,7 +142,7 @@ func TestReload(t *testing.T) {
 
 	// A change is picked up.
 	writeFile(t, path, `{"service_strategies":[{"service":"a","type":"probabilistic","param":0.75},{"service":"b","type":"ratelimiting","param":9}]}`)
-	collectortest.Eventually(t, "the changed file to be applied", func() bool { return probability(p.Strategy("a")) == 0.75 })
+	testkit.Eventually(t, "the changed file to be applied", func() bool { return probability(p.Strategy("a")) == 0.75 })
 	if r := p.Strategy("b"); r.RateLimitingSampling == nil || r.RateLimitingSampling.MaxTracesPerSecond != 9 {
 		t.Fatalf("b: %+v", r)
 	}
@@ -152,7 +152,7 @@ func TestReload(t *testing.T) {
 
 	// A bad file keeps the strategies in force, and is reported once.
 	writeFile(t, path, `{"service_strategies":[{"service":"a","type":"probabilistic","param":"high"}]}`)
-	collectortest.Eventually(t, "the bad file to be reported", func() bool { return reloads(t, reg, "error") == 1 })
+	testkit.Eventually(t, "the bad file to be reported", func() bool { return reloads(t, reg, "error") == 1 })
 	if got := probability(p.Strategy("a")); got != 0.75 {
 		t.Fatalf("after a bad reload a: %v, want 0.75 kept", got)
 	}
@@ -163,7 +163,7 @@ func TestReload(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	collectortest.Eventually(t, "the missing file to be reported", func() bool { return reloads(t, reg, "error") == 2 })
+	testkit.Eventually(t, "the missing file to be reported", func() bool { return reloads(t, reg, "error") == 2 })
 	if got := probability(p.Strategy("a")); got != 0.75 {
 		t.Fatalf("after the file went a: %v, want 0.75 kept", got)
 	}
@@ -173,7 +173,7 @@ func TestReload(t *testing.T) {
 
 	// A good file again is applied.
 	writeFile(t, path, `{"default_strategy":{"type":"probabilistic","param":1}}`)
-	collectortest.Eventually(t, "the fixed file to be applied", func() bool { return probability(p.Strategy("a")) == 1 })
+	testkit.Eventually(t, "the fixed file to be applied", func() bool { return probability(p.Strategy("a")) == 1 })
 }
 
 func TestReloadDirect(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	zipkinpb "github.com/openzipkin/zipkin-go/proto/zipkin_proto3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/scrytrace/scry/collector/internal/collectortest"
 	"github.com/scrytrace/scry/collector/internal/intaketest"
 	"github.com/scrytrace/scry/collector/queue"
 	"github.com/scrytrace/scry/collector/zipkin"
@@ -223,7 +222,7 @@ func TestQueueFull(t *testing.T) {
 		}
 		first <- r
 	}()
-	collectortest.Eventually(t, "first request held in the writer", func() bool { return e.W.Waiting() == 1 })
+	testkit.Eventually(t, "first request held in the writer", func() bool { return e.W.Waiting() == 1 })
 	r := e.Post(t, ctJSON, "", pad("0000000000000002"))
 	if r.Code != http.StatusServiceUnavailable || r.Header.Get("Retry-After") != "1" {
 		t.Fatalf("status %d, Retry-After %q, body %q; want 503 and 1", r.Code, r.Header.Get("Retry-After"), r.Body)

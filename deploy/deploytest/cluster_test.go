@@ -209,21 +209,15 @@ func (cl *cluster) volumePath(p *pod, c *corev1.Container, path string) (string,
 	return filepath.Join(dir, filepath.FromSlash(rel)), nil
 }
 
-// args translates the manifest's args of container c in pod p. Flags that
-// the binary does not have yet and that are announced (pendingFlags) are
-// left out, with a log line. extra is appended.
-func (cl *cluster) args(p *pod, c *corev1.Container, bin string, extra ...string) ([]string, error) {
-	flags := flagsOf(cl.t, bin)
+// args translates the manifest's args of container c in pod p. extra is
+// appended.
+func (cl *cluster) args(p *pod, c *corev1.Container, extra ...string) ([]string, error) {
 	parsed, err := parseArgs(c.Args)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, a := range parsed {
-		if _, ok := flags[a.Name]; !ok && isPending(bin, a.Name) {
-			cl.t.Logf("%s: leaving out --%s, which %s does not have yet", p, a.Name, bin)
-			continue
-		}
 		v := a.Value
 		host, port, splitErr := net.SplitHostPort(v)
 		switch {
@@ -299,7 +293,7 @@ func (cl *cluster) start(p *pod, bin string, extra ...string) (*testbin.Proc, er
 	if c == nil {
 		return nil, fmt.Errorf("%s runs no %s", p.W, bin)
 	}
-	args, err := cl.args(p, c, bin, extra...)
+	args, err := cl.args(p, c, extra...)
 	if err != nil {
 		return nil, fmt.Errorf("%s/%s: %w", p, c.Name, err)
 	}

@@ -3,7 +3,6 @@ package deploytest
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,22 +13,6 @@ import (
 
 // The Scry binaries that images and manifests run.
 var scryBinaries = []string{"scry", "scry-collector", "scry-query", "scry-agent"}
-
-// pendingFlags are flags that are announced for a binary but may not be in
-// it yet (work in progress elsewhere). Manifests pass them already; when a
-// binary lacks one, the checks that need it skip with a message instead of
-// failing, and the topology tests leave it out. Remove an entry once the
-// flag has landed. None is pending now.
-var pendingFlags = map[string][]string{}
-
-func isPending(binary, flag string) bool {
-	for _, f := range pendingFlags[binary] {
-		if f == flag {
-			return true
-		}
-	}
-	return false
-}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -47,17 +30,10 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
-// binary builds ./cmd/<name> once per test run and returns its path. A
-// binary whose source is missing skips the test (only scry-agent may be
-// missing: it is being written); one that fails to build fails it.
+// binary builds ./cmd/<name> once per test run and returns its path; a
+// binary that fails to build fails the test.
 func binary(t testing.TB, name string) string {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(repoRoot(t), "cmd", name, "main.go")); err != nil {
-		if name == "scry-agent" {
-			t.Skipf("./cmd/scry-agent does not exist yet: skipping what needs the agent (run this test again once it has landed)")
-		}
-		t.Fatalf("./cmd/%s does not exist", name)
-	}
 	return testbin.Build(t, "./cmd/"+name)
 }
 

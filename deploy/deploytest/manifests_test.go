@@ -378,16 +378,10 @@ func checkStrategies(t *testing.T, content string) {
 // the binary is given explicitly on 0.0.0.0 with a matching container port.
 func checkFlags(t *testing.T, bin string, args []arg, c *corev1.Container) {
 	flags := flagsOf(t, bin)
-	var pending []string
 	for _, a := range args {
-		if _, ok := flags[a.Name]; ok {
-			continue
+		if _, ok := flags[a.Name]; !ok {
+			t.Errorf("--%s: %s --help has no such flag", a.Name, bin)
 		}
-		if isPending(bin, a.Name) {
-			pending = append(pending, "--"+a.Name)
-			continue
-		}
-		t.Errorf("--%s: %s --help has no such flag", a.Name, bin)
 	}
 	listenPorts := map[int32]bool{}
 	for _, a := range args {
@@ -423,9 +417,6 @@ func checkFlags(t *testing.T, bin string, args []arg, c *corev1.Container) {
 		if !listenPorts[p.ContainerPort] {
 			t.Errorf("container port %s (%d) is not a listener given in the args", p.Name, p.ContainerPort)
 		}
-	}
-	if len(pending) > 0 {
-		t.Skipf("%s does not have %v yet (announced, being added elsewhere); the rest of its flags check out. Remove them from pendingFlags once they land.", bin, pending)
 	}
 }
 

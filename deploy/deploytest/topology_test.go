@@ -25,6 +25,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 // Pod addresses: the two collectors on 127.0.0.1 and 127.0.0.2, so that
@@ -349,9 +351,8 @@ func waitWhole(t *testing.T, queryAddr string, want map[string][]string, service
 	}
 	slices.Sort(ids)
 	c := &http.Client{Timeout: 10 * time.Second}
-	deadline := time.Now().Add(traceTimeout)
 	var problems []string
-	for {
+	whole := testkit.Poll(traceTimeout, func() bool {
 		problems = problems[:0]
 		resp, err := c.Get("http://" + queryAddr + "/api/traces?" + url.Values{"traceID": ids}.Encode())
 		if err != nil {
@@ -387,13 +388,10 @@ func waitWhole(t *testing.T, queryAddr string, want map[string][]string, service
 				problems = append(problems, "trace "+id+" missing")
 			}
 		}
-		if len(problems) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+		return len(problems) == 0
+	})
+	if whole {
+		return
 	}
 	if len(problems) > 10 {
 		problems = append(problems[:10], fmt.Sprintf("... %d more", len(problems)-10))

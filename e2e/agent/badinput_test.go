@@ -15,6 +15,7 @@ import (
 	jagent "github.com/jaegertracing/jaeger-idl/thrift-gen/agent"
 	"github.com/jaegertracing/jaeger-idl/thrift-gen/jaeger"
 
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 )
 
@@ -72,7 +73,7 @@ func TestUDPBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	total := float64(rounds * len(packets))
-	eventually(t, "every bad packet counted", 30*time.Second, func() bool {
+	testkit.EventuallyWithin(t, 30*time.Second, "every bad packet counted", func() bool {
 		return ag.metric(t, "scry_agent_udp_packets_dropped_total", `transport="udp_compact"`, `reason="malformed"`)+
 			ag.metric(t, "scry_agent_udp_packets_dropped_total", `reason="queue_full"`) >= total &&
 			ag.metric(t, "scry_agent_udp_packets_dropped_total", `reason="oversized"`) == 1

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 // TestConfigFromEnvironment sets the collector and the batch size through
@@ -19,7 +21,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStored(t, st, sent, 30*time.Second)
-	eventually(t, "the spans counted forwarded", 10*time.Second, func() bool {
+	testkit.EventuallyWithin(t, 10*time.Second, "the spans counted forwarded", func() bool {
 		return ag.metric(t, "scry_agent_spans_forwarded_total") == 21
 	})
 	if b := ag.metric(t, "scry_agent_batches_forwarded_total"); b != 3 {
@@ -40,7 +42,7 @@ func TestHelp(t *testing.T) {
 		"udp-compact-addr", "udp-binary-addr", "udp-buffer-bytes", "udp-workers", "otlp-grpc-addr", "otlp-http-addr",
 		"max-message-bytes", "max-spans-per-request", "collector-resolve-interval", "collector-timeout", "forwarders",
 		"batch-spans", "batch-timeout", "buffer-bytes", "retry-initial-backoff", "retry-max-backoff", "spool-bytes",
-		"sampling-addr", "sampling-url", "shutdown-timeout", "admin-addr", "log-level", "memory-limit-mb",
+		"sampling-addr", "sampling-url", "shutdown-timeout", "admin-addr", "log-level", "log-format", "memory-limit-mb",
 	} {
 		line := ""
 		for _, l := range strings.Split(help, "\n") {

@@ -3,6 +3,7 @@ package agente2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/scrytrace/scry/internal/testkit"
 )
 
 // outage is how long the collector stays away in TestCollectorOutage.
@@ -75,6 +78,19 @@ func (s *sender) halt() {
 	<-s.done
 }
 
+// waitAcked waits until the agent has acknowledged n more exports.
+func (s *sender) waitAcked(t *testing.T, n int) {
+	t.Helper()
+	s.mu.Lock()
+	want := len(s.acked) + n*50
+	s.mu.Unlock()
+	testkit.EventuallyWithin(t, 30*time.Second, fmt.Sprintf("%d more exports acknowledged", n), func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.acked) >= want
+	})
+}
+
 func (s *sender) result() ([]sentSpan, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -90,14 +106,15 @@ func TestCollectorOutage(t *testing.T) {
 	st := store(t, col)
 	s := startSender(t, ag.GRPC)
 
-	time.Sleep(time.Second) // traffic before the outage
+	// Traffic before the outage, and after it: ten exports acknowledged.
+	s.waitAcked(t, 10)
 	col.Kill()
 	away := outage(t)
 	time.Sleep(away)
 	retries := ag.metric(t, "scry_agent_forward_retries_total")
 	held := ag.metric(t, "scry_agent_buffer_spans")
 	col.restart(t)
-	time.Sleep(time.Second) // traffic after
+	s.waitAcked(t, 10)
 	s.halt()
 
 	acked, refused := s.result()
@@ -147,7 +164,7 @@ func TestAgentRestartWithSpool(t *testing.T) {
 				if _, err := conn.Write(emitBatchPacket(t, batch, true)); err != nil {
 					t.Fatal(err)
 				}
-				eventually(t, "the udp spans received", 10*time.Second, func() bool {
+				testkit.EventuallyWithin(t, 10*time.Second, "the udp spans received", func() bool {
 					return ag.metric(t, "scry_agent_spans_received_total", `transport="udp_compact"`) == 5
 				})
 				acked = append(acked, sent...)
@@ -161,7 +178,7 @@ func TestAgentRestartWithSpool(t *testing.T) {
 			col.restart(t)
 			ag.restart(t)
 			waitStored(t, st, acked, 60*time.Second)
-			eventually(t, "the spool emptied", 30*time.Second, func() bool {
+			testkit.EventuallyWithin(t, 30*time.Second, "the spool emptied", func() bool {
 				segs, _ := filepath.Glob(filepath.Join(spoolDir, "*.seg"))
 				return len(segs) == 0
 			})
@@ -205,7 +222,7 @@ func TestBufferFull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "every udp span received", 10*time.Second, func() bool {
+	testkit.EventuallyWithin(t, 10*time.Second, "every udp span received", func() bool {
 		return ag.metric(t, "scry_agent_spans_received_total", `transport="udp_binary"`) == 500
 	})
 	// What room the OTLP exports left takes a few packets; the rest are

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -229,27 +230,10 @@ func missing(s storage.Reader, spans []sentSpan) []sentSpan {
 // waitStored polls until every span is stored.
 func waitStored(t testing.TB, s storage.Reader, spans []sentSpan, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		m := missing(s, spans)
-		if len(m) == 0 {
-			return
+	testkit.EventuallyNoError(t, timeout, "every span stored", func() error {
+		if m := missing(s, spans); len(m) > 0 {
+			return fmt.Errorf("%d of %d spans not stored (first: trace %s span %s)", len(m), len(spans), m[0].trace, m[0].span)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d spans not stored within %s (first: trace %s span %s)", len(m), len(spans), timeout, m[0].trace, m[0].span)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// eventually polls cond until it holds, failing after timeout.
-func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -7,7 +7,6 @@ package cli
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -26,10 +25,11 @@ func EnvName(flag string) string {
 	return "SCRY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// AddConfigFlags adds --config and --log-level to cmd.
+// AddConfigFlags adds --config, --log-level and --log-format to cmd.
 func AddConfigFlags(cmd *cobra.Command) {
 	cmd.Flags().String("config", "", "YAML file of flag values (keys are flag names)")
 	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().String("log-format", LogAuto, "log format on stderr: text (key=value lines), json (one object a line), or auto: text when stderr is a terminal, else json")
 }
 
 // Apply fills flags not given on the command line from the environment and
@@ -109,16 +109,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// Logger returns a JSON slog logger at the --log-level of cmd.
-func Logger(cmd *cobra.Command) (*slog.Logger, error) {
-	lvl, _ := cmd.Flags().GetString("log-level")
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(lvl)); err != nil {
-		return nil, fmt.Errorf("invalid --log-level %q: %w", lvl, err)
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
 // EnvHelp is the paragraph every binary's --help ends with.

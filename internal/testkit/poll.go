@@ -5,11 +5,17 @@ import (
 	"time"
 )
 
-// DefaultTimeout is how long Eventually waits.
-const DefaultTimeout = 10 * time.Second
+// DefaultTimeout is how long Eventually waits. It is generous: it is only
+// ever reached by a failing test, and the machine may be busy.
+const DefaultTimeout = 20 * time.Second
 
-// pollInterval is how often a condition is checked.
-const pollInterval = 2 * time.Millisecond
+// Poll intervals: the first check is repeated after minInterval, and the
+// wait doubles up to maxInterval, so that a condition that holds soon is
+// seen soon and one that reads a server's /metrics does not hammer it.
+const (
+	minInterval = time.Millisecond
+	maxInterval = 20 * time.Millisecond
+)
 
 // Eventually checks cond every few milliseconds until it holds, and fails
 // the test (naming what) if it does not within DefaultTimeout.
@@ -26,15 +32,28 @@ func EventuallyWithin(t testing.TB, timeout time.Duration, what string, cond fun
 	}
 }
 
+// EventuallyNoError is EventuallyWithin for a check that says what is
+// still wrong: it polls check until it returns nil, and on timeout fails
+// the test with the last error.
+func EventuallyNoError(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	var last error
+	if !Poll(timeout, func() bool { last = check(); return last == nil }) {
+		t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, last)
+	}
+}
+
 // Poll checks cond every few milliseconds until it holds or timeout has
-// passed, and reports whether it held.
+// passed, and reports whether it held. cond is checked at least once.
 func Poll(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
+	wait := minInterval
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(wait)
+		wait = min(2*wait, maxInterval)
 	}
 	return true
 }

@@ -3,6 +3,7 @@ package wiring_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -185,17 +186,13 @@ func TestIntakeUDP(t *testing.T) {
 		conn.Close()
 		var tid model.TraceID
 		binary.BigEndian.PutUint64(tid[8:], uint64(id))
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testkit.EventuallyNoError(t, 10*time.Second, tc.transport+" span stored", func() error {
 			spans, err := store.GetTrace(context.Background(), tid, storage.TimeHint{})
-			if err == nil && len(spans) == 1 {
-				break
+			if err == nil && len(spans) != 1 {
+				err = fmt.Errorf("%d spans stored, want 1", len(spans))
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: span not stored: %v", tc.transport, err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return err
+		})
 		if got := counterValue(t, reg, "scry_receiver_spans_accepted_total", tc.transport); got != 1 {
 			t.Errorf("accepted{%s} = %v, want 1", tc.transport, got)
 		}

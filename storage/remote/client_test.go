@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/remote"
@@ -238,7 +239,7 @@ func TestEndpointComesBack(t *testing.T) {
 		t.Fatalf("Services with one endpoint down: got %q, %v, warnings %q", svcs, err, w.List())
 	}
 	serve(t, ss[1], srvs[1].addr)
-	waitFor(t, "the restarted endpoint to answer", func() bool {
+	testkit.Eventually(t, "the restarted endpoint to answer", func() bool {
 		ctx, w := storage.WithWarnings(t.Context())
 		svcs, err := c.Services(ctx)
 		return err == nil && len(svcs) == 2 && len(w.List()) == 0

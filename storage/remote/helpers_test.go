@@ -135,18 +135,6 @@ func write(t *testing.T, s storage.Writer, spans ...*model.Span) {
 	}
 }
 
-// waitFor polls cond until it holds or 10s have passed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // stores returns n empty memory stores and a server for each.
 func stores(t *testing.T, n int) ([]*memory.Store, []*testServer) {
 	var ss []*memory.Store

@@ -86,7 +86,7 @@ func TestHeadlessServiceMembership(t *testing.T) {
 
 	// A third pod becomes ready.
 	dns.set("collectors.scry.svc", "127.0.0.3", "127.0.0.1", "127.0.0.2")
-	waitFor(t, "the new pod to be asked", func() bool {
+	testkit.Eventually(t, "the new pod to be asked", func() bool {
 		svcs, warns := services(t, c)
 		return len(svcs) == 3 && len(warns) == 0
 	})
@@ -96,7 +96,7 @@ func TestHeadlessServiceMembership(t *testing.T) {
 
 	// The first pod goes away.
 	dns.set("collectors.scry.svc", "127.0.0.2", "127.0.0.3")
-	waitFor(t, "the removed pod to be dropped", func() bool {
+	testkit.Eventually(t, "the removed pod to be dropped", func() bool {
 		return slices.Equal(c.Backends(), []string{addr("127.0.0.2"), addr("127.0.0.3")})
 	})
 	svcs, warns = services(t, c)
@@ -107,7 +107,7 @@ func TestHeadlessServiceMembership(t *testing.T) {
 	// A failing DNS server keeps the addresses the client has.
 	dns.fail(errDNSDown)
 	n := dns.count()
-	waitFor(t, "two more lookups", func() bool { return dns.count() >= n+2 })
+	testkit.Eventually(t, "two more lookups", func() bool { return dns.count() >= n+2 })
 	if got := c.Backends(); len(got) != 2 {
 		t.Errorf("Backends while DNS fails: got %v, want the two it had", got)
 	}
@@ -115,7 +115,7 @@ func TestHeadlessServiceMembership(t *testing.T) {
 
 	// No ready pod: the name is gone, and calls fail saying so.
 	dns.set("collectors.scry.svc")
-	waitFor(t, "every address to be dropped", func() bool { return len(c.Backends()) == 0 })
+	testkit.Eventually(t, "every address to be dropped", func() bool { return len(c.Backends()) == 0 })
 	if _, err := c.Services(t.Context()); err == nil || !strings.Contains(err.Error(), "collectors.scry.svc") {
 		t.Errorf("Services with no address: got %v, want an error naming the endpoint", err)
 	}

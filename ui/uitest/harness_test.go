@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/scrytrace/scry/internal/testbin"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/ui"
 )
 
@@ -278,15 +279,11 @@ func js[T any](t *testing.T, ctx context.Context, expr string) T {
 // after a deadline.
 func waitJS(t *testing.T, ctx context.Context, what, cond string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.EventuallyNoError(t, 20*time.Second, what, func() error {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
-		if err == nil && ok {
-			return
+		if err == nil && !ok {
+			err = fmt.Errorf("%s stayed false", cond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %s stayed false (last error: %v)", what, cond, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
@@ -69,19 +68,6 @@ func (w *Writer) WriteSpans(ctx context.Context, spans []*model.Span) error {
 		w.waiting.Add(-1)
 	}
 	return w.Inner.WriteSpans(ctx, spans)
-}
-
-// Eventually polls cond every few milliseconds until it holds, failing the
-// test if it does not within 10 seconds.
-func Eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // TraceID returns a valid trace ID made from n.

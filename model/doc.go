@@ -7,6 +7,12 @@
 // and back. 64-bit Jaeger and Zipkin IDs are zero-padded on the left to 128
 // bits.
 //
+// Span equality and copying are defined here once, for every backend and
+// test: Span.Equal (every field, resources and scopes by content, nil equal
+// to empty, doubles by their bits so that a NaN equals itself) and
+// Span.Clone / CloneSpans (deep copies in canonical form; CloneSpans keeps
+// resources and scopes shared as they were).
+//
 // Conversions live beside the types: OTLP protobuf to and from the model
 // (otlp.go) and the model to Jaeger's UI JSON (jaegerjson.go). Formats whose
 // libraries not every binary needs have sub-packages: jaegerthrift (Jaeger's

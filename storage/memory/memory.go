@@ -48,11 +48,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 		return fmt.Errorf("cannot write spans: %w", err)
 	}
 	keep, rejected := storage.Prepare(spans)
-	copies := make([]*model.Span, len(keep))
-	c := newCopier()
-	for i, sp := range keep {
-		copies[i] = c.span(sp)
-	}
+	copies := model.CloneSpans(keep)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,7 +69,7 @@ func (s *Store) add(sp *model.Span) {
 		s.traces[sp.TraceID] = t
 	}
 	for _, old := range t.byID[sp.SpanID] {
-		if equalSpan(old, sp) {
+		if old.Equal(sp) {
 			return
 		}
 	}
@@ -102,11 +98,7 @@ func (s *Store) GetTrace(ctx context.Context, id model.TraceID, _ storage.TimeHi
 	if t == nil || len(t.spans) == 0 {
 		return nil, storage.ErrTraceNotFound
 	}
-	c := newCopier()
-	out := make([]*model.Span, len(t.spans))
-	for i, sp := range t.spans {
-		out[i] = c.span(sp)
-	}
+	out := model.CloneSpans(t.spans)
 	slices.SortStableFunc(out, func(a, b *model.Span) int {
 		if r := cmp.Compare(a.StartTime, b.StartTime); r != 0 {
 			return r

@@ -16,5 +16,7 @@
 // Conversions live beside the types: OTLP protobuf to and from the model
 // (otlp.go) and the model to Jaeger's UI JSON (jaegerjson.go). Formats whose
 // libraries not every binary needs have sub-packages: jaegerthrift (Jaeger's
-// Thrift, agent UDP and HTTP) and zipkin (Zipkin v2 JSON and protobuf).
+// Thrift, agent UDP and HTTP), zipkin (Zipkin v2 JSON and protobuf) and
+// otlpjson (OTLP/JSON with hex IDs, the one codec of OTLP/HTTP's JSON
+// intake and /api/v3's answers).
 package model

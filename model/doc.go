@@ -18,5 +18,6 @@
 // libraries not every binary needs have sub-packages: jaegerthrift (Jaeger's
 // Thrift, agent UDP and HTTP), zipkin (Zipkin v2 JSON and protobuf) and
 // otlpjson (OTLP/JSON with hex IDs, the one codec of OTLP/HTTP's JSON
-// intake and /api/v3's answers).
+// intake and /api/v3's answers). jaegersampling is Jaeger's sampling
+// strategy response, served by the collector and by the agent.
 package model

@@ -37,6 +37,7 @@ unit:
 # Short fuzz runs of every decoder that takes bytes from outside.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSpansFromOTLP$$' -fuzztime $(FUZZTIME) ./model/
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./model/otlpjson/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGroup$$' -fuzztime $(FUZZTIME) ./storage/badger/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEmitBatch$$' -fuzztime $(FUZZTIME) ./model/jaegerthrift/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./model/jaegerthrift/

@@ -39,9 +39,9 @@
 //
 // Parameter names are Jaeger's canonical camelCase ones (query.startTimeMin)
 // and their older snake_case aliases (query.start_time_min). Traces are OTLP
-// JSON as the OTLP specification encodes it: hex trace and span IDs, enums as
-// numbers, 64-bit integers as strings. As in Jaeger, a trace or search that
-// finds nothing is a 404, and errors are
+// JSON as the OTLP specification encodes it (model/otlpjson): hex trace and
+// span IDs, enums as numbers, 64-bit integers as strings. As in Jaeger, a
+// trace or search that finds nothing is a 404, and errors are
 //
 //	{"error": {"httpCode": 400, "message": "malformed parameter ...: ..."}}
 //

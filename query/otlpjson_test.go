@@ -138,7 +138,7 @@ func hexToBase64(t *testing.T, v any) {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, e := range v {
-			if otlpIDFields[k] {
+			if k == "traceId" || k == "spanId" || k == "parentSpanId" {
 				b, err := hex.DecodeString(e.(string))
 				if err != nil {
 					t.Fatalf("%s %q is not hex", k, e)
@@ -162,13 +162,5 @@ func TestOTLPJSONEmpty(t *testing.T) {
 	}
 	if string(raw) != "{}" {
 		t.Errorf("got %s, want {}", raw)
-	}
-}
-
-func TestHexIDsRejectsWhatIsNotBase64(t *testing.T) {
-	for _, in := range []string{`{"spanId":"not base64!"}`, `{"spanId":5}`, `{"a":[{"traceId":true}]}`, `{`} {
-		if _, err := hexIDs([]byte(in)); err == nil {
-			t.Errorf("%s: no error", in)
-		}
 	}
 }

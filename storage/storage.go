@@ -28,7 +28,8 @@ var ErrClosed = errors.New("store is closed")
 // WriteSpans is safe to call from many goroutines at once. When it returns nil
 // every span is durable: it survives a crash of the process. Writes are
 // idempotent: a span (trace ID and span ID) written again with the same content
-// is stored once. Spans of one trace may arrive in any number of calls.
+// (model.Span.Equal, which compares doubles by their bits, so a NaN attribute
+// does not make a retried span new) is stored once. Spans of one trace may arrive in any number of calls.
 //
 // A span with an all-zero trace or span ID is rejected; the other spans of the
 // call are still stored, and the error is a *RejectedError naming each

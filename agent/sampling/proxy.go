@@ -2,6 +2,7 @@ package sampling
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/model/jaegersampling"
 )
 
 // Defaults of Config.
@@ -73,7 +75,7 @@ type Proxy struct {
 	served *prometheus.CounterVec
 
 	mu     sync.Mutex
-	cache  map[string]*Strategy
+	cache  map[string]jaegersampling.Response
 	failed bool // the last fetch failed: log only changes
 }
 
@@ -90,7 +92,7 @@ func New(cfg Config, tel telemetry.Settings) (*Proxy, error) {
 	if client == nil {
 		client = &http.Client{}
 	}
-	p := &Proxy{cfg: cfg, upURL: u, client: client, logger: logger, cache: map[string]*Strategy{},
+	p := &Proxy{cfg: cfg, upURL: u, client: client, logger: logger, cache: map[string]jaegersampling.Response{},
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scry_agent_sampling_requests_total",
 			Help: "Sampling strategy requests, by where the answer came from: collector, cache (collector unreachable), default (nothing fetched yet), bad_request.",
@@ -127,13 +129,29 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, source := p.Strategy(r.Context(), services[0])
 	p.served.WithLabelValues(source).Inc()
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(s.Encode(legacy))
+	_, _ = w.Write(encode(s, legacy))
+}
+
+// encode returns the JSON a client gets: the strategy type as its name, or
+// with legacy as its number (Thrift 0.9.2 clients on "/").
+func encode(s jaegersampling.Response, legacy bool) []byte {
+	var b []byte
+	var err error
+	if legacy {
+		b, err = s.LegacyJSON()
+	} else {
+		b, err = json.Marshal(s)
+	}
+	if err != nil { // only NaN or Inf can do this, and Parse rejects those in rates
+		return encode(jaegersampling.DefaultResponse(), legacy)
+	}
+	return b
 }
 
 // Strategy returns the strategy of service: fetched from the collector,
 // else the last one fetched, else the default. source says which
 // ("collector", "cache" or "default").
-func (p *Proxy) Strategy(ctx context.Context, service string) (s *Strategy, source string) {
+func (p *Proxy) Strategy(ctx context.Context, service string) (s jaegersampling.Response, source string) {
 	s, err := p.fetch(ctx, service)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -155,10 +173,10 @@ func (p *Proxy) Strategy(ctx context.Context, service string) (s *Strategy, sour
 	if c, ok := p.cache[service]; ok {
 		return c, "cache"
 	}
-	return DefaultStrategy(), "default"
+	return jaegersampling.DefaultResponse(), "default"
 }
 
-func (p *Proxy) fetch(ctx context.Context, service string) (*Strategy, error) {
+func (p *Proxy) fetch(ctx context.Context, service string) (jaegersampling.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	u := *p.upURL
@@ -167,22 +185,22 @@ func (p *Proxy) fetch(ctx context.Context, service string) (*Strategy, error) {
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("cannot build request: %w", err)
+		return jaegersampling.Response{}, fmt.Errorf("cannot build request: %w", err)
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return nil, err
+		return jaegersampling.Response{}, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("cannot read answer: %w", err)
+		return jaegersampling.Response{}, fmt.Errorf("cannot read answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("collector answered %s: %.200s", resp.Status, body)
+		return jaegersampling.Response{}, fmt.Errorf("collector answered %s: %.200s", resp.Status, body)
 	}
 	if len(body) > maxBody {
-		return nil, errors.New("collector's answer is larger than 1 MiB")
+		return jaegersampling.Response{}, errors.New("collector's answer is larger than 1 MiB")
 	}
-	return ParseStrategy(body)
+	return jaegersampling.Parse(body)
 }

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/model/jaegersampling"
 )
 
 // collector is a stand-in for the collector's /api/sampling: it serves the
@@ -253,12 +254,12 @@ func TestOTelJaegerRemoteParses(t *testing.T) {
 }
 
 func TestEncodeRoundTrip(t *testing.T) {
-	s, err := ParseStrategy([]byte(perOperation))
+	s, err := jaegersampling.Parse([]byte(perOperation))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, legacy := range []bool{false, true} {
-		again, err := ParseStrategy(s.Encode(legacy))
+		again, err := jaegersampling.Parse(encode(s, legacy))
 		if err != nil {
 			t.Fatalf("legacy=%v: %v", legacy, err)
 		}

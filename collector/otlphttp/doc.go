@@ -7,12 +7,10 @@
 //
 // OTLP JSON differs from protobuf's canonical JSON mapping in one way that
 // matters: trace and span IDs (traceId, spanId, parentSpanId and the IDs of
-// links) are hex strings, not base64. The receiver decodes the JSON into a
-// generic tree, rewrites those fields from hex to base64, and only then
-// hands it to protojson, which takes care of the rest (enums as names or
-// numbers, 64-bit integers as strings or numbers, unknown fields ignored).
-// A span with an ID that is not hex is rejected (counted in partial_success),
-// as is one whose hex ID has the wrong length, exactly as in protobuf.
+// links) are hex strings, not base64. The receiver decodes it with
+// model/otlpjson, the codec /api/v3 encodes with. A span with an ID that is
+// not hex is rejected (counted in partial_success), as is one whose hex ID
+// has the wrong length, exactly as in protobuf.
 //
 // Answers, per the OTLP/HTTP specification, in the request's content type:
 //   - 200 with an ExportTraceServiceResponse, with partial_success when some

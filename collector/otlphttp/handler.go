@@ -15,6 +15,7 @@ import (
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/internal/httpintake"
 	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/model/otlpjson"
 )
 
 // encoding is a request's (and so its response's) content type.
@@ -63,7 +64,7 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 	var rejected []error
 	var err error
 	if enc == encJSON {
-		rejected, err = unmarshalJSON(body, &msg)
+		rejected, err = otlpjson.Unmarshal(body, &msg)
 	} else if err = proto.Unmarshal(body, &msg); err != nil {
 		err = fmt.Errorf("cannot decode protobuf request: %w", err)
 	}

@@ -7,8 +7,9 @@
 // --sampling.strategies-file: a strategy per service (probabilistic or rate
 // limiting, optionally with probabilities per operation) and a default for
 // the others. Without a file every service samples probabilistically with
-// DefaultSamplingProbability (0.001), as with Jaeger. README.md describes
-// the file and the answer.
+// jaegersampling.DefaultSamplingProbability (0.001), as with Jaeger.
+// README.md describes the file and the answer; the answer's type, shared
+// with the agent, is model/jaegersampling's Response.
 //
 // Lifecycle: New loads the file (a file that cannot be read or parsed is an
 // error, so a binary does not start with it); Start polls it every

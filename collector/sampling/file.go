@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
+
+	"github.com/scrytrace/scry/model/jaegersampling"
 )
 
 // The strategies file, in the format of Jaeger's --sampling.strategies-file
@@ -40,23 +42,23 @@ const (
 // default for every other service. It is immutable, so safe for concurrent
 // use.
 type Strategies struct {
-	services   map[string]Response
-	def        Response
+	services   map[string]jaegersampling.Response
+	def        jaegersampling.Response
 	encoded    map[string][]byte // JSON of services' responses
 	encodedDef []byte
 }
 
 // DefaultStrategies returns the strategies used without a file: every
-// service gets DefaultResponse.
+// service gets jaegersampling.DefaultResponse.
 func DefaultStrategies() *Strategies {
-	s, err := newStrategies(DefaultResponse(), nil)
+	s, err := newStrategies(jaegersampling.DefaultResponse(), nil)
 	if err != nil {
 		panic(err) // the default always encodes
 	}
 	return s
 }
 
-func newStrategies(def Response, services map[string]Response) (*Strategies, error) {
+func newStrategies(def jaegersampling.Response, services map[string]jaegersampling.Response) (*Strategies, error) {
 	s := &Strategies{services: services, def: def, encoded: make(map[string][]byte, len(services))}
 	var err error
 	if s.encodedDef, err = json.Marshal(def); err != nil {
@@ -71,7 +73,7 @@ func newStrategies(def Response, services map[string]Response) (*Strategies, err
 }
 
 // Strategy returns the strategy of service: its own, or the default.
-func (s *Strategies) Strategy(service string) Response {
+func (s *Strategies) Strategy(service string) jaegersampling.Response {
 	if r, ok := s.services[service]; ok {
 		return r
 	}
@@ -127,7 +129,7 @@ func Parse(b []byte, logger *slog.Logger) (*Strategies, error) {
 	}
 
 	var errs []error
-	def := DefaultResponse()
+	def := jaegersampling.DefaultResponse()
 	if f.DefaultStrategy != nil {
 		r, err := f.DefaultStrategy.response(logger)
 		if err != nil {
@@ -136,7 +138,7 @@ func Parse(b []byte, logger *slog.Logger) (*Strategies, error) {
 			def = r
 		}
 	}
-	services := make(map[string]Response, len(f.ServiceStrategies))
+	services := make(map[string]jaegersampling.Response, len(f.ServiceStrategies))
 	for i, ss := range f.ServiceStrategies {
 		where := fmt.Sprintf("service_strategies[%d]", i)
 		if ss.Service == "" {
@@ -162,15 +164,15 @@ func Parse(b []byte, logger *slog.Logger) (*Strategies, error) {
 }
 
 // response converts a service's (or the default) strategy.
-func (ss *fileServiceStrategy) response(logger *slog.Logger) (Response, error) {
+func (ss *fileServiceStrategy) response(logger *slog.Logger) (jaegersampling.Response, error) {
 	r, err := strategy(ss.Type, ss.Param)
 	if err != nil {
-		return Response{}, err
+		return jaegersampling.Response{}, err
 	}
 	if len(ss.OperationStrategies) == 0 {
 		return r, nil
 	}
-	ops := &PerOperationSamplingStrategies{DefaultSamplingProbability: DefaultSamplingProbability}
+	ops := &jaegersampling.PerOperationSamplingStrategies{DefaultSamplingProbability: jaegersampling.DefaultSamplingProbability}
 	if r.ProbabilisticSampling != nil {
 		ops.DefaultSamplingProbability = r.ProbabilisticSampling.SamplingRate
 	}
@@ -198,47 +200,47 @@ func (ss *fileServiceStrategy) response(logger *slog.Logger) (Response, error) {
 				"service", ss.Service, "operation", op.Operation)
 			continue
 		}
-		ops.PerOperationStrategies = append(ops.PerOperationStrategies, OperationSamplingStrategy{
+		ops.PerOperationStrategies = append(ops.PerOperationStrategies, jaegersampling.OperationSamplingStrategy{
 			Operation: op.Operation, ProbabilisticSampling: or.ProbabilisticSampling,
 		})
 	}
 	if err := errors.Join(errs...); err != nil {
-		return Response{}, err
+		return jaegersampling.Response{}, err
 	}
 	r.OperationSampling = ops
 	return r, nil
 }
 
 // strategy converts a type and param.
-func strategy(typ string, param *float64) (Response, error) {
+func strategy(typ string, param *float64) (jaegersampling.Response, error) {
 	if typ != fileProbabilistic && typ != fileRateLimiting {
-		return Response{}, fmt.Errorf("type %q is not %q or %q", typ, fileProbabilistic, fileRateLimiting)
+		return jaegersampling.Response{}, fmt.Errorf("type %q is not %q or %q", typ, fileProbabilistic, fileRateLimiting)
 	}
 	if param == nil {
-		return Response{}, fmt.Errorf("%s strategy has no param", typ)
+		return jaegersampling.Response{}, fmt.Errorf("%s strategy has no param", typ)
 	}
 	p := *param
 	if typ == fileProbabilistic {
 		if !(p >= 0 && p <= 1) {
-			return Response{}, fmt.Errorf("probabilistic param %v is not a probability from 0 to 1", p)
+			return jaegersampling.Response{}, fmt.Errorf("probabilistic param %v is not a probability from 0 to 1", p)
 		}
-		return Response{StrategyType: Probabilistic, ProbabilisticSampling: &ProbabilisticSamplingStrategy{SamplingRate: p}}, nil
+		return jaegersampling.Response{StrategyType: jaegersampling.Probabilistic, ProbabilisticSampling: &jaegersampling.ProbabilisticSamplingStrategy{SamplingRate: p}}, nil
 	}
 	if !(p >= 0 && p <= math.MaxInt32) || p != math.Trunc(p) {
-		return Response{}, fmt.Errorf("ratelimiting param %v is not a whole number of traces per second from 0 to %d", p, math.MaxInt32)
+		return jaegersampling.Response{}, fmt.Errorf("ratelimiting param %v is not a whole number of traces per second from 0 to %d", p, math.MaxInt32)
 	}
-	return Response{StrategyType: RateLimiting, RateLimitingSampling: &RateLimitingSamplingStrategy{MaxTracesPerSecond: int32(p)}}, nil
+	return jaegersampling.Response{StrategyType: jaegersampling.RateLimiting, RateLimitingSampling: &jaegersampling.RateLimitingSamplingStrategy{MaxTracesPerSecond: int32(p)}}, nil
 }
 
 // mergeDefault gives a service's strategy the default's operation
 // strategies, as Jaeger's file-based strategy provider does.
-func mergeDefault(r, def Response) Response {
+func mergeDefault(r, def jaegersampling.Response) jaegersampling.Response {
 	if def.OperationSampling == nil {
 		return r
 	}
 	if r.OperationSampling == nil {
 		ops := *def.OperationSampling
-		ops.PerOperationStrategies = append([]OperationSamplingStrategy(nil), ops.PerOperationStrategies...)
+		ops.PerOperationStrategies = append([]jaegersampling.OperationSamplingStrategy(nil), ops.PerOperationStrategies...)
 		if r.ProbabilisticSampling != nil {
 			ops.DefaultSamplingProbability = r.ProbabilisticSampling.SamplingRate
 		}

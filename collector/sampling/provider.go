@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/model/jaegersampling"
 )
 
 // DefaultReloadInterval is how often the strategies file is read again.
@@ -23,7 +24,7 @@ const DefaultReloadInterval = 10 * time.Second
 // Config sets up a Provider.
 type Config struct {
 	// File is the path of a strategies file in Jaeger's format (README.md).
-	// Empty: every service gets DefaultResponse.
+	// Empty: every service gets jaegersampling.DefaultResponse.
 	File string
 	// ReloadInterval is how often File is read again; when its content
 	// changed, the new strategies replace the old. 0 turns reloading off.
@@ -31,7 +32,8 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: no file (every service samples with
-// DefaultSamplingProbability), a file reloaded every DefaultReloadInterval.
+// jaegersampling.DefaultSamplingProbability), a file reloaded every
+// DefaultReloadInterval.
 func DefaultConfig() Config { return Config{ReloadInterval: DefaultReloadInterval} }
 
 // Validate reports what is wrong with c, if anything.
@@ -72,7 +74,7 @@ func New(cfg Config, tel telemetry.Settings) (*Provider, error) {
 	p := &Provider{cfg: cfg, logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
 	if cfg.File == "" {
 		p.current.Store(DefaultStrategies())
-		logger.Info("no sampling strategies file; every service samples with the default", "probability", DefaultSamplingProbability)
+		logger.Info("no sampling strategies file; every service samples with the default", "probability", jaegersampling.DefaultSamplingProbability)
 	} else {
 		b, err := readFile(cfg.File)
 		if err != nil {
@@ -117,7 +119,9 @@ func readFile(path string) ([]byte, error) {
 func (p *Provider) Strategies() *Strategies { return p.current.Load() }
 
 // Strategy returns the strategy of service in force now.
-func (p *Provider) Strategy(service string) Response { return p.current.Load().Strategy(service) }
+func (p *Provider) Strategy(service string) jaegersampling.Response {
+	return p.current.Load().Strategy(service)
+}
 
 // Start starts polling the file every Config.ReloadInterval, if there is a
 // file and an interval. The context is not kept.

@@ -19,6 +19,7 @@ import (
 	"github.com/scrytrace/scry/collector/sampling"
 	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/testkit"
+	"github.com/scrytrace/scry/model/jaegersampling"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -34,7 +35,7 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func probability(r sampling.Response) float64 {
+func probability(r jaegersampling.Response) float64 {
 	if r.ProbabilisticSampling == nil {
 		return -1
 	}

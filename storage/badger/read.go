@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"sort"
 
@@ -131,7 +130,7 @@ func (s *Store) readTraceWith(it *badger.Iterator, buckets []uint32, id model.Tr
 }
 
 // distinct returns the indexes of the spans to keep, dropping each span
-// equal in every field to an earlier one, or nil when every span is kept.
+// equal (model.Span.Equal) to an earlier one, or nil when every span is kept.
 // Spans with the same ID but other content (Zipkin's client and server
 // halves) are all kept.
 func distinct(spans []*model.Span) []int {
@@ -143,7 +142,7 @@ func distinct(spans []*model.Span) []int {
 			// Rare: compare with the earlier spans of this ID (a dropped
 			// one equals a kept one, so comparing with it is harmless).
 			for k := f; k < i && !dup; k++ {
-				dup = spans[k].SpanID == sp.SpanID && reflect.DeepEqual(spans[k], sp)
+				dup = spans[k].SpanID == sp.SpanID && spans[k].Equal(sp)
 			}
 		} else {
 			first[sp.SpanID] = i

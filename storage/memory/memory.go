@@ -66,11 +66,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 		return fmt.Errorf("cannot write spans: %w", err)
 	}
 	keep, rejected := storage.Prepare(spans)
-	copies := make([]*model.Span, len(keep))
-	c := newCopier()
-	for i, sp := range keep {
-		copies[i] = c.span(sp)
-	}
+	copies := model.CloneSpans(keep)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -91,7 +87,7 @@ func (s *Store) add(sp *model.Span) {
 		s.traces[sp.TraceID] = t
 	}
 	for _, old := range t.byID[sp.SpanID] {
-		if equalSpan(old, sp) {
+		if old.Equal(sp) {
 			return
 		}
 	}
@@ -148,11 +144,7 @@ func (s *Store) trace(id model.TraceID) []*model.Span {
 	if t == nil || len(t.spans) == 0 {
 		return nil
 	}
-	c := newCopier()
-	out := make([]*model.Span, len(t.spans))
-	for i, sp := range t.spans {
-		out[i] = c.span(sp)
-	}
+	out := model.CloneSpans(t.spans)
 	slices.SortStableFunc(out, func(a, b *model.Span) int {
 		if r := cmp.Compare(a.StartTime, b.StartTime); r != 0 {
 			return r

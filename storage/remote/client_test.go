@@ -3,7 +3,6 @@ package remote_test
 import (
 	"context"
 	"errors"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -54,7 +53,7 @@ func TestTraceSplitAcrossEndpoints(t *testing.T) {
 		t.Fatalf("GetTrace: got spans %v, want %v", spanIDs(got), spanIDs(want))
 	}
 	for i := range want {
-		if !reflect.DeepEqual(got[i], want[i]) {
+		if !got[i].Equal(want[i]) {
 			t.Errorf("span %d:\n got %+v\nwant %+v", i, got[i], want[i])
 		}
 	}

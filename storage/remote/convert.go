@@ -145,7 +145,7 @@ func shareEqual(spans []*model.Span) {
 				s.Resource = shared
 			} else {
 				k := resKey{r.ServiceName(), r.SchemaURL, len(r.Attributes)}
-				i := slices.IndexFunc(resByKey[k], func(c *model.Resource) bool { return equalResource(c, r) })
+				i := slices.IndexFunc(resByKey[k], func(c *model.Resource) bool { return c.Equal(r) })
 				if i < 0 {
 					resByKey[k] = append(resByKey[k], r)
 					resSeen[r] = r
@@ -160,7 +160,7 @@ func shareEqual(spans []*model.Span) {
 				s.Scope = shared
 			} else {
 				k := scopeKey{sc.Name, sc.Version, len(sc.Attributes)}
-				i := slices.IndexFunc(scopeByKey[k], func(c *model.Scope) bool { return equalScope(c, sc) })
+				i := slices.IndexFunc(scopeByKey[k], func(c *model.Scope) bool { return c.Equal(sc) })
 				if i < 0 {
 					scopeByKey[k] = append(scopeByKey[k], sc)
 					scopeSeen[sc] = sc

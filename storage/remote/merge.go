@@ -3,7 +3,6 @@ package remote
 import (
 	"bytes"
 	"cmp"
-	"math"
 	"slices"
 
 	"github.com/scrytrace/scry/model"
@@ -14,7 +13,7 @@ import (
 // storage.Reader contract's order and limits.
 
 // mergeSpans concatenates the spans of a trace from several backends, drops
-// a span equal in every field to one already kept (the same span stored by
+// a span equal (model.Span.Equal) to one already kept (the same span stored by
 // two collectors, as an at-least-once retry to another collector makes), and
 // sorts them by start time then span ID. Spans that share IDs but differ, as
 // the two halves of a Zipkin shared span do, are all kept.
@@ -31,7 +30,7 @@ func mergeSpans(answers [][]*model.Span) []*model.Span {
 		byID := make(map[model.SpanID][]*model.Span, len(out))
 		kept := out[:0]
 		for _, s := range out {
-			if slices.ContainsFunc(byID[s.SpanID], func(k *model.Span) bool { return equalSpan(k, s) }) {
+			if slices.ContainsFunc(byID[s.SpanID], func(k *model.Span) bool { return k.Equal(s) }) {
 				continue
 			}
 			byID[s.SpanID] = append(byID[s.SpanID], s)
@@ -116,77 +115,4 @@ func mergeDeps(answers [][]storage.DependencyLink) []storage.DependencyLink {
 		sum = append(sum, l)
 	}
 	return sum
-}
-
-// equalSpan reports whether a and b are the same span in every field,
-// warnings included. Empty and nil slices are equal, and so are values that
-// differ only in fields their type does not use; doubles compare by bits, so
-// a NaN equals itself.
-func equalSpan(a, b *model.Span) bool {
-	return a.TraceID == b.TraceID && a.SpanID == b.SpanID && a.ParentSpanID == b.ParentSpanID &&
-		a.TraceState == b.TraceState && a.Flags == b.Flags && a.Name == b.Name && a.Kind == b.Kind &&
-		a.StartTime == b.StartTime && a.EndTime == b.EndTime &&
-		a.DroppedAttributesCount == b.DroppedAttributesCount && a.DroppedEventsCount == b.DroppedEventsCount &&
-		a.DroppedLinksCount == b.DroppedLinksCount && a.Status == b.Status &&
-		equalResource(a.Resource, b.Resource) && equalScope(a.Scope, b.Scope) &&
-		equalKVs(a.Attributes, b.Attributes) &&
-		slices.EqualFunc(a.Events, b.Events, equalEvent) &&
-		slices.EqualFunc(a.Links, b.Links, equalLink) &&
-		slices.Equal(a.Warnings, b.Warnings)
-}
-
-func equalResource(a, b *model.Resource) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.DroppedAttributesCount == b.DroppedAttributesCount && a.SchemaURL == b.SchemaURL &&
-		equalKVs(a.Attributes, b.Attributes)
-}
-
-func equalScope(a, b *model.Scope) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Name == b.Name && a.Version == b.Version && a.SchemaURL == b.SchemaURL &&
-		a.DroppedAttributesCount == b.DroppedAttributesCount && equalKVs(a.Attributes, b.Attributes)
-}
-
-func equalEvent(a, b model.Event) bool {
-	return a.Time == b.Time && a.Name == b.Name && a.DroppedAttributesCount == b.DroppedAttributesCount &&
-		equalKVs(a.Attributes, b.Attributes)
-}
-
-func equalLink(a, b model.Link) bool {
-	return a.TraceID == b.TraceID && a.SpanID == b.SpanID && a.TraceState == b.TraceState &&
-		a.Flags == b.Flags && a.DroppedAttributesCount == b.DroppedAttributesCount &&
-		equalKVs(a.Attributes, b.Attributes)
-}
-
-func equalKVs(a, b []model.KeyValue) bool {
-	return slices.EqualFunc(a, b, func(x, y model.KeyValue) bool {
-		return x.Key == y.Key && equalValue(x.Value, y.Value)
-	})
-}
-
-func equalValue(a, b model.Value) bool {
-	if a.Type != b.Type {
-		return false
-	}
-	switch a.Type {
-	case model.ValueString:
-		return a.Str == b.Str
-	case model.ValueBool:
-		return a.Bool == b.Bool
-	case model.ValueInt:
-		return a.Int == b.Int
-	case model.ValueDouble:
-		return math.Float64bits(a.Double) == math.Float64bits(b.Double)
-	case model.ValueBytes:
-		return bytes.Equal(a.Bytes, b.Bytes)
-	case model.ValueArray:
-		return slices.EqualFunc(a.Array, b.Array, equalValue)
-	case model.ValueMap:
-		return equalKVs(a.Map, b.Map)
-	}
-	return true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,85 +13,20 @@ import (
 	"github.com/scrytrace/scry/model"
 )
 
-// normalize returns a deep copy of s in the form spans are compared in: empty
-// slices are nil, and values keep only the field their type uses. A backend
-// may return either nil or an empty slice, and need not keep fields a value's
+// diffSpan lists, one line per field, how got differs from want. It returns
+// nil when they are equal as model.Span.Equal defines it: a backend may
+// return either nil or an empty slice, and need not keep fields a value's
 // type does not use; everything else must come back as written.
-func normalize(s *model.Span) *model.Span {
-	if s == nil {
-		return nil
-	}
-	out := *s
-	if s.Resource != nil {
-		r := *s.Resource
-		r.Attributes = normKVs(r.Attributes)
-		out.Resource = &r
-	}
-	if s.Scope != nil {
-		sc := *s.Scope
-		sc.Attributes = normKVs(sc.Attributes)
-		out.Scope = &sc
-	}
-	out.Attributes = normKVs(s.Attributes)
-	out.Events = nil
-	for _, e := range s.Events {
-		e.Attributes = normKVs(e.Attributes)
-		out.Events = append(out.Events, e)
-	}
-	out.Links = nil
-	for _, l := range s.Links {
-		l.Attributes = normKVs(l.Attributes)
-		out.Links = append(out.Links, l)
-	}
-	out.Warnings = nil
-	out.Warnings = append(out.Warnings, s.Warnings...)
-	return &out
-}
-
-func normKVs(kvs []model.KeyValue) []model.KeyValue {
-	var out []model.KeyValue
-	for _, a := range kvs {
-		out = append(out, model.KeyValue{Key: a.Key, Value: normValue(a.Value)})
-	}
-	return out
-}
-
-func normValue(v model.Value) model.Value {
-	out := model.Value{Type: v.Type}
-	switch v.Type {
-	case model.ValueString:
-		out.Str = v.Str
-	case model.ValueBool:
-		out.Bool = v.Bool
-	case model.ValueInt:
-		out.Int = v.Int
-	case model.ValueDouble:
-		out.Double = v.Double
-	case model.ValueBytes:
-		if len(v.Bytes) > 0 {
-			out.Bytes = bytes.Clone(v.Bytes)
-		}
-	case model.ValueArray:
-		for _, e := range v.Array {
-			out.Array = append(out.Array, normValue(e))
-		}
-	case model.ValueMap:
-		out.Map = normKVs(v.Map)
-	}
-	return out
-}
-
-// diffSpan lists, one line per field, how got differs from want after both
-// are normalised. It returns nil when they are equal.
 func diffSpan(got, want *model.Span) []string {
-	g, w := normalize(got), normalize(want)
-	if reflect.DeepEqual(g, w) {
+	if got.Equal(want) {
 		return nil
 	}
+	// The walk compares the canonical forms (Clone), so it sees only the
+	// differences Equal sees.
 	var out []string
-	diffValue("span", reflect.ValueOf(g), reflect.ValueOf(w), &out)
-	if len(out) == 0 { // DeepEqual and the walk disagree only on NaN
-		out = append(out, "span: differs (NaN?)")
+	diffValue("span", reflect.ValueOf(got.Clone()), reflect.ValueOf(want.Clone()), &out)
+	if len(out) == 0 {
+		out = append(out, "span: differs")
 	}
 	return out
 }
@@ -130,6 +66,10 @@ func diffValue(path string, g, w reflect.Value, out *[]string) {
 				elem = fmt.Sprintf("%s[%d %q]", path, i, a.Key)
 			}
 			diffValue(elem, g.Index(i), w.Index(i), out)
+		}
+	case reflect.Float64:
+		if math.Float64bits(g.Float()) != math.Float64bits(w.Float()) { // a NaN equals itself
+			*out = append(*out, fmt.Sprintf("%s: got %s, want %s", path, show(g), show(w)))
 		}
 	default:
 		if !reflect.DeepEqual(g.Interface(), w.Interface()) {

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		t.Run("SeparateCalls", h.testIdempotentSeparateCalls)
 		t.Run("WholeTraceTwice", h.testIdempotentWholeTrace)
 		t.Run("NormalisedSpanTwice", h.testIdempotentNormalised)
+		t.Run("NaNAttributeTwice", h.testIdempotentNaN)
 		t.Run("SameIDsDifferentContent", h.testSameIDsDifferentContent)
 	})
 	t.Run("BadInput", func(t *testing.T) {

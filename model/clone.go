@@ -101,8 +101,8 @@ func newCloner() *cloner {
 
 func (c *cloner) span(s *Span) *Span {
 	out := *s
-	out.Resource = c.resource(s.Resource)
-	out.Scope = c.scope(s.Scope)
+	out.Resource = sharedCopy(c.resources, s.Resource, (*Resource).Clone)
+	out.Scope = sharedCopy(c.scopes, s.Scope, (*Scope).Clone)
 	out.Attributes = cloneKVs(s.Attributes)
 	out.Events = nil
 	if len(s.Events) > 0 {
@@ -127,32 +127,19 @@ func (c *cloner) span(s *Span) *Span {
 	return &out
 }
 
-func (c *cloner) resource(r *Resource) *Resource {
-	if r == nil {
+// sharedCopy returns p's copy made for an earlier span (seen is nil when
+// nothing is shared), or makes and records one.
+func sharedCopy[T any](seen map[*T]*T, p *T, clone func(*T) *T) *T {
+	if p == nil {
 		return nil
 	}
-	if c.resources == nil {
-		return r.Clone()
+	if seen == nil {
+		return clone(p)
 	}
-	cp, ok := c.resources[r]
+	cp, ok := seen[p]
 	if !ok {
-		cp = r.Clone()
-		c.resources[r] = cp
-	}
-	return cp
-}
-
-func (c *cloner) scope(sc *Scope) *Scope {
-	if sc == nil {
-		return nil
-	}
-	if c.scopes == nil {
-		return sc.Clone()
-	}
-	cp, ok := c.scopes[sc]
-	if !ok {
-		cp = sc.Clone()
-		c.scopes[sc] = cp
+		cp = clone(p)
+		seen[p] = cp
 	}
 	return cp
 }

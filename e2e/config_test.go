@@ -122,6 +122,7 @@ func TestHelp(t *testing.T) {
 	for _, f := range []struct{ name, def string }{
 		{"data-dir", `"scry-data"`},
 		{"retention", "72h0m0s"},
+		{"retention-size", ""}, // 0, no limit
 		{"otlp-grpc-addr", `"127.0.0.1:4317"`},
 		{"otlp-http-addr", `"127.0.0.1:4318"`},
 		{"http-addr", `"127.0.0.1:16686"`},

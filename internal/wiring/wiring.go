@@ -22,6 +22,7 @@ import (
 	"github.com/scrytrace/scry/collector/sampling"
 	"github.com/scrytrace/scry/collector/zipkin"
 	"github.com/scrytrace/scry/internal/app"
+	"github.com/scrytrace/scry/internal/bytesize"
 	"github.com/scrytrace/scry/internal/grpcserver"
 	"github.com/scrytrace/scry/internal/httpserver"
 	"github.com/scrytrace/scry/internal/telemetry"
@@ -54,6 +55,9 @@ func DefaultStoreFlags() StoreFlags {
 func (f *StoreFlags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Badger.Dir, "data-dir", f.Badger.Dir, "folder for the Badger store (created if missing)")
 	fs.DurationVar(&f.Badger.Retention, "retention", f.Badger.Retention, "how long spans are kept; older data is deleted from disk")
+	fs.Var(bytesize.NewValue(&f.Badger.RetentionSize), "retention-size",
+		"most disk space the data folder may take, e.g. 20GB or 500MiB (KB, MB, GB are powers of 1000; KiB, MiB, GiB of 1024); "+
+			"past it the oldest spans are deleted whatever their age, in whole buckets of retention/12, the current one never (0: no limit)")
 }
 
 // NewStore constructs the Badger store, a part that Start opens, and

@@ -66,6 +66,8 @@ func TestConfigValidate(t *testing.T) {
 	bad := map[string]func(*Config){
 		"retention":            func(c *Config) { c.Retention = 0 },
 		"memtable":             func(c *Config) { c.MemTableSize = 1 << 20 },
+		"retention size":       func(c *Config) { c.RetentionSize = -1 },
+		"size check interval":  func(c *Config) { c.RetentionSize, c.SizeCheckInterval = 1, 0 },
 		"maintenance interval": func(c *Config) { c.MaintenanceInterval = 0 },
 	}
 	for mention, mod := range bad {

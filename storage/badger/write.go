@@ -43,6 +43,8 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.dropMu.RLock() // upkeep's DropPrefix would fail the write
+	defer s.dropMu.RUnlock()
 	groups := groupByTrace(keep)
 	now := s.clock.Now()
 	nowSec, cutoff := uint64(now.Unix()), s.expiryCutoff()

@@ -123,6 +123,9 @@ func TestHelp(t *testing.T) {
 		{"data-dir", `"scry-data"`},
 		{"retention", "72h0m0s"},
 		{"retention-size", ""}, // 0, no limit
+		{"retention-errors", ""},
+		{"retention-slow", ""},
+		{"slow-threshold", ""},
 		{"otlp-grpc-addr", `"127.0.0.1:4317"`},
 		{"otlp-http-addr", `"127.0.0.1:4318"`},
 		{"http-addr", `"127.0.0.1:16686"`},

@@ -3,6 +3,7 @@ package wiring_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -29,5 +30,20 @@ func TestStoreFlagsRetentionSize(t *testing.T) {
 	}
 	if _, err := parse("--retention-size=20 parsecs"); err == nil || !strings.Contains(err.Error(), "unknown unit") {
 		t.Errorf("--retention-size=20 parsecs: got %v, want an error naming the unknown unit", err)
+	}
+}
+
+func TestStoreFlagsRetentionByKind(t *testing.T) {
+	f := wiring.DefaultStoreFlags()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	f.Add(fs)
+	if err := fs.Parse([]string{"--retention-errors=240h", "--retention-slow=168h", "--slow-threshold=2s"}); err != nil {
+		t.Fatal(err)
+	}
+	if c := f.Badger; c.RetentionErrors != 240*time.Hour || c.RetentionSlow != 168*time.Hour || c.SlowThreshold != 2*time.Second {
+		t.Fatalf("flags gave %v, %v, %v", c.RetentionErrors, c.RetentionSlow, c.SlowThreshold)
+	}
+	if c := wiring.DefaultStoreFlags().Badger; c.RetentionErrors != 0 || c.RetentionSlow != 0 || c.SlowThreshold != 0 {
+		t.Fatalf("by default traces of every kind are kept alike, got %+v", c)
 	}
 }

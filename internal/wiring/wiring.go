@@ -58,6 +58,12 @@ func (f *StoreFlags) Add(fs *pflag.FlagSet) {
 	fs.Var(bytesize.NewValue(&f.Badger.RetentionSize), "retention-size",
 		"most disk space the data folder may take, e.g. 20GB or 500MiB (KB, MB, GB are powers of 1000; KiB, MiB, GiB of 1024); "+
 			"past it the oldest spans are deleted whatever their age, in whole buckets of retention/12, the current one never (0: no limit)")
+	fs.DurationVar(&f.Badger.RetentionErrors, "retention-errors", f.Badger.RetentionErrors,
+		"how long traces with an error span (status code error) are kept, if longer than --retention (0: like the rest)")
+	fs.DurationVar(&f.Badger.RetentionSlow, "retention-slow", f.Badger.RetentionSlow,
+		"how long traces whose root span lasts longer than --slow-threshold are kept, if longer than --retention (0: like the rest)")
+	fs.DurationVar(&f.Badger.SlowThreshold, "slow-threshold", f.Badger.SlowThreshold,
+		"root span duration past which a trace is slow, for --retention-slow (0: none is)")
 }
 
 // NewStore constructs the Badger store, a part that Start opens, and

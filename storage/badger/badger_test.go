@@ -64,11 +64,16 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("DefaultConfig without a folder: got %v, want an error about the data directory", err)
 	}
 	bad := map[string]func(*Config){
-		"retention":            func(c *Config) { c.Retention = 0 },
-		"memtable":             func(c *Config) { c.MemTableSize = 1 << 20 },
-		"retention size":       func(c *Config) { c.RetentionSize = -1 },
-		"size check interval":  func(c *Config) { c.RetentionSize, c.SizeCheckInterval = 1, 0 },
-		"maintenance interval": func(c *Config) { c.MaintenanceInterval = 0 },
+		"retention":                     func(c *Config) { c.Retention = 0 },
+		"memtable":                      func(c *Config) { c.MemTableSize = 1 << 20 },
+		"retention size":                func(c *Config) { c.RetentionSize = -1 },
+		"size check interval":           func(c *Config) { c.RetentionSize, c.SizeCheckInterval = 1, 0 },
+		"negative":                      func(c *Config) { c.SlowThreshold = -time.Second },
+		"errors 1h0m0s is shorter":      func(c *Config) { c.RetentionErrors = time.Hour },
+		"slow traces 1h0m0s is shorter": func(c *Config) { c.RetentionSlow = time.Hour },
+		"no slow threshold":             func(c *Config) { c.RetentionSlow = 100 * time.Hour },
+		"at least 36s":                  func(c *Config) { c.Retention, c.RetentionErrors = 24*time.Second, time.Hour },
+		"maintenance interval":          func(c *Config) { c.MaintenanceInterval = 0 },
 	}
 	for mention, mod := range bad {
 		cfg := DefaultConfig()

@@ -36,6 +36,7 @@ const (
 	prefixData    = 'd'
 	prefixIndex   = 'i'
 	prefixDeps    = 'g'
+	prefixKept    = 'k'
 )
 
 var formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
@@ -68,6 +69,16 @@ type Config struct {
 	// spans/s (~9 MB/s) checks every 5 s let the folder run ~40 MB past the
 	// limit between two of them.
 	SizeCheckInterval time.Duration
+	// RetentionErrors is how long traces with an error span (status code
+	// error) are kept, when longer than Retention; zero: like the rest.
+	RetentionErrors time.Duration
+	// RetentionSlow is how long traces whose root span lasts longer than
+	// SlowThreshold are kept, when longer than Retention; zero: like the
+	// rest.
+	RetentionSlow time.Duration
+	// SlowThreshold is the root span duration past which a trace is slow
+	// (RetentionSlow). Zero: no trace is slow.
+	SlowThreshold time.Duration
 	// MemTableSize bounds each of Badger's two memtables (at least 8 MiB).
 	// Default 32 MiB: 16 MiB lowered peak memory at 60k spans/s by ~25 MB
 	// but doubled the p99 export latency at 20k spans/s.
@@ -115,6 +126,23 @@ func (c *Config) Validate() error {
 	if c.RetentionSize > 0 && c.SizeCheckInterval <= 0 {
 		return fmt.Errorf("size check interval %v is not positive", c.SizeCheckInterval)
 	}
+	if c.RetentionErrors < 0 || c.RetentionSlow < 0 || c.SlowThreshold < 0 {
+		return fmt.Errorf("retention for errors %v, retention for slow traces %v, slow threshold %v: none may be negative",
+			c.RetentionErrors, c.RetentionSlow, c.SlowThreshold)
+	}
+	if c.RetentionErrors != 0 && c.RetentionErrors < c.Retention {
+		return fmt.Errorf("retention for errors %v is shorter than retention %v", c.RetentionErrors, c.Retention)
+	}
+	if c.RetentionSlow != 0 && c.RetentionSlow < c.Retention {
+		return fmt.Errorf("retention for slow traces %v is shorter than retention %v", c.RetentionSlow, c.Retention)
+	}
+	if c.RetentionSlow != 0 && c.SlowThreshold == 0 {
+		return errors.New("retention for slow traces is set but no slow threshold is")
+	}
+	if c.keepsKinds() && c.bucketWidth() < 3 {
+		// Kept buckets take IDs one and two seconds after their bucket's.
+		return fmt.Errorf("retention by kind needs a retention of at least 36s, not %v", c.Retention)
+	}
 	if c.MaintenanceInterval <= 0 {
 		return fmt.Errorf("maintenance interval %v is not positive", c.MaintenanceInterval)
 	}
@@ -148,6 +176,7 @@ type Store struct {
 
 	mu      sync.RWMutex      // guards the dictionaries and bucket list below
 	buckets map[uint32]uint32 // bucket start (Unix s) -> width (s)
+	classes map[uint32]uint8  // kept buckets -> their class (classErrors, classSlow)
 	svcByID []string
 	svcIDs  map[string]uint32
 	ops     []opInfo          // by op ID
@@ -279,6 +308,7 @@ func (s *Store) open() error {
 	s.db, s.zenc, s.zdec = db, zenc, zdec
 	s.tableDir = resolvedDir(cfg.Dir)
 	s.buckets = map[uint32]uint32{}
+	s.classes = map[uint32]uint8{}
 	s.svcByID, s.svcIDs = nil, map[string]uint32{}
 	s.ops, s.opIDs = nil, map[opKey]uint32{}
 	s.opSeen = map[uint32]bitset{}
@@ -356,10 +386,14 @@ func (s *Store) load() error {
 		for it.Seek([]byte{prefixBucket}); it.ValidForPrefix([]byte{prefixBucket}); it.Next() {
 			k := it.Item().Key()
 			v, err := it.Item().ValueCopy(nil)
-			if err != nil || len(k) != 5 || len(v) != 4 {
+			if err != nil || len(k) != 5 || len(v) != 4 && (len(v) != 5 || v[4] == classNormal || v[4] > classSlow) {
 				return fmt.Errorf("damaged bucket record %x", k)
 			}
-			s.buckets[binary.BigEndian.Uint32(k[1:])] = binary.BigEndian.Uint32(v)
+			b := binary.BigEndian.Uint32(k[1:])
+			s.buckets[b] = binary.BigEndian.Uint32(v)
+			if len(v) == 5 {
+				s.classes[b] = v[4]
+			}
 		}
 		for it.Seek([]byte{prefixService}); it.ValidForPrefix([]byte{prefixService}); it.Next() {
 			k := it.Item().Key()
@@ -481,11 +515,11 @@ func (s *Store) closeCodecs() {
 
 // liveBuckets returns the buckets not yet past retention, newest first.
 func (s *Store) liveBuckets() []uint32 {
-	cutoff := s.expiryCutoff()
+	cutoffs := s.cutoffs()
 	s.mu.RLock()
 	out := make([]uint32, 0, len(s.buckets))
 	for b, w := range s.buckets {
-		if uint64(b)+uint64(w) > cutoff {
+		if uint64(b)+uint64(w) > cutoffs[s.classes[b]] {
 			out = append(out, b)
 		}
 	}
@@ -494,16 +528,36 @@ func (s *Store) liveBuckets() []uint32 {
 	return out
 }
 
-// expiryCutoff is the Unix second before which buckets have expired, by
-// age or, once buckets were dropped for size, by the size floor.
+// expiryCutoff is the Unix second before which buckets of spans written
+// now have expired, by age or, once buckets were dropped for size, by the
+// size floor.
 func (s *Store) expiryCutoff() uint64 {
 	return max(s.ageCutoff(), s.sizeFloor.Load())
 }
 
 // ageCutoff is the Unix second before which buckets are past Retention.
 func (s *Store) ageCutoff() uint64 {
-	c := s.clock.Now().Add(-s.cfg.Retention).Unix()
-	return uint64(max(c, 0))
+	return s.ageCutoffs()[classNormal]
+}
+
+// ageCutoffs is ageCutoff per bucket class: Retention, RetentionErrors,
+// RetentionSlow.
+func (s *Store) ageCutoffs() [numClasses]uint64 {
+	now := s.clock.Now()
+	var out [numClasses]uint64
+	for c := range out {
+		out[c] = uint64(max(now.Add(-s.cfg.retentionOf(uint8(c))).Unix(), 0))
+	}
+	return out
+}
+
+// cutoffs is expiryCutoff per bucket class.
+func (s *Store) cutoffs() [numClasses]uint64 {
+	out, floor := s.ageCutoffs(), s.sizeFloor.Load()
+	for c := range out {
+		out[c] = max(out[c], floor)
+	}
+	return out
 }
 
 // maintain runs the periodic work until ctx ends (Shutdown).
@@ -561,15 +615,20 @@ func (s *Store) Maintain(ctx context.Context) error {
 func (s *Store) maintainOnce(ctx context.Context) error {
 	s.upkeepMu.Lock()
 	defer s.upkeepMu.Unlock()
-	cutoff, ageCutoff := s.expiryCutoff(), s.ageCutoff()
+	cutoffs, ageCutoffs := s.cutoffs(), s.ageCutoffs()
 	s.mu.RLock()
-	var expired []uint32
+	var expired, expiring []uint32
 	reasons := map[uint32]string{}
 	for b, w := range s.buckets {
-		if end := uint64(b) + uint64(w); end <= cutoff {
+		class := s.classes[b]
+		end := uint64(b) + uint64(w)
+		if class == classNormal && end > cutoffs[class] && s.expiresSoon(b, w, cutoffs[class]) {
+			expiring = append(expiring, b)
+		}
+		if end <= cutoffs[class] {
 			expired = append(expired, b)
 			reasons[b] = reasonAge
-			if end > ageCutoff {
+			if end > ageCutoffs[class] {
 				// Below the size floor: a late span reopened a bucket
 				// dropped for size.
 				reasons[b] = reasonSize
@@ -583,9 +642,19 @@ func (s *Store) maintainOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, b := range expiring {
+		if err := s.keepKinds(ctx, b); err != nil {
+			return err
+		}
+	}
 	for _, b := range expired {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if reasons[b] == reasonAge && s.classOf(b) == classNormal {
+			if err := s.keepKinds(ctx, b); err != nil {
+				return err
+			}
 		}
 		if err := s.dropBucket(b, reasons[b]); err != nil {
 			return err
@@ -608,7 +677,7 @@ func (s *Store) dropBucket(b uint32, reason string, logAttrs ...any) error {
 	var bk [4]byte
 	binary.BigEndian.PutUint32(bk[:], b)
 	prefixes := make([][]byte, 0, 4)
-	for _, p := range []byte{prefixData, prefixIndex, prefixOpSeen, prefixDeps} {
+	for _, p := range []byte{prefixData, prefixIndex, prefixOpSeen, prefixDeps, prefixKept} {
 		prefixes = append(prefixes, append([]byte{p}, bk[:]...))
 	}
 	s.dropMu.Lock()
@@ -624,6 +693,7 @@ func (s *Store) dropBucket(b uint32, reason string, logAttrs ...any) error {
 	}
 	s.mu.Lock()
 	delete(s.buckets, b)
+	delete(s.classes, b)
 	delete(s.opSeen, b)
 	s.mu.Unlock()
 	s.metrics.dropped.WithLabelValues(reason).Inc()

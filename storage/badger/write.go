@@ -101,6 +101,8 @@ func groupByTrace(spans []*model.Span) [][]*model.Span {
 type groupWriter struct {
 	s              *Store
 	nowSec, cutoff uint64
+	into           uint32 // with forced, the bucket of everything written
+	forced         bool
 	svcOf          map[*model.Resource]uint32
 	dict           *groupDict
 	indexed        []*model.Span // spans written, for the index
@@ -114,6 +116,9 @@ type groupWriter struct {
 // bucketOf returns the bucket for a span start time, clamped so that spans
 // from the far past or future land in a live bucket.
 func (w *groupWriter) bucketOf(startNs uint64) uint32 {
+	if w.forced {
+		return w.into
+	}
 	sec := startNs / 1e9
 	if sec < w.cutoff {
 		sec = w.cutoff
@@ -314,9 +319,13 @@ func (w *groupWriter) writeGroup(wb *badger.WriteBatch, enc *encoder, g []*model
 	for _, sp := range g {
 		minStart = min(minStart, sp.StartTime)
 	}
+	bucket := w.bucketOf(minStart)
+	if err := w.markKinds(wb, bucket, g); err != nil {
+		return err
+	}
 	dk := make([]byte, 0, 29)
 	dk = append(dk, prefixData)
-	dk = binary.BigEndian.AppendUint32(dk, w.bucketOf(minStart))
+	dk = binary.BigEndian.AppendUint32(dk, bucket)
 	dk = append(dk, id[:]...)
 	dk = binary.BigEndian.AppendUint64(dk, sum)
 	if err := wb.Set(dk, val); err != nil {

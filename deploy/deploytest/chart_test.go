@@ -181,6 +181,8 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"exampleApp: {enabled: true, agent: daemonSet}", "agent.daemonSet.enabled"},
 		{"allInOne: {resources: {requests: {cpu: 1, memory: 1G}, limits: {cpu: 1, memory: 1G}}}", "memory-limit-mb"},
 		{"retention: 3 days", "retention"},
+		{"retentionSize: lots", "retentionSize"},
+		{"slowThreshold: 2 seconds", "slowThreshold"},
 		{"query: {basePath: scry/}", "basePath"},
 		{"collector: {extraArgs: [-v]}", "extraArgs"},
 	} {
@@ -202,6 +204,8 @@ func TestChartValues(t *testing.T) {
 	objs, _ := renderChart(t, `mode: production
 image: {registry: registry.example.com/tracing, tag: v1.2.3}
 retention: 168h
+retentionSize: 85Gi
+retentionErrors: 336h
 collector:
   replicas: 3
   storage: {size: 100Gi, storageClassName: fast-ssd}
@@ -217,10 +221,13 @@ query: {basePath: /scry}
 		t.Errorf("image %s", c.Image)
 	}
 	args := mustArgs(t, c)
-	for flag, want := range map[string]string{"retention": "168h", "memory-limit-mb": "3276"} {
+	for flag, want := range map[string]string{"retention": "168h", "retention-size": "85Gi", "retention-errors": "336h", "memory-limit-mb": "3276"} {
 		if v, _ := argValue(args, flag); v != want {
 			t.Errorf("--%s=%s, want %s", flag, v, want)
 		}
+	}
+	if v, ok := argValue(args, "retention-slow"); ok {
+		t.Errorf("--retention-slow=%s without retentionSlow set", v)
 	}
 	if col[0].Replicas != 3 {
 		t.Errorf("replicas %d", col[0].Replicas)

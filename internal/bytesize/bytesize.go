@@ -12,7 +12,8 @@ import (
 
 // units by their lower-case suffix. KB, MB, GB, TB are powers of 1000 and
 // KiB, MiB, GiB, TiB powers of 1024, as the SI and IEC prefixes say; a bare
-// K, M, G, T is the power of 1024.
+// K, M, G, T is the power of 1024, and so are Kubernetes' Ki, Mi, Gi, Ti (a
+// volume's size can be written as its claim writes it).
 var units = map[string]float64{
 	"":    1,
 	"b":   1,
@@ -30,6 +31,11 @@ var units = map[string]float64{
 	"gib": 1 << 30,
 	"tib": 1 << 40,
 	"pib": 1 << 50,
+	"ki":  1 << 10,
+	"mi":  1 << 20,
+	"gi":  1 << 30,
+	"ti":  1 << 40,
+	"pi":  1 << 50,
 }
 
 // Parse reads a size such as "20GB", "500MiB", "1.5 TB" or "1048576" (bytes).

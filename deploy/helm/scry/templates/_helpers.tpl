@@ -198,3 +198,17 @@ The scry-agent container: include "scry.agentContainer" (dict "ctx" $ "agent" .V
   emptyDir:
     sizeLimit: {{ printf "%dMi" (div (mul (div (int64 .spoolBytes) 1048576) 5) 4) }}
 {{- end -}}
+
+{{/*
+The store's retention flags beyond --retention, one list item a line; only
+the values that are set.
+*/}}
+{{- define "scry.retentionArgs" -}}
+{{- $args := list -}}
+{{- range $flag, $key := dict "retention-size" "retentionSize" "retention-errors" "retentionErrors" "retention-slow" "retentionSlow" "slow-threshold" "slowThreshold" -}}
+{{- with index $ $key -}}
+{{- $args = append $args (printf "- --%s=%v" $flag .) -}}
+{{- end -}}
+{{- end -}}
+{{- join "\n" $args -}}
+{{- end -}}

@@ -54,20 +54,42 @@ func DefaultStoreFlags() StoreFlags {
 func (f *StoreFlags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Badger.Dir, "data-dir", f.Badger.Dir, "folder for the Badger store (created if missing)")
 	fs.DurationVar(&f.Badger.Retention, "retention", f.Badger.Retention, "how long spans are kept; older data is deleted from disk")
+	fs.Int64Var(&f.Badger.MinFreeDisk, "min-free-disk", f.Badger.MinFreeDisk,
+		"bytes kept free on the data folder's filesystem: below it writes are refused with 'retry later' (reads go on) until space is freed; "+
+			"the default is 16 memtables, what the store may still write once it refuses spans (0: no margin, a full disk may crash the store)")
 }
 
 // NewStore constructs the Badger store, a part that Start opens, and
-// registers its size gauge.
+// registers its gauges: its size on disk, the free space of its filesystem
+// and whether it refuses writes for lack of it. The caller makes the
+// process's readiness depend on s.DiskFull (admin.Server.AddCheck).
 func (f *StoreFlags) NewStore(tel telemetry.Settings) (*badger.Store, error) {
 	tel = tel.For("store")
 	s, err := badger.New(f.Badger, tel)
 	if err != nil {
 		return nil, err
 	}
-	if err := tel.Registerer.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "scry_store_disk_bytes", Help: "Bytes the store's files take on disk.",
-	}, func() float64 { return float64(s.DiskSize()) })); err != nil {
-		return nil, fmt.Errorf("cannot register store metrics: %w", err)
+	for _, g := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "scry_store_disk_bytes", Help: "Bytes the store's files take on disk.",
+		}, func() float64 { return float64(s.DiskSize()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "scry_store_disk_free_bytes",
+			Help: "Bytes free on the data folder's filesystem at the store's last look (-1 before it opened).",
+		}, func() float64 { return float64(s.DiskFree()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "scry_store_disk_full",
+			Help: "1 while the store refuses writes because its filesystem has less than --min-free-disk free, else 0.",
+		}, func() float64 {
+			if s.DiskFull() != nil {
+				return 1
+			}
+			return 0
+		}),
+	} {
+		if err := tel.Registerer.Register(g); err != nil {
+			return nil, fmt.Errorf("cannot register store metrics: %w", err)
+		}
 	}
 	return s, nil
 }

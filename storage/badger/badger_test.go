@@ -67,6 +67,7 @@ func TestConfigValidate(t *testing.T) {
 		"retention":            func(c *Config) { c.Retention = 0 },
 		"memtable":             func(c *Config) { c.MemTableSize = 1 << 20 },
 		"maintenance interval": func(c *Config) { c.MaintenanceInterval = 0 },
+		"minimum free disk":    func(c *Config) { c.MinFreeDisk = -1 },
 	}
 	for mention, mod := range bad {
 		cfg := DefaultConfig()

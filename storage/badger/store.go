@@ -460,8 +460,8 @@ func (s *Store) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.shut = true
-	if s.db == nil {
-		return nil
+	if s.stop == nil {
+		return nil // never started
 	}
 	s.stop()
 	s.life.Lock()

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/scrytrace/scry/internal/testkit"
 )
@@ -97,15 +98,28 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal("an export was accepted right after one was refused for a full disk")
 	}
 
-	code, body := s.readyz(t)
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "disk full") {
-		t.Errorf("/readyz on a full disk: %d %q, want 503 saying disk full", code, body)
+	// OTLP/HTTP gets the same answer: 503 with Retry-After.
+	rs, _ := batch()
+	body, err := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{rs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, resp, hdr, err := s.post("application/x-protobuf", nil, body); err != nil || code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+		t.Errorf("OTLP/HTTP export on a full disk: %d %q Retry-After %q (%v), want 503 with Retry-After", code, resp, hdr.Get("Retry-After"), err)
+	}
+
+	code, ready := s.readyz(t)
+	if code != http.StatusServiceUnavailable || !strings.Contains(ready, "disk full") {
+		t.Errorf("/readyz on a full disk: %d %q, want 503 saying disk full", code, ready)
 	}
 	if v := s.metric(t, "scry_store_disk_full", nil); v != 1 {
 		t.Errorf("scry_store_disk_full = %v on a full disk, want 1", v)
 	}
 	if v := s.metric(t, "scry_receiver_spans_refused_total", map[string]string{"transport": "otlp_grpc", "reason": "disk_full"}); v < 2*spansPerExport {
-		t.Errorf("spans refused as disk_full = %v, want at least the %d of two refused exports", v, 2*spansPerExport)
+		t.Errorf("OTLP/gRPC spans refused as disk_full = %v, want at least the %d of two refused exports", v, 2*spansPerExport)
+	}
+	if v := s.metric(t, "scry_receiver_spans_refused_total", map[string]string{"transport": "otlp_http", "reason": "disk_full"}); v != spansPerExport {
+		t.Errorf("OTLP/HTTP spans refused as disk_full = %v, want the %d of the refused export", v, spansPerExport)
 	}
 	if !strings.Contains(s.Output(), "free space on the volume or grow it") {
 		t.Errorf("no log line says what to do about the full disk; output:\n%s", s.Output())

@@ -1,7 +1,9 @@
 package badger
 
 import (
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -56,6 +58,13 @@ func fillUntilRefused(t *testing.T, s *Store, g *workload.Generator) ([]model.Tr
 	start := time.Now().Add(-time.Minute)
 	for i := range 5000 {
 		batch := g.Batch(500, start.Add(time.Duration(i)*time.Millisecond), time.Microsecond)
+		for _, sp := range batch {
+			// Half a kilobyte that does not compress, so that the disk
+			// fills with few spans (-race encodes them slowly).
+			pad := make([]byte, 512)
+			rand.Read(pad)
+			sp.Attributes = append(sp.Attributes, model.KeyValue{Key: "pad", Value: model.BytesValue(pad)})
+		}
 		if err := s.WriteSpans(t.Context(), batch); err != nil {
 			return acked, err
 		}
@@ -197,5 +206,32 @@ func fillDisk(t *testing.T, path string) {
 		if i > 1<<12 {
 			t.Fatalf("wrote %d MiB to a 64 MiB filesystem", i)
 		}
+	}
+}
+
+// A write that fails with ENOSPC (free space measured above the margin,
+// say, but taken by another program meanwhile) is the same retryable
+// refusal, and refuses writes until a look finds the margin free again.
+func TestNoSpaceErrorRefusesUntilALook(t *testing.T) {
+	s := openTest(t, t.TempDir(), func(c *Config) { c.MinFreeDisk = 1 << 20 })
+	err := s.noSpace(fmt.Errorf("cannot write spans: %w", syscall.ENOSPC))
+	if !errors.Is(err, storage.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("noSpace(ENOSPC) = %v, want it to wrap storage.ErrNoSpace and the cause", err)
+	}
+	if s.DiskFull() == nil {
+		t.Fatal("DiskFull() = nil right after an ENOSPC")
+	}
+	batch := workload.New(workload.Config{Seed: 3}).Batch(50, time.Now(), time.Microsecond)
+	if err := s.WriteSpans(t.Context(), batch); !errors.Is(err, storage.ErrNoSpace) {
+		t.Fatalf("write right after an ENOSPC: got %v, want storage.ErrNoSpace", err)
+	}
+	testkit.EventuallyNoError(t, 5*time.Second, "a write once the disk has room", func() error {
+		return s.WriteSpans(t.Context(), batch)
+	})
+	if err := s.DiskFull(); err != nil {
+		t.Errorf("DiskFull() once writes resumed: %v", err)
+	}
+	if err := s.noSpace(errors.New("other")); errors.Is(err, storage.ErrNoSpace) {
+		t.Errorf("noSpace of another error = %v, want it unchanged", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/scrytrace/scry/collector/queue"
 	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/storage"
 )
 
 func span(trace, id byte) *model.Span {
@@ -127,6 +128,7 @@ func TestOutcome(t *testing.T) {
 		{collector.ErrQueueFull, false, "queue_full"},
 		{collector.ErrStopped, false, "stopped"},
 		{errors.New("disk failed"), false, "error"},
+		{fmt.Errorf("cannot store spans: %w", fmt.Errorf("only 1 MiB free: %w", storage.ErrNoSpace)), false, "disk_full"},
 		{collector.NewPermanent(errors.New("bad")), true, "invalid"},
 		{collector.NewPermanent(fmt.Errorf("%w: big", collector.ErrTooLarge)), true, "too_large"},
 		{collector.WithReason("spool_full", fmt.Errorf("%w: spool", collector.ErrQueueFull)), false, "spool_full"},

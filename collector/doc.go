@@ -22,7 +22,8 @@
 // which also counts each span it got on Metrics, under the receiver's
 // transport: once as received, and once as accepted, rejected (with the
 // reason: invalid, too_large) or refused (queue_full, buffer_full, stopped,
-// error). Receivers are given their Metrics at construction.
+// disk_full, error). A store's storage.ErrNoSpace is retryable like any
+// storage failure, and counted as disk_full. Receivers are given their Metrics at construction.
 //
 // Sub-packages: queue (the bounded queue and group-commit writers), otlpgrpc
 // and otlphttp (the OTLP receivers), jaegerhttp (Jaeger Thrift over HTTP, and

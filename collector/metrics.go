@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scrytrace/scry/storage"
 )
 
 // Outcomes of a span a receiver got, the values of the reason label of the
@@ -17,6 +19,7 @@ const (
 	ReasonQueueFull  = "queue_full"  // refused: the queue had no room
 	ReasonStopped    = "stopped"     // refused: shutting down
 	ReasonBufferFull = "buffer_full" // refused: UDP spans that found too many commits under way, or the agent's buffer full
+	ReasonDiskFull   = "disk_full"   // refused: the store's disk is full (storage.ErrNoSpace)
 	ReasonError      = "error"       // refused: storage failed, or the client went away
 )
 
@@ -50,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer, prefix, accepted string) (*Metrics, e
 		}, []string{"transport", "reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: prefix + "_spans_refused_total",
-			Help: "Spans not taken now (the client may retry; UDP spans are lost), by transport and reason: queue_full, buffer_full, stopped, error.",
+			Help: "Spans not taken now (the client may retry; UDP spans are lost), by transport and reason: queue_full, buffer_full, stopped, disk_full, error.",
 		}, []string{"transport", "reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.received, m.accepted, m.rejected, m.refused} {
@@ -121,7 +124,7 @@ func (t *TransportMetrics) Failed(err error, n int) {
 // Outcome sorts an error a Consumer returned: whether the spans are
 // rejected for good (a permanent error) or refused for now, and the reason.
 // A reason given with WithReason wins; otherwise too_large, invalid,
-// queue_full, stopped or error.
+// queue_full, stopped, disk_full or error.
 func Outcome(err error) (rejected bool, reason string) {
 	rejected = IsPermanent(err)
 	var r reasoned
@@ -136,6 +139,8 @@ func Outcome(err error) (rejected bool, reason string) {
 		reason = ReasonQueueFull
 	case errors.Is(err, ErrStopped):
 		reason = ReasonStopped
+	case errors.Is(err, storage.ErrNoSpace):
+		reason = ReasonDiskFull
 	default:
 		reason = ReasonError
 	}

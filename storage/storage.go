@@ -23,6 +23,11 @@ var ErrTraceNotFound = errors.New("trace not found")
 // ErrClosed is returned by calls on a store before Start or after Shutdown.
 var ErrClosed = errors.New("store is closed")
 
+// ErrNoSpace is wrapped by the error of a write refused because the store's
+// disk is full or nearly so. It is retryable: the same spans may be sent
+// again once space is freed, and reads go on working meanwhile.
+var ErrNoSpace = errors.New("no space left on the store's disk, retry later")
+
 // Writer stores spans.
 //
 // WriteSpans is safe to call from many goroutines at once. When it returns nil
@@ -35,6 +40,11 @@ var ErrClosed = errors.New("store is closed")
 // call are still stored, and the error is a *RejectedError naming each
 // rejected span. Spans are normalised first (see model.Span.Normalize): the
 // caller must not use the slice's spans concurrently with the call.
+//
+// A write refused for lack of disk space fails with an error wrapping
+// ErrNoSpace; none of its spans may be counted as stored (some may be, and a
+// retry stores them once). A store that refuses writes for lack of space
+// still answers reads, and takes writes again by itself once there is room.
 type Writer interface {
 	WriteSpans(ctx context.Context, spans []*model.Span) error
 }

@@ -49,6 +49,7 @@ func main() {
 			if err != nil {
 				return err
 			}
+			adm.AddCheck(s.DiskFull) // not ready while writes are refused for a full disk
 			in, err := intake.BuildIntake(s, tel)
 			if err != nil {
 				return err

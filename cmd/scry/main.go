@@ -55,6 +55,7 @@ func command() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			adm.AddCheck(s.DiskFull) // not ready while writes are refused for a full disk
 			in, err := intake.BuildIntake(s, tel)
 			if err != nil {
 				return err

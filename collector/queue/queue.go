@@ -200,7 +200,9 @@ func (q *Queue) Stats() Stats {
 // still written (delivery is at-least-once, and a retry stores them once).
 //
 // A store's *storage.RejectedError comes back marked permanent and names only
-// spans of this request; every other span of it was stored.
+// spans of this request; every other span of it was stored. Any other store
+// error, storage.ErrNoSpace among them, comes back wrapped and retryable, for
+// every request of the failed commit: none is answered as stored.
 func (q *Queue) ConsumeSpans(ctx context.Context, spans []*model.Span, size int) error {
 	if len(spans) == 0 {
 		return nil
@@ -350,7 +352,8 @@ func (q *Queue) outcome(r *request, err error, failed *bool) error {
 		q.m.committed.Add(float64(max(len(r.spans)-len(rej.Errs), 0)))
 		return collector.NewPermanent(err)
 	}
-	if !*failed {
+	// A full disk is said once per episode by the store, not per commit.
+	if !*failed && !errors.Is(err, storage.ErrNoSpace) {
 		q.logger.Warn("cannot store spans", "spans", len(r.spans), "error", err)
 	}
 	*failed = true

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -269,6 +270,33 @@ func TestStoreErrorIsRetryable(t *testing.T) {
 	err = q.ConsumeSpans(context.Background(), spans(t, 1, 1, 1), 10)
 	if err == nil || collector.IsPermanent(err) {
 		t.Fatalf("got %v, want a retryable error", err)
+	}
+}
+
+// noSpaceWriter refuses every write for lack of disk space.
+type noSpaceWriter struct{}
+
+func (noSpaceWriter) WriteSpans(context.Context, []*model.Span) error {
+	return fmt.Errorf("only 1 MiB free: %w", storage.ErrNoSpace)
+}
+
+// A store out of disk space makes the request retryable, counted as
+// disk_full by the receivers.
+func TestNoSpaceIsRetryable(t *testing.T) {
+	q, err := queue.New(queue.DefaultConfig(), noSpaceWriter{}, telemetry.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Shutdown(context.Background())
+	err = q.ConsumeSpans(context.Background(), spans(t, 1, 1, 1), 10)
+	if !errors.Is(err, storage.ErrNoSpace) || collector.Classify(err) != collector.KindRetry {
+		t.Fatalf("got %v, want a retryable error wrapping storage.ErrNoSpace", err)
+	}
+	if rejected, reason := collector.Outcome(err); rejected || reason != collector.ReasonDiskFull {
+		t.Fatalf("Outcome = %v, %q; want refused, disk_full", rejected, reason)
 	}
 }
 

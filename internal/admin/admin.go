@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,11 +24,16 @@ type Server struct {
 	*httpserver.Server
 	failures *telemetry.Failures
 	ready    atomic.Bool
+
+	mu     sync.Mutex
+	checks []func() error // conditions that clear by themselves; see AddCheck
 }
 
 // New returns a server for addr gathering metrics from g. /readyz answers
 // ready once SetReady(true) is called, and not ready again from the first
 // failure reported to tel.Failures (the process is then shutting down).
+// While a check added with AddCheck fails, /readyz answers not ready with
+// its error.
 func New(addr string, g prometheus.Gatherer, tel telemetry.Settings) *Server {
 	s := &Server{failures: tel.Failures}
 	mux := http.NewServeMux()
@@ -49,6 +55,10 @@ func New(addr string, g prometheus.Gatherer, tel telemetry.Settings) *Server {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
+		if errs := s.checked(); len(errs) > 0 {
+			http.Error(w, "not ready: "+errors.Join(errs...).Error(), http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	s.Server = httpserver.New("admin server", addr, mux, tel)
@@ -61,6 +71,30 @@ func (s *Server) failed() []error {
 		return nil
 	}
 	return s.failures.Errs()
+}
+
+// AddCheck adds a condition of readiness that clears by itself, unlike a
+// failure: while check returns an error (a store's full disk, say), /readyz
+// answers 503 "not ready: " and the error. check is called on every
+// /readyz request, so it must be cheap and safe for concurrent use.
+func (s *Server) AddCheck(check func() error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks = append(s.checks, check)
+}
+
+// checked returns the errors of the failing checks.
+func (s *Server) checked() []error {
+	s.mu.Lock()
+	checks := s.checks
+	s.mu.Unlock()
+	var errs []error
+	for _, c := range checks {
+		if err := c(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 // SetReady marks the process ready (or not) for /readyz.

@@ -74,6 +74,7 @@ func TestConfigValidate(t *testing.T) {
 		"no slow threshold":             func(c *Config) { c.RetentionSlow = 100 * time.Hour },
 		"at least 36s":                  func(c *Config) { c.Retention, c.RetentionErrors = 24*time.Second, time.Hour },
 		"maintenance interval":          func(c *Config) { c.MaintenanceInterval = 0 },
+		"minimum free disk":             func(c *Config) { c.MinFreeDisk = -1 },
 	}
 	for mention, mod := range bad {
 		cfg := DefaultConfig()

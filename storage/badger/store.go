@@ -48,6 +48,13 @@ const (
 	DefaultMaintenanceInterval = time.Minute
 	DefaultPageReleaseInterval = 250 * time.Millisecond
 	DefaultSizeCheckInterval   = time.Second
+	// DefaultMinFreeDisk is 16 memtables of the default size: what Badger
+	// may still write once writes are refused (see diskspace.go): the
+	// active and the waiting memtable's logs (up to one memtable each), their
+	// two level-0 tables, and a level-0 compaction on each of the two
+	// compactors, rewriting the level-0 tables with the part of the level
+	// below they overlap (~4 memtables each), with room to spare.
+	DefaultMinFreeDisk = 16 * DefaultMemTableSize
 )
 
 // Config configures a Store. Start from DefaultConfig and set Dir.
@@ -95,6 +102,16 @@ type Config struct {
 	// with the data written. Default 250 ms; zero or negative: never. Linux
 	// only.
 	PageReleaseInterval time.Duration
+	// MinFreeDisk is the free space (bytes) kept on the data folder's
+	// filesystem: below it writes fail with storage.ErrNoSpace (retryable)
+	// and reads go on, so that Badger, which writes its files through
+	// memory maps and would crash on a full disk, never runs out. Writes
+	// resume by themselves once there is MinFreeDisk and an eighth more.
+	// Default 512 MiB (DefaultMinFreeDisk, derived from the memtable size);
+	// with a larger MemTableSize keep it at 16 memtables or more. Zero: no
+	// margin, only a write failing with ENOSPC refuses writes (Badger may
+	// then crash). Linux only; elsewhere as zero.
+	MinFreeDisk int64
 }
 
 // DefaultConfig returns the defaults named on Config's fields, with no Dir.
@@ -105,6 +122,7 @@ func DefaultConfig() Config {
 		MaintenanceInterval: DefaultMaintenanceInterval,
 		PageReleaseInterval: DefaultPageReleaseInterval,
 		SizeCheckInterval:   DefaultSizeCheckInterval,
+		MinFreeDisk:         DefaultMinFreeDisk,
 	}
 }
 
@@ -146,6 +164,9 @@ func (c *Config) Validate() error {
 	if c.MaintenanceInterval <= 0 {
 		return fmt.Errorf("maintenance interval %v is not positive", c.MaintenanceInterval)
 	}
+	if c.MinFreeDisk < 0 {
+		return fmt.Errorf("minimum free disk space %d is negative", c.MinFreeDisk)
+	}
 	return nil
 }
 
@@ -162,6 +183,8 @@ type Store struct {
 	db       *badger.DB // set by Start
 	log      *slog.Logger
 	clock    telemetry.Clock
+	fail     func(error) // reports a failure after Start (telemetry.Settings.Fail)
+	disk     *diskGuard
 	width    uint32
 	tableDir string // cfg.Dir, absolute, symbolic links resolved
 
@@ -170,6 +193,10 @@ type Store struct {
 	// calls in progress.
 	life   sync.RWMutex
 	closed bool // calls fail: true before Start and after Shutdown
+	// readOnly: Badger is open read-only, because the disk was full when
+	// it was opened; writes fail with storage.ErrNoSpace until upkeep
+	// reopens it for writing. Changed with life held exclusively.
+	readOnly bool
 
 	startMu sync.Mutex // serialises Start and Shutdown
 	shut    bool       // Shutdown was called; guarded by startMu
@@ -229,13 +256,20 @@ func New(cfg Config, tel telemetry.Settings) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{cfg: cfg, log: tel.Logger, clock: tel.Clock, width: cfg.bucketWidth(), metrics: m, closed: true}, nil
+	return &Store{
+		cfg: cfg, log: tel.Logger, clock: tel.Clock, fail: tel.Fail, width: cfg.bucketWidth(), metrics: m, closed: true,
+		disk: newDiskGuard(cfg.Dir, cfg.MinFreeDisk, tel.Logger),
+	}, nil
 }
 
 // Start opens or creates the store in its folder and starts its upkeep
 // (see Maintain). It fails with a clear error, rather than crashing, if the
 // folder holds a damaged store, another program's data, or a store in a
-// format this version does not know. Opening reads only the dictionaries
+// format this version does not know. On a disk with less than MinFreeDisk
+// free it opens the store read-only: reads are served, writes fail with
+// storage.ErrNoSpace, and the store reopens for writing by itself once
+// there is room (a new store cannot be created there: Start fails with an
+// error wrapping storage.ErrNoSpace). Opening reads only the dictionaries
 // and bucket list, not the spans, so it takes about the same time whatever
 // the store's size. A second Start fails; after Shutdown Start fails with
 // storage.ErrClosed.
@@ -260,13 +294,35 @@ func (s *Store) Start(context.Context) error {
 	return nil
 }
 
-// open opens Badger and loads the dictionaries. On failure it leaves
-// nothing open.
+// open opens Badger and loads the dictionaries, read-only when the disk
+// has less than the margin free. On failure it leaves nothing open.
 func (s *Store) open() error {
 	cfg := s.cfg
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		if isNoSpace(err) {
+			err = fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
+		}
 		return fmt.Errorf("cannot create data directory: %w", err)
 	}
+	s.disk.look()
+	if s.disk.full.Load() {
+		if !hasStore(cfg.Dir) {
+			return fmt.Errorf("cannot create store in %s: %w", cfg.Dir, s.disk.err())
+		}
+		return s.openBadger(true)
+	}
+	err := s.openBadger(false)
+	if err != nil && isNoSpace(err) && hasStore(cfg.Dir) {
+		s.disk.noSpace()
+		return s.openBadger(true)
+	}
+	return err
+}
+
+// openBadger opens Badger, read-only or not, and loads the dictionaries.
+// On failure it leaves nothing open.
+func (s *Store) openBadger(readOnly bool) error {
+	cfg := s.cfg
 	opts := badger.DefaultOptions(cfg.Dir).
 		WithLogger(badgerLogger{s.log}).
 		WithMetricsEnabled(false).
@@ -291,7 +347,8 @@ func (s *Store) open() error {
 		WithCompression(options.None).
 		WithValueThreshold(1 << 20).
 		WithValueLogFileSize(256 << 20).
-		WithNumGoroutines(2)
+		WithNumGoroutines(2).
+		WithReadOnly(readOnly)
 	zenc, zdec, err := newZstd()
 	if err != nil {
 		return err
@@ -305,7 +362,7 @@ func (s *Store) open() error {
 	if !releaseBuilderArenas(db) {
 		s.log.Warn("cannot reach Badger's table-builder arena pool; it will keep up to eight arenas")
 	}
-	s.db, s.zenc, s.zdec = db, zenc, zdec
+	s.db, s.zenc, s.zdec, s.readOnly = db, zenc, zdec, readOnly
 	s.tableDir = resolvedDir(cfg.Dir)
 	s.buckets = map[uint32]uint32{}
 	s.classes = map[uint32]uint8{}
@@ -470,8 +527,8 @@ func (s *Store) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.shut = true
-	if s.db == nil {
-		return nil
+	if s.stop == nil {
+		return nil // never started
 	}
 	s.stop()
 	s.life.Lock()
@@ -500,7 +557,13 @@ func (s *Store) Shutdown(ctx context.Context) error {
 func (s *Store) close() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	err := s.flushDeps()
+	if s.db == nil {
+		return nil // a reopen failed, and said so
+	}
+	var err error
+	if !s.readOnly {
+		err = s.flushDeps()
+	}
 	s.closeCodecs()
 	if cerr := s.db.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("cannot close store: %w", cerr)
@@ -565,6 +628,8 @@ func (s *Store) maintain(ctx context.Context) {
 	defer close(s.done)
 	t := time.NewTicker(s.cfg.MaintenanceInterval)
 	defer t.Stop()
+	disk := time.NewTicker(diskTickEvery)
+	defer disk.Stop()
 	var release <-chan time.Time
 	if s.cfg.PageReleaseInterval > 0 {
 		pt := time.NewTicker(s.cfg.PageReleaseInterval)
@@ -582,12 +647,23 @@ func (s *Store) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if s.readOnly {
+				continue // nothing can be deleted or written until reopened
+			}
 			if err := s.maintainOnce(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("store maintenance failed", "err", err)
 			}
 		case <-sizeCheck:
+			if s.readOnly {
+				continue // a store opened read-only on a full disk deletes nothing
+			}
 			if err := s.enforceSize(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("cannot keep the store under its retention size", "err", err)
+			}
+		case <-disk.C:
+			s.disk.look()
+			if s.readOnly && !s.disk.full.Load() {
+				s.reopenWritable()
 			}
 		case <-release:
 			if _, err := s.releaseTablePages(); err != nil {
@@ -608,7 +684,40 @@ func (s *Store) Maintain(ctx context.Context) error {
 		return err
 	}
 	defer s.life.RUnlock()
+	if s.readOnly {
+		return fmt.Errorf("cannot run store upkeep: the store is read-only until there is disk space: %w", storage.ErrNoSpace)
+	}
 	return s.maintainOnce(ctx)
+}
+
+// reopenWritable reopens a store that was opened read-only (the disk was
+// full) for writing, now that there is room; calls wait meanwhile. It runs
+// in the upkeep goroutine, and gives up at once when Shutdown is under way.
+// If Badger cannot be opened again at all, the store fails (the process
+// exits with the error) and its calls fail with storage.ErrClosed.
+func (s *Store) reopenWritable() {
+	if !s.startMu.TryLock() {
+		return // Shutdown is under way
+	}
+	defer s.startMu.Unlock()
+	if s.shut {
+		return
+	}
+	s.life.Lock()
+	defer s.life.Unlock()
+	err := s.db.Close()
+	s.closeCodecs()
+	if err == nil {
+		err = s.open()
+	}
+	if err != nil {
+		s.closed, s.db = true, nil
+		s.fail(fmt.Errorf("cannot reopen store in %s for writing: %w", s.cfg.Dir, err))
+		return
+	}
+	if !s.readOnly {
+		s.log.Info("store reopened for writing", "dir", s.cfg.Dir)
+	}
 }
 
 // maintainOnce is one round of upkeep; it stops early when ctx ends.

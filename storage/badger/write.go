@@ -43,6 +43,12 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := s.disk.check(); err != nil {
+		return err
+	}
+	if s.readOnly {
+		return fmt.Errorf("cannot write spans: the store was opened read-only on a full disk and is not reopened yet: %w", storage.ErrNoSpace)
+	}
 	s.dropMu.RLock() // upkeep's DropPrefix would fail the write
 	defer s.dropMu.RUnlock()
 	groups := groupByTrace(keep)
@@ -53,7 +59,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 	// index entry can refer to an unknown ID after a crash.
 	w := &groupWriter{s: s, nowSec: nowSec, cutoff: cutoff}
 	if err := w.resolve(groups); err != nil {
-		return err
+		return s.noSpace(err)
 	}
 
 	wb := s.db.NewWriteBatch()
@@ -69,13 +75,23 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 		return err
 	}
 	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("cannot write spans: %w", err)
+		return s.noSpace(fmt.Errorf("cannot write spans: %w", err))
 	}
 	s.deps.observe(keep, w.svcOf)
 	if rejected != nil {
 		return rejected
 	}
 	return nil
+}
+
+// noSpace returns err, marked with storage.ErrNoSpace (and writes refused
+// until there is room) when it says the filesystem is full.
+func (s *Store) noSpace(err error) error {
+	if !isNoSpace(err) {
+		return err
+	}
+	s.disk.noSpace()
+	return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
 }
 
 // groupByTrace splits spans by trace ID, keeping first-seen order.

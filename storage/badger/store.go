@@ -23,7 +23,11 @@ import (
 )
 
 // FormatVersion is the on-disk format this package writes and reads.
-const FormatVersion = "scry-badger-2"
+const FormatVersion = "scry-badger-3"
+
+// legacyFormat is the format read as it is and upgraded in place at open
+// (FORMAT.md, "Stores written as scry-badger-2").
+const legacyFormat = "scry-badger-2"
 
 // Key prefixes; FORMAT.md describes each.
 const (
@@ -35,9 +39,14 @@ const (
 	prefixData    = 'd'
 	prefixIndex   = 'i'
 	prefixDeps    = 'g'
+	prefixPending = 'p'
+	prefixBlock   = 'k'
 )
 
-var formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
+var (
+	formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
+	legacyKey = []byte{prefixMeta, 'l', 'e', 'g', 'a', 'c', 'y'}
+)
 
 // Defaults of Config (see DefaultConfig).
 const (
@@ -144,6 +153,11 @@ type Store struct {
 
 	stop context.CancelFunc // stops maintain
 	done chan struct{}      // closed when maintain has returned
+
+	idx sealedIndex // sealed blocks and pending chunks (seal.go)
+	// legacyChunks makes writes use the scry-badger-2 chunk version (16-bit
+	// hashes, no pending markers); tests use it to build old stores.
+	legacyChunks bool
 }
 
 type opKey struct {
@@ -252,9 +266,13 @@ func (s *Store) open() error {
 	s.dicts = [2]blobDict{}
 	s.encoders.New = func() any { return newEncoder() }
 	s.deps = newDepTracker()
+	s.idx.reset()
 	err = s.checkFormat()
 	if err == nil {
 		err = s.load()
+	}
+	if err == nil {
+		err = s.loadIndex()
 	}
 	if err != nil {
 		s.closeCodecs()
@@ -299,6 +317,9 @@ func (s *Store) checkFormat() error {
 			if !empty {
 				return errors.New("the folder holds a Badger database that is not a Scry store (no format version)")
 			}
+			if s.legacyChunks {
+				return txn.Set(formatKey, []byte(legacyFormat))
+			}
 			return txn.Set(formatKey, []byte(FormatVersion))
 		}
 		if err != nil {
@@ -308,8 +329,11 @@ func (s *Store) checkFormat() error {
 		if err != nil {
 			return fmt.Errorf("cannot read format version: %w", err)
 		}
-		if string(v) != FormatVersion {
-			return fmt.Errorf("unknown store format %q (this version reads %q)", v, FormatVersion)
+		if string(v) == legacyFormat && !s.legacyChunks {
+			return s.upgradeLegacy(txn)
+		}
+		if string(v) != FormatVersion && !(s.legacyChunks && string(v) == legacyFormat) {
+			return fmt.Errorf("unknown store format %q (this version reads %q and %q)", v, FormatVersion, legacyFormat)
 		}
 		return nil
 	})
@@ -486,6 +510,10 @@ func (s *Store) maintain(ctx context.Context) {
 			if err := s.maintainOnce(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("store maintenance failed", "err", err)
 			}
+		case <-s.idx.kick:
+			if err := s.sealIndex(ctx, false); err != nil && ctx.Err() == nil {
+				s.log.Warn("cannot seal index", "err", err)
+			}
 		case <-release:
 			if _, err := s.releaseTablePages(); err != nil {
 				s.log.Warn("cannot release table pages", "err", err)
@@ -494,9 +522,9 @@ func (s *Store) maintain(ctx context.Context) {
 	}
 }
 
-// Maintain runs one round of the store's upkeep: it deletes buckets past
-// retention from disk, collects value-log garbage and persists dependency
-// counts. The store does it every MaintenanceInterval; tests and tools may
+// Maintain runs one round of the store's upkeep: it seals pending index
+// chunks, deletes buckets past retention from disk, collects value-log
+// garbage and persists dependency counts. The store does it every MaintenanceInterval; tests and tools may
 // call it directly. It fails with storage.ErrClosed before Start and after
 // Shutdown.
 func (s *Store) Maintain(ctx context.Context) error {
@@ -524,6 +552,9 @@ func (s *Store) maintainOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.sealIndex(ctx, false); err != nil {
+		return err
+	}
 	for _, b := range expired {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -541,7 +572,7 @@ func (s *Store) dropBucket(b uint32) error {
 	var bk [4]byte
 	binary.BigEndian.PutUint32(bk[:], b)
 	prefixes := make([][]byte, 0, 4)
-	for _, p := range []byte{prefixData, prefixIndex, prefixOpSeen, prefixDeps} {
+	for _, p := range []byte{prefixData, prefixIndex, prefixOpSeen, prefixDeps, prefixPending, prefixBlock} {
 		prefixes = append(prefixes, append([]byte{p}, bk[:]...))
 	}
 	if err := s.db.DropPrefix(prefixes...); err != nil {
@@ -556,6 +587,7 @@ func (s *Store) dropBucket(b uint32) error {
 	delete(s.buckets, b)
 	delete(s.opSeen, b)
 	s.mu.Unlock()
+	s.idx.dropBucket(b)
 	s.log.Info("dropped expired spans", "bucket_start", time.Unix(int64(b), 0).UTC())
 	return nil
 }

@@ -237,3 +237,37 @@ func (w *searchLoad) compare(t *testing.T, s, ref storage.Store, attrs []storage
 }
 
 func head(r []storage.TraceRef) []storage.TraceRef { return r[:min(len(r), 5)] }
+
+// TestWritesSealInTheBackground checks that once writes leave enough
+// chunks pending the store seals them by itself, and searches still agree.
+func TestWritesSealInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), nil)
+	ref := testkit.Start(t, memory.New())
+	g := workload.New(workload.Config{Seed: 9})
+	start := time.Now().Add(-30 * time.Minute)
+	for i := range sealChunks + 50 {
+		// A trace a write: one chunk a write.
+		batch := g.Batch(10, start.Add(time.Duration(i)*time.Second), time.Millisecond)
+		for _, st := range []storage.Store{s, ref} {
+			if err := st.WriteSpans(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	testkit.Eventually(t, "a block sealed by the store itself", func() bool { return s.sealedBlocks() > 0 })
+	for _, a := range []storage.Attribute{{Key: "http.response.status_code", Value: "500"}, {Key: "user.id", Value: "user-00042"}, {Key: "cache.hit", Value: "true"}} {
+		q := storage.Query{Kind: storage.AnyKind, Limit: 20, Attributes: []storage.Attribute{a}}
+		want, err := ref.FindTraceIDs(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.FindTraceIDs(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%v: got %v, want %v", a, head(got), head(want))
+		}
+	}
+}

@@ -281,10 +281,12 @@ type blockBuilder struct {
 	newest   []uint64
 	posts    []posting
 	min, max uint64
+	stripped [][2][]byte // chunk keys and values without their hash tables
 }
 
-// fold adds one chunk (version 5) whose spans started in [first, last].
-func (bb *blockBuilder) fold(v []byte, first, last uint64) error {
+// fold adds one chunk (version 5) with key k whose spans started in
+// [first, last].
+func (bb *blockBuilder) fold(k, v []byte, first, last uint64) error {
 	if len(v) == 0 || v[0] != indexCodecVersion {
 		return nil // version 4 chunks have no markers; nothing to seal
 	}
@@ -325,6 +327,11 @@ func (bb *blockBuilder) fold(v []byte, first, last uint64) error {
 			bb.newest[t] = max(bb.newest[t], first+rel)
 		}
 	}
+	// Once sealed, the chunk serves searches without attribute
+	// conditions only: keep it without its hash table.
+	head := len(v) - len(d.b)
+	sv := append(slices.Clip(v[:head:head]), 0)
+	bb.stripped = append(bb.stripped, [2][]byte{slices.Clone(k), slices.Clone(sv)})
 	np := d.count("chunk hashes")
 	nb := (np + pairBlock - 1) / pairBlock
 	d.bytes(nb*8, "chunk hash blocks")
@@ -365,7 +372,7 @@ func (s *Store) sealBlock(b uint32, markers [][]byte) error {
 				return err
 			}
 			first, last := binary.BigEndian.Uint64(m[13:21]), ^binary.BigEndian.Uint64(m[5:13])
-			if err := item.Value(func(v []byte) error { return bb.fold(v, first, last) }); err != nil {
+			if err := item.Value(func(v []byte) error { return bb.fold(ck, v, first, last) }); err != nil {
 				return err
 			}
 		}
@@ -381,6 +388,11 @@ func (s *Store) sealBlock(b uint32, markers [][]byte) error {
 	}
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
+	for _, kv := range bb.stripped {
+		if err := wb.Set(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("cannot clear pending index chunks: %w", err)
+		}
+	}
 	for _, m := range markers {
 		if err := wb.Delete(m); err != nil {
 			return fmt.Errorf("cannot clear pending index chunks: %w", err)
@@ -422,32 +434,24 @@ func (s *Store) writeBlock(b uint32, bb *blockBuilder) error {
 	})
 	posts = slices.Compact(posts)
 
-	// Entries, one per (hash, service), encoded once; then split in pages.
-	var enc []byte
+	// Entries, one per (hash, service): posts[lo:hi].
 	type entry struct {
-		hash     uint32
-		off, end int
+		hash   uint32
+		lo, hi int
 	}
 	var entries []entry
+	size := 0
 	for i := 0; i < len(posts); {
 		j := i + 1
 		for j < len(posts) && posts[j].hs == posts[i].hs {
 			j++
 		}
-		off := len(enc)
-		enc = binary.LittleEndian.AppendUint32(enc, uint32(posts[i].hs>>32))
-		enc = binary.AppendUvarint(enc, posts[i].hs&maxIndexedSvc)
-		enc = binary.AppendUvarint(enc, uint64(j-i))
-		prev := uint32(0)
-		for _, p := range posts[i:j] {
-			enc = binary.AppendUvarint(enc, uint64(p.t-prev))
-			prev = p.t
-		}
-		entries = append(entries, entry{uint32(posts[i].hs >> 32), off, len(enc)})
+		entries = append(entries, entry{uint32(posts[i].hs >> 32), i, j})
+		size += 4 + 2*(j-i)
 		i = j
 	}
 	var bits uint8
-	for len(enc)>>bits > postingPageBytes && bits < 16 {
+	for size>>bits > postingPageBytes && bits < 16 {
 		bits++
 	}
 	m := blockMeta{bucket: b, min: bb.min, max: bb.max, traces: len(order), pageBits: bits,
@@ -459,16 +463,33 @@ func (s *Store) writeBlock(b uint32, bb *blockBuilder) error {
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	e := 0
+	var v []byte
 	for page := range uint32(1) << bits {
 		lo := e
 		for e < len(entries) && pageOf(entries[e].hash, bits) == page {
 			e++
 		}
-		v := binary.AppendUvarint(nil, uint64(e-lo))
-		if e > lo {
-			v = append(v, enc[entries[lo].off:entries[e-1].end]...)
+		v = binary.AppendUvarint(v[:0], uint64(e-lo))
+		prevHash := uint32(0)
+		for _, en := range entries[lo:e] {
+			n := en.hi - en.lo
+			v = binary.AppendUvarint(v, uint64(en.hash-prevHash))
+			prevHash = en.hash
+			single := uint64(0)
+			if n == 1 {
+				single = 1
+			}
+			v = binary.AppendUvarint(v, (posts[en.lo].hs&maxIndexedSvc)<<1|single)
+			if n > 1 {
+				v = binary.AppendUvarint(v, uint64(n))
+			}
+			prev := uint32(0)
+			for _, p := range posts[en.lo:en.hi] {
+				v = binary.AppendUvarint(v, uint64(p.t-prev))
+				prev = p.t
+			}
 		}
-		if err := wb.Set(blockKey(b, m.seq, blockPosting, page), v); err != nil {
+		if err := wb.Set(blockKey(b, m.seq, blockPosting, page), slices.Clone(v)); err != nil {
 			return fmt.Errorf("cannot write index block: %w", err)
 		}
 	}

@@ -34,8 +34,9 @@ func (s *Store) findSealed(ctx context.Context, q *storage.Query, cq *chunkQuery
 	s.idx.mu.RLock()
 	for _, b := range buckets {
 		if s.idx.legacy[b] {
+			// Its old chunks are scanned; new ones, sealed (and so
+			// stripped) or pending, are found as in other buckets.
 			legacy = append(legacy, b)
-			continue
 		}
 		fresh = append(fresh, b)
 		for _, m := range s.idx.blocks[b] {
@@ -180,14 +181,17 @@ func readPostings(txn *badger.Txn, m *blockMeta, h uint32, svc int64) ([]uint32,
 	err = item.Value(func(v []byte) error {
 		d := &decoder{b: v}
 		n := d.count("posting entries")
+		eh := uint32(0)
 		for range n {
-			hb := d.bytes(4, "posting hash")
-			esvc := d.uvarint("posting service")
-			c := d.count("posting traces")
+			eh += uint32(d.uvarint("posting hash"))
+			sv := d.uvarint("posting service")
+			esvc, c := sv>>1, 1
+			if sv&1 == 0 {
+				c = d.count("posting traces")
+			}
 			if d.err != nil {
 				return d.err
 			}
-			eh := binary.LittleEndian.Uint32(hb)
 			if eh > h {
 				break
 			}

@@ -47,35 +47,32 @@ func (s *Store) findSealed(ctx context.Context, q *storage.Query, cq *chunkQuery
 	}
 	s.idx.mu.RUnlock()
 
-	// Every condition's postings in every block; the condition with the
-	// fewest drives.
-	lists := make([][][]uint32, 0, len(blocks))
-	kept := blocks[:0]
-	counts := make([]int, len(cq.hashes))
-	for _, m := range blocks {
-		per := make([][]uint32, len(cq.hashes))
-		visible := true
-		for j, h := range cq.hashes {
-			l, ok, err := readPostings(txn, &m, h, cq.svc)
-			if err != nil {
-				return nil, err
+	// The driver: the condition with the fewest postings in the newest
+	// block of the window (a sample: any choice is exact, the fewest
+	// candidates is fastest). Blocks' postings are read only when the
+	// merge reaches them, so a search that stops early reads few.
+	slices.SortFunc(blocks, func(x, y blockMeta) int { return cmpU64(min(y.max, hiBound), min(x.max, hiBound)) })
+	driver := 0
+	if len(cq.hashes) > 1 {
+		for _, m := range blocks {
+			best, visible := -1, true
+			for j, h := range cq.hashes {
+				n, ok, err := countPostings(txn, &m, h, cq.svc)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					visible = false // sealed after the snapshot: its chunks are pending in it
+					break
+				}
+				if best < 0 || n < best {
+					best, driver = n, j
+				}
 			}
-			if !ok {
-				visible = false // sealed after the snapshot: its chunks are pending in it
+			if visible {
 				break
 			}
-			per[j] = l
-			counts[j] += len(l)
-		}
-		if visible {
-			kept = append(kept, m)
-			lists = append(lists, per)
-		}
-	}
-	driver := 0
-	for j := range counts {
-		if counts[j] < counts[driver] {
-			driver = j
+			driver = 0
 		}
 	}
 
@@ -83,10 +80,8 @@ func (s *Store) findSealed(ctx context.Context, q *storage.Query, cq *chunkQuery
 	dcq.hashes = []uint32{cq.hashes[driver]}
 	dcq.all = 1
 	var sources []candSource
-	for i, m := range kept {
-		if l := lists[i][driver]; len(l) > 0 {
-			sources = append(sources, &blockSource{txn: txn, m: m, list: l, lo: q.StartMin, hi: hiBound, pages: map[int][]blockTrace{}})
-		}
+	for _, m := range blocks {
+		sources = append(sources, &blockSource{txn: txn, m: m, hash: dcq.hashes[0], svc: cq.svc, lo: q.StartMin, hi: hiBound, pages: map[int][]blockTrace{}})
 	}
 	seekAt := ^uint64(0)
 	if q.StartMax != 0 && q.StartMax < ^uint64(0)-chunkExtent {
@@ -169,6 +164,19 @@ type candSource interface {
 // attribute hash h (and service svc, -1: any), and false if the block is
 // not in txn's snapshot.
 func readPostings(txn *badger.Txn, m *blockMeta, h uint32, svc int64) ([]uint32, bool, error) {
+	return postings(txn, m, h, svc, nil)
+}
+
+// countPostings is the number of postings readPostings would return (more
+// if a trace is posted for several services).
+func countPostings(txn *badger.Txn, m *blockMeta, h uint32, svc int64) (int, bool, error) {
+	n := 0
+	_, ok, err := postings(txn, m, h, svc, &n)
+	return n, ok, err
+}
+
+// postings is readPostings, or countPostings if count is not nil.
+func postings(txn *badger.Txn, m *blockMeta, h uint32, svc int64, count *int) ([]uint32, bool, error) {
 	item, err := txn.Get(blockKey(m.bucket, m.seq, blockPosting, pageOf(h, m.pageBits)))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, false, nil
@@ -196,6 +204,10 @@ func readPostings(txn *badger.Txn, m *blockMeta, h uint32, svc int64) ([]uint32,
 				break
 			}
 			take := eh == h && (svc < 0 || int64(esvc) == svc)
+			if take && count != nil {
+				*count += c
+				take = false
+			}
 			if take {
 				parts++
 			}
@@ -229,6 +241,9 @@ type blockTrace struct {
 type blockSource struct {
 	txn    *badger.Txn
 	m      blockMeta
+	hash   uint32 // the driver's
+	svc    int64
+	opened bool     // list is read
 	list   []uint32 // trace numbers, ascending: newest first
 	pos    int
 	lo, hi uint64 // the window
@@ -237,6 +252,17 @@ type blockSource struct {
 }
 
 func (b *blockSource) bound(exact bool) (uint64, bool, error) {
+	if !b.opened {
+		if !exact {
+			return min(b.m.max, b.hi), true, nil
+		}
+		l, _, err := readPostings(b.txn, &b.m, b.hash, b.svc)
+		if err != nil {
+			return 0, false, err
+		}
+		// Not in the snapshot (sealed after it): its chunks are pending in it.
+		b.list, b.opened = l, true
+	}
 	for b.pos < len(b.list) {
 		if b.cur == nil && !exact {
 			return min(b.m.max, b.hi), true, nil

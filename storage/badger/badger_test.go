@@ -59,6 +59,26 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceSealed runs the suite on a store that seals its index
+// after every write, so that searches with attribute conditions are
+// answered from sealed blocks.
+func TestConformanceSealed(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return sealingStore{newTest(t, t.TempDir(), nil)}
+	})
+}
+
+// sealingStore seals the index after every write.
+type sealingStore struct{ *Store }
+
+func (s sealingStore) WriteSpans(ctx context.Context, spans []*model.Span) error {
+	err := s.Store.WriteSpans(ctx, spans)
+	if serr := s.sealIndex(ctx, true); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
 func TestConfigValidate(t *testing.T) {
 	if _, err := New(DefaultConfig(), telemetry.Nop()); err == nil || !strings.Contains(err.Error(), "data directory") {
 		t.Errorf("DefaultConfig without a folder: got %v, want an error about the data directory", err)

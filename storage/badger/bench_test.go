@@ -211,8 +211,33 @@ func BenchmarkRead(b *testing.B) {
 			q.Attributes = []storage.Attribute{{Key: "http.response.status_code", Value: "500"}}
 			return q
 		},
+		// A value of one user (1 in 10,000, ~1 span in 10,000): high
+		// cardinality, with and without its service.
+		"UserID": func(i int) storage.Query {
+			q := base
+			q.Attributes = []storage.Attribute{{Key: "user.id", Value: fmt.Sprintf("user-%05d", i*7919%10000)}}
+			return q
+		},
+		"ServiceUserID": func(i int) storage.Query {
+			q := base
+			q.Service = workload.ServiceName(i % 8)
+			q.Attributes = []storage.Attribute{{Key: "user.id", Value: fmt.Sprintf("user-%05d", i*7919%10000)}}
+			return q
+		},
+		"ServiceStatus": func(i int) storage.Query {
+			q := base
+			q.Service = workload.ServiceName(i % 8)
+			q.Attributes = []storage.Attribute{{Key: "http.response.status_code", Value: "500"}}
+			return q
+		},
+		// A value no span has.
+		"NoMatch": func(i int) storage.Query {
+			q := base
+			q.Attributes = []storage.Attribute{{Key: "user.id", Value: fmt.Sprintf("nobody-%d", i)}}
+			return q
+		},
 	}
-	for _, name := range []string{"Service", "ServiceOperation", "ServiceAttribute", "NoService"} {
+	for _, name := range []string{"Service", "ServiceOperation", "ServiceAttribute", "NoService", "UserID", "ServiceUserID", "ServiceStatus", "NoMatch"} {
 		mk := queries[name]
 		b.Run("Find"+name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -25,7 +25,16 @@ const (
 	chunkExtent = 60 * 1e9 // ns between a chunk's earliest and latest span start
 )
 
-const indexCodecVersion = 4
+// indexCodecVersion is the chunk version written: 5 has 32-bit attribute
+// hashes; 4 (scry-badger-2) had 16-bit ones and is still read.
+const (
+	indexCodecVersion  = 5
+	legacyChunkVersion = 4
+)
+
+// maxIndexedSvc is the largest service ID a chunk's table tells apart;
+// services past it share it, which only adds candidates (always checked).
+const maxIndexedSvc = 1<<24 - 1
 
 // pairBlock is the number of hash table entries per block.
 const pairBlock = 32
@@ -59,6 +68,14 @@ func (w *groupWriter) writeIndex(wb *badger.WriteBatch) error {
 		if err := wb.Set(k, v); err != nil {
 			return fmt.Errorf("cannot write index: %w", err)
 		}
+		if w.s.chunkVersion() == indexCodecVersion {
+			// A pending marker: the sealer folds the chunk into a block.
+			mk := append([]byte{prefixPending}, k[1:]...)
+			if err := wb.Set(mk, nil); err != nil {
+				return fmt.Errorf("cannot write index: %w", err)
+			}
+			w.chunks++
+		}
 		lo = hi
 	}
 	return nil
@@ -83,8 +100,9 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 		}
 		per[j] = append(per[j], i)
 	}
+	version := w.s.chunkVersion()
 	v := make([]byte, 0, 64+len(idx)*12)
-	v = append(v, indexCodecVersion)
+	v = append(v, version)
 	v = binary.AppendUvarint(v, uint64(len(ids)))
 	for _, id := range ids {
 		v = append(v, id[:]...)
@@ -127,7 +145,7 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 	// and byte offset) lets a search jump to the block that may hold a hash.
 	var table []byte
 	var headers []byte
-	prev := uint16(0)
+	prev := uint32(0)
 	for i, n := 0, 0; i < len(pairs); n++ {
 		j := i + 1
 		for j < len(pairs) && pairs[j].key() == pairs[i].key() {
@@ -135,7 +153,11 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 		}
 		h := pairs[i].hash()
 		if n%pairBlock == 0 {
-			headers = binary.LittleEndian.AppendUint16(headers, h)
+			if version == legacyChunkVersion {
+				headers = binary.LittleEndian.AppendUint16(headers, uint16(h))
+			} else {
+				headers = binary.LittleEndian.AppendUint32(headers, h)
+			}
 			headers = binary.LittleEndian.AppendUint32(headers, uint32(len(table)))
 			prev = 0
 		}
@@ -164,22 +186,26 @@ func (w *groupWriter) chunk(spans []*model.Span, ops []uint32, idx []int) ([]byt
 
 // hashPair is one attribute hash of a chunk with the service of the span it
 // was found on and the trace's index in the chunk, packed so that pairs sort
-// as integers: hash (16 bits), service (32), trace (8).
+// as integers: hash (32 bits), service (24), trace (8).
 type hashPair uint64
 
-func makePair(h uint16, svc uint32, trace int) hashPair {
-	return hashPair(uint64(h)<<48 | uint64(svc)<<16 | uint64(trace))
+func makePair(h uint32, svc uint32, trace int) hashPair {
+	return hashPair(uint64(h)<<32 | uint64(min(svc, maxIndexedSvc))<<8 | uint64(trace))
 }
 
-func (p hashPair) hash() uint16  { return uint16(p >> 48) }
-func (p hashPair) svc() uint32   { return uint32(p >> 16) }
+func (p hashPair) hash() uint32  { return uint32(p >> 32) }
+func (p hashPair) svc() uint32   { return uint32(p>>8) & maxIndexedSvc }
 func (p hashPair) trace() byte   { return byte(p) }
-func (p hashPair) key() hashPair { return p >> 16 }
+func (p hashPair) key() hashPair { return p >> 8 }
 
 func (w *groupWriter) appendHashes(pairs []hashPair, kvs []model.KeyValue, svc uint32, trace int) []hashPair {
 	for i := range kvs {
 		w.scratch = appendAttrText(w.scratch[:0], kvs[i].Key, &kvs[i].Value)
-		pairs = append(pairs, makePair(uint16(xxhash.Sum64(w.scratch)), svc, trace))
+		h := uint32(xxhash.Sum64(w.scratch))
+		if w.s.legacyChunks {
+			h &= 0xffff
+		}
+		pairs = append(pairs, makePair(h, svc, trace))
 	}
 	return pairs
 }
@@ -188,8 +214,8 @@ func (w *groupWriter) appendHashes(pairs []hashPair, kvs []model.KeyValue, svc u
 type chunkQuery struct {
 	q      *storage.Query
 	ops    bitset // nil: every op
-	svc    int64  // -1: any service
-	hashes []uint16
+	svc    int64  // -1: any service (else at most maxIndexedSvc)
+	hashes []uint32
 	all    uint64 // mask with a bit per attribute condition
 	// implied: the only span condition is the service (or none), so an
 	// attribute seen on a span of the service in a chunk that lies wholly
@@ -209,9 +235,10 @@ type chunkTrace struct {
 // into out (reused), evaluating cq. A trace of the chunk that can meet no
 // condition may be left out.
 func scanChunk(v []byte, cq *chunkQuery, first, last uint64, out []chunkTrace) ([]chunkTrace, error) {
-	if len(v) == 0 || v[0] != indexCodecVersion {
+	if len(v) == 0 || (v[0] != indexCodecVersion && v[0] != legacyChunkVersion) {
 		return nil, fmt.Errorf("%w: index chunk version", errCorrupt)
 	}
+	wide := v[0] == indexCodecVersion
 	d := &decoder{b: v[1:]}
 	n := d.count("chunk traces")
 	if n > chunkTraces {
@@ -227,7 +254,7 @@ func scanChunk(v []byte, cq *chunkQuery, first, last uint64, out []chunkTrace) (
 	if cq.implied && q.InWindow(first) && q.InWindow(last) {
 		// Only the hash table is needed: every span is in the window.
 		var bits [chunkTraces]uint64
-		err := chunkHashes(d, cq, func(ti byte, cond int) {
+		err := chunkHashes(d, cq, wide, func(ti byte, cond int) {
 			if int(ti) < n {
 				bits[ti] |= 1 << cond
 			}
@@ -285,7 +312,7 @@ func scanChunk(v []byte, cq *chunkQuery, first, last uint64, out []chunkTrace) (
 	if len(cq.hashes) == 0 {
 		return out, nil
 	}
-	err := chunkHashes(d, cq, func(ti byte, cond int) {
+	err := chunkHashes(d, cq, wide, func(ti byte, cond int) {
 		if int(ti) < n && inWin&(1<<ti) != 0 {
 			out[ti].attrs |= 1 << cond
 		}
@@ -297,32 +324,48 @@ func scanChunk(v []byte, cq *chunkQuery, first, last uint64, out []chunkTrace) (
 }
 
 // chunkHashes finds cq's attribute hashes in the chunk's hash table (what
-// d holds) and calls found with each trace index and condition found for
-// the query's service.
-func chunkHashes(d *decoder, cq *chunkQuery, found func(trace byte, cond int)) error {
+// d holds; 32-bit hashes if wide, else 16-bit ones) and calls found with
+// each trace index and condition found for the query's service.
+func chunkHashes(d *decoder, cq *chunkQuery, wide bool, found func(trace byte, cond int)) error {
 	np := d.count("chunk hashes")
 	nb := (np + pairBlock - 1) / pairBlock
-	headers := d.bytes(nb*6, "chunk hash blocks")
+	hw := 2
+	if wide {
+		hw = 4
+	}
+	headers := d.bytes(nb*(hw+4), "chunk hash blocks")
 	table := d.b
 	if d.err != nil || nb == 0 {
 		return d.err
 	}
+	header := func(i int) uint32 {
+		if wide {
+			return binary.LittleEndian.Uint32(headers[i*8:])
+		}
+		return uint32(binary.LittleEndian.Uint16(headers[i*6:]))
+	}
 	for j, want := range cq.hashes {
+		if !wide {
+			want &= 0xffff
+		}
 		// Entries with hash want begin in the block before the first
 		// block whose first hash is >= want, or at that block's start.
-		b := sort.Search(nb, func(i int) bool { return binary.LittleEndian.Uint16(headers[i*6:]) >= want })
+		b := sort.Search(nb, func(i int) bool { return header(i) >= want })
 		b = max(b-1, 0)
-		off := binary.LittleEndian.Uint32(headers[b*6+2:])
+		off := binary.LittleEndian.Uint32(headers[b*(hw+4)+hw:])
 		if int(off) > len(table) {
 			return fmt.Errorf("%w: chunk hash block offset", errCorrupt)
 		}
 		td := &decoder{b: table[off:]}
-		var h uint16
+		var h uint32
 		for n := b * pairBlock; n < np && td.err == nil; n++ {
 			if n%pairBlock == 0 {
 				h = 0
 			}
-			h += uint16(td.uvarint("chunk hash"))
+			h += uint32(td.uvarint("chunk hash"))
+			if !wide {
+				h &= 0xffff
+			}
 			svc := td.uvarint("chunk hash service")
 			c := td.count("chunk hash traces")
 			traces := td.bytes(c, "chunk hash traces")

@@ -185,8 +185,9 @@ type traceState struct {
 	attrs  uint64
 }
 
-// FindTraceIDs implements storage.Reader. It scans index chunks newest
-// first (by their latest span start). Per chunk it finds the traces that may
+// FindTraceIDs implements storage.Reader. A search with attribute
+// conditions is answered through the sealed index (findSealed). Otherwise
+// it scans index chunks newest first (by their latest span start). Per chunk it finds the traces that may
 // match: span conditions exactly from the chunk's span list, attribute
 // conditions through the chunk's table of 16-bit attribute hashes. A trace
 // met in several chunks has its conditions gathered across them. A trace
@@ -212,12 +213,16 @@ func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.Tr
 	if !ok {
 		return []storage.TraceRef{}, nil
 	}
+	cq.svc = min(cq.svc, maxIndexedSvc)
 	for _, a := range q.Attributes {
 		cq.hashes = append(cq.hashes, attrHash(a.Key, a.Value))
 	}
 	cq.all = uint64(1)<<len(cq.hashes) - 1
 	cq.implied = len(cq.hashes) > 0 && q.Operation == "" && q.Kind == storage.AnyKind &&
 		q.DurationMin == 0 && q.DurationMax == 0
+	if len(cq.hashes) > 0 && !s.legacyChunks {
+		return s.findSealed(ctx, &q, cq)
+	}
 	lo := q.StartMin
 	seekAt := ^uint64(0)
 	if q.StartMax != 0 && q.StartMax < ^uint64(0)-chunkExtent {
@@ -282,6 +287,7 @@ func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.Tr
 type finder struct {
 	s       *Store
 	txn     *badger.Txn
+	it      *badger.Iterator // of newDataIterator, or nil
 	buckets []uint32
 	q       *storage.Query
 	cq      *chunkQuery
@@ -332,7 +338,13 @@ func (f *finder) consider(t *chunkTrace) error {
 // check reads a trace and adds it to the results if it matches exactly.
 func (f *finder) check(id model.TraceID) error {
 	f.done[id] = true
-	spans, err := f.s.readTrace(f.txn, f.buckets, id)
+	var spans []*model.Span
+	var err error
+	if f.it != nil {
+		spans, err = f.s.readTraceWith(f.it, f.buckets, id)
+	} else {
+		spans, err = f.s.readTrace(f.txn, f.buckets, id)
+	}
 	if err != nil {
 		return err
 	}

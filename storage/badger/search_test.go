@@ -2,10 +2,13 @@ package badger
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/internal/workload"
@@ -18,50 +21,191 @@ import (
 // this store and on the reference store. Windows with edges inside chunks
 // and windows covering whole chunks take the two ways a chunk is scanned;
 // small limits make the scan stop early. Some spans of some traces are held
-// back to the next write, so those traces lie in chunks of two writes.
+// back to the next write, so those traces lie in chunks of two writes. The
+// searches run three times: with every chunk pending, with part of them
+// sealed into blocks (and later writes pending), and with all sealed.
+// Attributes of cardinalities from 2 to 1M are searched with stored values
+// and with values no span has.
 func TestSearchAgreesWithMemory(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir(), nil)
 	ref := testkit.Start(t, memory.New())
-	g := workload.New(workload.Config{Seed: 5})
 	start := time.Now().Add(-time.Hour).Truncate(time.Second)
-	const batches = 40
-	step := 10 * time.Minute / batches
-	var held []*model.Span
-	for i := range batches {
-		batch := append(held, g.Batch(500, start.Add(time.Duration(i)*step), step/50)...)
-		held = nil
-		for k := len(batch) - 1; k >= 0; k -= 23 {
-			held = append(held, batch[k])
-			batch = slices.Delete(batch, k, k+1)
+	w := newSearchLoad(start)
+	w.write(t, 0, 40, s, ref)
+	attrs := w.attrs()
+	w.compare(t, s, ref, attrs, 100, "all pending")
+
+	if err := s.sealIndex(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	w.write(t, 40, 70, s, ref)
+	if n := s.sealedBlocks(); n == 0 {
+		t.Fatal("no block was sealed")
+	}
+	attrs = w.attrs()
+	w.compare(t, s, ref, attrs, 150, "half sealed")
+
+	if err := s.sealIndex(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.idx.pending.Load(); n != 0 {
+		t.Fatalf("%d chunks still pending after sealing", n)
+	}
+	w.compare(t, s, ref, attrs, 150, "all sealed")
+
+	// The blocks are found again after a restart.
+	dir := s.cfg.Dir
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, nil)
+	w.compare(t, s, ref, attrs, 50, "reopened")
+}
+
+// TestLegacyStoreSearches builds a store in the scry-badger-2 format (16-bit
+// chunk hashes, no pending markers), opens it with this version, which
+// upgrades it in place, writes and seals more, and compares searches with
+// the reference store.
+func TestLegacyStoreSearches(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old := newTest(t, dir, nil)
+	old.legacyChunks = true
+	if err := old.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ref := testkit.Start(t, memory.New())
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	w := newSearchLoad(start)
+	w.write(t, 0, 30, old, ref)
+	if err := old.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openTest(t, dir, nil)
+	w.compare(t, s, ref, w.attrs(), 80, "legacy only")
+	w.write(t, 30, 60, s, ref)
+	if err := s.sealIndex(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	w.write(t, 60, 70, s, ref)
+	w.compare(t, s, ref, w.attrs(), 150, "legacy, sealed and pending")
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var format []byte
+	s = openTest(t, dir, nil)
+	if err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(formatKey)
+		if err == nil {
+			format, err = item.ValueCopy(nil)
 		}
-		if i == batches-1 {
-			batch, held = append(batch, held...), nil
+		return err
+	}); err != nil || string(format) != FormatVersion {
+		t.Fatalf("format after upgrade: %q, %v; want %q", format, err, FormatVersion)
+	}
+	w.compare(t, s, ref, w.attrs(), 50, "legacy reopened")
+}
+
+// searchLoad writes generated batches, with extra attributes of chosen
+// cardinalities, to both stores and makes random queries.
+type searchLoad struct {
+	g     *workload.Generator
+	start time.Time
+	rng   *rand.Rand
+	held  []*model.Span
+	seen  map[string][]string // stored values by key
+}
+
+// cardinalities of the extra attributes card.<n>.
+var cardinalities = []int{2, 100, 10_000, 1_000_000}
+
+func newSearchLoad(start time.Time) *searchLoad {
+	return &searchLoad{g: workload.New(workload.Config{Seed: 5}), start: start, rng: rand.New(rand.NewPCG(1, 2)), seen: map[string][]string{}}
+}
+
+const searchStep = 10 * time.Minute / 70
+
+// write writes batches [from, to) (to 70 is the last).
+func (w *searchLoad) write(t *testing.T, from, to int, stores ...storage.Store) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		batch := append(w.held, w.g.Batch(500, w.start.Add(time.Duration(i)*searchStep), searchStep/50)...)
+		w.held = nil
+		for _, sp := range batch {
+			if sp.Attributes == nil || len(sp.Attributes) > 10 {
+				continue // held back from an earlier batch: already has them
+			}
+			sp.Attributes = slices.Clip(sp.Attributes)
+			for _, c := range cardinalities {
+				if w.rng.IntN(3) == 0 {
+					continue
+				}
+				key := fmt.Sprintf("card.%d", c)
+				v := fmt.Sprint(w.rng.IntN(c))
+				if c == 2 {
+					sp.Attributes = append(sp.Attributes, model.KeyValue{Key: key, Value: model.BoolValue(v == "1")})
+					v = map[string]string{"0": "false", "1": "true"}[v]
+				} else {
+					sp.Attributes = append(sp.Attributes, model.KeyValue{Key: key, Value: model.StringValue(v)})
+				}
+				if w.rng.IntN(20) == 0 || len(w.seen[key]) < 5 {
+					w.seen[key] = append(w.seen[key], v)
+				}
+			}
 		}
-		if err := ref.WriteSpans(ctx, batch); err != nil {
-			t.Fatal(err)
+		if i < to-1 {
+			for k := len(batch) - 1; k >= 0; k -= 23 {
+				w.held = append(w.held, batch[k])
+				batch = slices.Delete(batch, k, k+1)
+			}
 		}
-		if err := s.WriteSpans(ctx, batch); err != nil {
-			t.Fatal(err)
+		for _, s := range stores {
+			if err := s.WriteSpans(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	attrs := []storage.Attribute{
+}
+
+// attrs returns the attributes to search: the workload's, stored values of
+// the extra ones and values of them that no span has.
+func (w *searchLoad) attrs() []storage.Attribute {
+	out := []storage.Attribute{
 		{Key: "customer.tier", Value: "enterprise"},
 		{Key: "http.response.status_code", Value: "500"},
 		{Key: "http.request.method", Value: "GET"},
 		{Key: "cache.hit", Value: "true"},
 		{Key: "server.port", Value: "8080"},
 		{Key: "user.id", Value: "user-00042"},
+		{Key: "user.id", Value: "user-99999"},
+		{Key: "service.name", Value: workload.ServiceName(3)},
 	}
-	end := start.Add(10 * time.Minute)
-	for n := range 300 {
+	for _, c := range cardinalities {
+		key := fmt.Sprintf("card.%d", c)
+		for range 3 {
+			vs := w.seen[key]
+			out = append(out, storage.Attribute{Key: key, Value: vs[w.rng.IntN(len(vs))]})
+		}
+		out = append(out, storage.Attribute{Key: key, Value: "none"})
+	}
+	return out
+}
+
+// compare makes n random queries of both stores and fails on a difference.
+func (w *searchLoad) compare(t *testing.T, s, ref storage.Store, attrs []storage.Attribute, n int, phase string) {
+	t.Helper()
+	ctx := context.Background()
+	rng := w.rng
+	end := w.start.Add(10 * time.Minute)
+	for i := range n {
 		q := storage.Query{Kind: storage.AnyKind, Limit: []int{1, 3, 20, 100000}[rng.IntN(4)]}
 		if rng.IntN(3) > 0 {
 			q.Service = workload.ServiceName(rng.IntN(8))
 		}
 		if rng.IntN(4) == 0 {
-			q.Operation = g.Operation(rng.IntN(8), rng.IntN(6))
+			q.Operation = w.g.Operation(rng.IntN(8), rng.IntN(6))
 		}
 		for range rng.IntN(3) {
 			q.Attributes = append(q.Attributes, attrs[rng.IntN(len(attrs))])
@@ -73,9 +217,9 @@ func TestSearchAgreesWithMemory(t *testing.T) {
 		case 0: // everything
 		case 1: // edges anywhere
 			a, b := rng.Int64N(int64(10*time.Minute)), rng.Int64N(int64(10*time.Minute))
-			q.StartMin, q.StartMax = uint64(start.UnixNano()+min(a, b)), uint64(start.UnixNano()+max(a, b))
+			q.StartMin, q.StartMax = uint64(w.start.UnixNano()+min(a, b)), uint64(w.start.UnixNano()+max(a, b))
 		case 2: // wide windows: most chunks wholly inside
-			q.StartMin = uint64(start.Add(time.Duration(rng.IntN(60)) * time.Second).UnixNano())
+			q.StartMin = uint64(w.start.Add(time.Duration(rng.IntN(60)) * time.Second).UnixNano())
 			q.StartMax = uint64(end.Add(-time.Duration(rng.IntN(60)) * time.Second).UnixNano())
 		}
 		want, err := ref.FindTraceIDs(ctx, q)
@@ -87,9 +231,43 @@ func TestSearchAgreesWithMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !slices.Equal(got, want) {
-			t.Fatalf("query %d %+v: %d traces, want %d\ngot  %v\nwant %v", n, q, len(got), len(want), head(got), head(want))
+			t.Fatalf("%s: query %d %+v: %d traces, want %d\ngot  %v\nwant %v", phase, i, q, len(got), len(want), head(got), head(want))
 		}
 	}
 }
 
 func head(r []storage.TraceRef) []storage.TraceRef { return r[:min(len(r), 5)] }
+
+// TestWritesSealInTheBackground checks that once writes leave enough
+// chunks pending the store seals them by itself, and searches still agree.
+func TestWritesSealInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), nil)
+	ref := testkit.Start(t, memory.New())
+	g := workload.New(workload.Config{Seed: 9})
+	start := time.Now().Add(-30 * time.Minute)
+	for i := range sealChunks + 50 {
+		// A trace a write: one chunk a write.
+		batch := g.Batch(10, start.Add(time.Duration(i)*time.Second), time.Millisecond)
+		for _, st := range []storage.Store{s, ref} {
+			if err := st.WriteSpans(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	testkit.Eventually(t, "a block sealed by the store itself", func() bool { return s.sealedBlocks() > 0 })
+	for _, a := range []storage.Attribute{{Key: "http.response.status_code", Value: "500"}, {Key: "user.id", Value: "user-00042"}, {Key: "cache.hit", Value: "true"}} {
+		q := storage.Query{Kind: storage.AnyKind, Limit: 20, Attributes: []storage.Attribute{a}}
+		want, err := ref.FindTraceIDs(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.FindTraceIDs(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%v: got %v, want %v", a, head(got), head(want))
+		}
+	}
+}

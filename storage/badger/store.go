@@ -24,7 +24,11 @@ import (
 )
 
 // FormatVersion is the on-disk format this package writes and reads.
-const FormatVersion = "scry-badger-2"
+const FormatVersion = "scry-badger-3"
+
+// legacyFormat is the format read as it is and upgraded in place at open
+// (FORMAT.md, "Stores written as scry-badger-2").
+const legacyFormat = "scry-badger-2"
 
 // Key prefixes; FORMAT.md describes each.
 const (
@@ -37,9 +41,14 @@ const (
 	prefixIndex   = 'i'
 	prefixDeps    = 'g'
 	prefixKept    = 'k'
+	prefixPending = 'p'
+	prefixBlock   = 'x'
 )
 
-var formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
+var (
+	formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
+	legacyKey = []byte{prefixMeta, 'l', 'e', 'g', 'a', 'c', 'y'}
+)
 
 // Defaults of Config (see DefaultConfig).
 const (
@@ -229,6 +238,11 @@ type Store struct {
 
 	stop context.CancelFunc // stops maintain
 	done chan struct{}      // closed when maintain has returned
+
+	idx sealedIndex // sealed blocks and pending chunks (seal.go)
+	// legacyChunks makes writes use the scry-badger-2 chunk version (16-bit
+	// hashes, no pending markers); tests use it to build old stores.
+	legacyChunks bool
 }
 
 type opKey struct {
@@ -372,9 +386,13 @@ func (s *Store) openBadger(readOnly bool) error {
 	s.dicts = [2]blobDict{}
 	s.encoders.New = func() any { return newEncoder() }
 	s.deps = newDepTracker()
+	s.idx.reset()
 	err = s.checkFormat()
 	if err == nil {
 		err = s.load()
+	}
+	if err == nil {
+		err = s.loadIndex()
 	}
 	if err != nil {
 		s.closeCodecs()
@@ -419,6 +437,9 @@ func (s *Store) checkFormat() error {
 			if !empty {
 				return errors.New("the folder holds a Badger database that is not a Scry store (no format version)")
 			}
+			if s.legacyChunks {
+				return txn.Set(formatKey, []byte(legacyFormat))
+			}
 			return txn.Set(formatKey, []byte(FormatVersion))
 		}
 		if err != nil {
@@ -428,8 +449,11 @@ func (s *Store) checkFormat() error {
 		if err != nil {
 			return fmt.Errorf("cannot read format version: %w", err)
 		}
-		if string(v) != FormatVersion {
-			return fmt.Errorf("unknown store format %q (this version reads %q)", v, FormatVersion)
+		if string(v) == legacyFormat && !s.legacyChunks {
+			return s.upgradeLegacy(txn)
+		}
+		if string(v) != FormatVersion && !(s.legacyChunks && string(v) == legacyFormat) {
+			return fmt.Errorf("unknown store format %q (this version reads %q and %q)", v, FormatVersion, legacyFormat)
 		}
 		return nil
 	})
@@ -665,6 +689,13 @@ func (s *Store) maintain(ctx context.Context) {
 			if s.readOnly && !s.disk.full.Load() {
 				s.reopenWritable()
 			}
+		case <-s.idx.kick:
+			if s.readOnly {
+				continue
+			}
+			if err := s.sealIndex(ctx, false); err != nil && ctx.Err() == nil {
+				s.log.Warn("cannot seal index", "err", err)
+			}
 		case <-release:
 			if _, err := s.releaseTablePages(); err != nil {
 				s.log.Warn("cannot release table pages", "err", err)
@@ -675,8 +706,8 @@ func (s *Store) maintain(ctx context.Context) {
 
 // Maintain runs one round of the store's upkeep: it deletes buckets past
 // retention from disk, then the oldest buckets while the folder is over
-// RetentionSize, collects value-log garbage and persists dependency
-// counts. The store does it every MaintenanceInterval; tests and tools may
+// RetentionSize, seals pending index chunks, collects value-log garbage and
+// persists dependency counts. The store does it every MaintenanceInterval; tests and tools may
 // call it directly. It fails with storage.ErrClosed before Start and after
 // Shutdown.
 func (s *Store) Maintain(ctx context.Context) error {
@@ -756,6 +787,9 @@ func (s *Store) maintainOnce(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.sealIndex(ctx, false); err != nil {
+		return err
+	}
 	for _, b := range expired {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -785,8 +819,8 @@ func (s *Store) dropBucket(b uint32, reason string, logAttrs ...any) error {
 	s.mu.RUnlock()
 	var bk [4]byte
 	binary.BigEndian.PutUint32(bk[:], b)
-	prefixes := make([][]byte, 0, 4)
-	for _, p := range []byte{prefixData, prefixIndex, prefixOpSeen, prefixDeps, prefixKept} {
+	prefixes := make([][]byte, 0, 7)
+	for _, p := range []byte{prefixData, prefixIndex, prefixOpSeen, prefixDeps, prefixKept, prefixPending, prefixBlock} {
 		prefixes = append(prefixes, append([]byte{p}, bk[:]...))
 	}
 	s.dropMu.Lock()
@@ -805,6 +839,7 @@ func (s *Store) dropBucket(b uint32, reason string, logAttrs ...any) error {
 	delete(s.classes, b)
 	delete(s.opSeen, b)
 	s.mu.Unlock()
+	s.idx.dropBucket(b)
 	s.metrics.dropped.WithLabelValues(reason).Inc()
 	s.log.Info("dropped a bucket of spans", append([]any{"reason", reason,
 		"bucket_start", time.Unix(int64(b), 0).UTC(), "bucket_seconds", w}, logAttrs...)...)

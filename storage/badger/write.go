@@ -78,6 +78,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 		return s.noSpace(fmt.Errorf("cannot write spans: %w", err))
 	}
 	s.deps.observe(keep, w.svcOf)
+	s.notePending(w.chunks)
 	if rejected != nil {
 		return rejected
 	}
@@ -127,6 +128,7 @@ type groupWriter struct {
 	scratch        []byte
 	pairs          []hashPair
 	list           []byte // a chunk's span lists, being encoded
+	chunks         int    // pending chunks written
 }
 
 // bucketOf returns the bucket for a span start time, clamped so that spans
@@ -380,10 +382,10 @@ func appendAttrText(b []byte, key string, v *model.Value) []byte {
 }
 
 // attrHash is the index hash of key=value as a query states it.
-func attrHash(key, value string) uint16 {
+func attrHash(key, value string) uint32 {
 	b := make([]byte, 0, len(key)+1+len(value))
 	b = append(b, key...)
 	b = append(b, 0)
 	b = append(b, value...)
-	return uint16(xxhash.Sum64(b))
+	return uint32(xxhash.Sum64(b))
 }

@@ -183,6 +183,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"retention: 3 days", "retention"},
 		{"retentionSize: lots", "retentionSize"},
 		{"slowThreshold: 2 seconds", "slowThreshold"},
+		{"minFreeDisk: some", "minFreeDisk"},
 		{"query: {basePath: scry/}", "basePath"},
 		{"collector: {extraArgs: [-v]}", "extraArgs"},
 	} {
@@ -206,6 +207,7 @@ image: {registry: registry.example.com/tracing, tag: v1.2.3}
 retention: 168h
 retentionSize: 85Gi
 retentionErrors: 336h
+minFreeDisk: 2Gi
 collector:
   replicas: 3
   storage: {size: 100Gi, storageClassName: fast-ssd}
@@ -221,7 +223,7 @@ query: {basePath: /scry}
 		t.Errorf("image %s", c.Image)
 	}
 	args := mustArgs(t, c)
-	for flag, want := range map[string]string{"retention": "168h", "retention-size": "85Gi", "retention-errors": "336h", "memory-limit-mb": "3276"} {
+	for flag, want := range map[string]string{"retention": "168h", "retention-size": "85Gi", "retention-errors": "336h", "min-free-disk": "2Gi", "memory-limit-mb": "3276"} {
 		if v, _ := argValue(args, flag); v != want {
 			t.Errorf("--%s=%s, want %s", flag, v, want)
 		}

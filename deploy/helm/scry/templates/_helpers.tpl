@@ -200,12 +200,12 @@ The scry-agent container: include "scry.agentContainer" (dict "ctx" $ "agent" .V
 {{- end -}}
 
 {{/*
-The store's retention flags beyond --retention, one list item a line; only
-the values that are set.
+The store's flags beyond --retention (retention by size and kind, the free
+disk margin), one list item a line; only the values that are set.
 */}}
-{{- define "scry.retentionArgs" -}}
+{{- define "scry.storeArgs" -}}
 {{- $args := list -}}
-{{- range $flag, $key := dict "retention-size" "retentionSize" "retention-errors" "retentionErrors" "retention-slow" "retentionSlow" "slow-threshold" "slowThreshold" -}}
+{{- range $flag, $key := dict "retention-size" "retentionSize" "retention-errors" "retentionErrors" "retention-slow" "retentionSlow" "slow-threshold" "slowThreshold" "min-free-disk" "minFreeDisk" -}}
 {{- with index $ $key -}}
 {{- $args = append $args (printf "- --%s=%v" $flag .) -}}
 {{- end -}}

@@ -368,6 +368,19 @@ func (c *chunkSource) take() model.TraceID {
 	return id
 }
 
+// nextBucket seeks to the next bucket's chunks from seekAt, or sets done
+// and returns false when none is left.
+func (c *chunkSource) nextBucket() bool {
+	c.bi++
+	if c.bi >= len(c.buckets) {
+		c.done = true
+		return false
+	}
+	seek := idKey(c.prefix, c.buckets[c.bi])
+	c.it.Seek(binary.BigEndian.AppendUint64(seek, ^c.seekAt))
+	return true
+}
+
 // advance reads the next chunk into ids, or sets done.
 func (c *chunkSource) advance() error {
 	q := c.cq.q
@@ -377,14 +390,9 @@ func (c *chunkSource) advance() error {
 	}
 	for {
 		if c.bi < 0 || !c.it.ValidForPrefix(idKey(c.prefix, c.buckets[c.bi])) {
-			c.bi++
-			if c.bi >= len(c.buckets) {
-				c.done = true
+			if !c.nextBucket() {
 				return nil
 			}
-			seek := idKey(c.prefix, c.buckets[c.bi])
-			seek = binary.BigEndian.AppendUint64(seek, ^c.seekAt)
-			c.it.Seek(seek)
 			continue
 		}
 		item := c.it.Item()
@@ -395,14 +403,10 @@ func (c *chunkSource) advance() error {
 		last := ^binary.BigEndian.Uint64(k[5:13])
 		first := binary.BigEndian.Uint64(k[13:21])
 		if last < q.StartMin {
-			c.bi++ // older chunks of this bucket are all outside the window
-			if c.bi >= len(c.buckets) {
-				c.done = true
+			// Older chunks of this bucket are all outside the window.
+			if !c.nextBucket() {
 				return nil
 			}
-			seek := idKey(c.prefix, c.buckets[c.bi])
-			seek = binary.BigEndian.AppendUint64(seek, ^c.seekAt)
-			c.it.Seek(seek)
 			continue
 		}
 		if q.StartMax != 0 && first > q.StartMax {

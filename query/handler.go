@@ -228,18 +228,11 @@ func storageStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
-// foundTrace is one trace a search or ID list fetched.
-type foundTrace struct {
-	id    model.TraceID
-	spans []*model.Span // nil when the trace is not stored
-}
-
-// fetchTraces gets the traces with the given IDs, in the order of ids, with
-// one GetTraces call. A trace that is not stored has no spans.
-func (h *handler) fetchTraces(ctx context.Context, ids []model.TraceID, hint storage.TimeHint) ([]foundTrace, error) {
-	out := make([]foundTrace, len(ids))
+// fetchTraces gets the traces with the given IDs with one GetTraces call:
+// result i holds the spans of ids[i], none when it is not stored.
+func (h *handler) fetchTraces(ctx context.Context, ids []model.TraceID, hint storage.TimeHint) ([][]*model.Span, error) {
 	if len(ids) == 0 {
-		return out, nil
+		return nil, nil
 	}
 	traces, err := h.reader.GetTraces(ctx, ids, hint)
 	if err != nil {
@@ -248,8 +241,5 @@ func (h *handler) fetchTraces(ctx context.Context, ids []model.TraceID, hint sto
 	if len(traces) != len(ids) {
 		return nil, fmt.Errorf("cannot get traces: storage answered %d traces for %d IDs", len(traces), len(ids))
 	}
-	for i, id := range ids {
-		out[i] = foundTrace{id: id, spans: traces[i]}
-	}
-	return out, nil
+	return traces, nil
 }

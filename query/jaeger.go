@@ -147,10 +147,10 @@ func (h *handler) traces(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := make([]model.JaegerTrace, 0, len(found))
-	for _, t := range found {
+	for _, spans := range found {
 		// A trace found a moment ago and gone now (expired) is left out.
-		if len(t.spans) > 0 {
-			data = append(data, model.TraceToJaegerJSON(t.spans))
+		if len(spans) > 0 {
+			data = append(data, model.TraceToJaegerJSON(spans))
 		}
 	}
 	h.jaegerOK(w, r, data, len(data), nil)
@@ -164,14 +164,14 @@ func (h *handler) tracesByID(w http.ResponseWriter, r *http.Request, ids []model
 	}
 	data := make([]model.JaegerTrace, 0, len(found))
 	var errs []jaegerError
-	for _, t := range found {
-		if len(t.spans) == 0 {
+	for i, spans := range found {
+		if len(spans) == 0 {
 			errs = append(errs, jaegerError{
-				Code: http.StatusNotFound, Msg: storage.ErrTraceNotFound.Error(), TraceID: model.JaegerTraceID(t.id),
+				Code: http.StatusNotFound, Msg: storage.ErrTraceNotFound.Error(), TraceID: model.JaegerTraceID(ids[i]),
 			})
 			continue
 		}
-		data = append(data, model.TraceToJaegerJSON(t.spans))
+		data = append(data, model.TraceToJaegerJSON(spans))
 	}
 	h.jaegerOK(w, r, data, len(data), errs)
 }

@@ -203,7 +203,7 @@ func (h *handler) v3FindTraces(w http.ResponseWriter, r *http.Request) {
 	}
 	var spans []*model.Span
 	for _, t := range found {
-		spans = append(spans, t.spans...)
+		spans = append(spans, t...)
 	}
 	if len(spans) == 0 {
 		h.v3Error(w, r, http.StatusNotFound, errNoTraces)

@@ -69,39 +69,11 @@ func (f *StoreFlags) Add(fs *pflag.FlagSet) {
 			"the default is 16 memtables, what the store may still write once it refuses spans (0: no margin, a full disk may crash the store)")
 }
 
-// NewStore constructs the Badger store, a part that Start opens, and
-// registers its gauges: its size on disk, the free space of its filesystem
-// and whether it refuses writes for lack of it. The caller makes the
-// process's readiness depend on s.DiskFull (admin.Server.AddCheck).
+// NewStore constructs the Badger store, a part that Start opens, with its
+// metrics on tel's registry. The caller makes the process's readiness
+// depend on s.DiskFull (admin.Server.AddCheck).
 func (f *StoreFlags) NewStore(tel telemetry.Settings) (*badger.Store, error) {
-	tel = tel.For("store")
-	s, err := badger.New(f.Badger, tel)
-	if err != nil {
-		return nil, err
-	}
-	for _, g := range []prometheus.Collector{
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "scry_store_disk_bytes", Help: "Bytes the store's files take on disk.",
-		}, func() float64 { return float64(s.DiskSize()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "scry_store_disk_free_bytes",
-			Help: "Bytes free on the data folder's filesystem at the store's last look (-1 before it opened).",
-		}, func() float64 { return float64(s.DiskFree()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "scry_store_disk_full",
-			Help: "1 while the store refuses writes because its filesystem has less than --min-free-disk free, else 0.",
-		}, func() float64 {
-			if s.DiskFull() != nil {
-				return 1
-			}
-			return 0
-		}),
-	} {
-		if err := tel.Registerer.Register(g); err != nil {
-			return nil, fmt.Errorf("cannot register store metrics: %w", err)
-		}
-	}
-	return s, nil
+	return badger.New(f.Badger, tel.For("store"))
 }
 
 // IntakeFlags configure the queue, the receivers (OTLP, Jaeger HTTP,

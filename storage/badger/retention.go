@@ -9,39 +9,10 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scrytrace/scry/internal/bytesize"
 	"github.com/scrytrace/scry/model"
 )
-
-// Reasons a bucket is dropped, the reason label of
-// scry_store_buckets_dropped_total.
-const (
-	reasonAge  = "age"  // past Retention
-	reasonSize = "size" // the folder was over RetentionSize
-)
-
-// metrics are the store's own counters.
-type metrics struct {
-	dropped *prometheus.CounterVec
-}
-
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scry_store_buckets_dropped_total",
-			Help: "Time buckets of spans deleted from the store, by reason: age (past --retention) or size (the data folder was over --retention-size).",
-		}, []string{"reason"}),
-	}
-	// Both series exist from the start, so a rate over them is defined.
-	m.dropped.WithLabelValues(reasonAge)
-	m.dropped.WithLabelValues(reasonSize)
-	if err := reg.Register(m.dropped); err != nil {
-		return nil, fmt.Errorf("cannot register store metrics: %w", err)
-	}
-	return m, nil
-}
 
 // enforceSize drops the oldest buckets while the data folder is over
 // RetentionSize (see enforceSizeLocked).

@@ -266,14 +266,16 @@ func New(cfg Config, tel telemetry.Settings) (*Store, error) {
 		return nil, fmt.Errorf("invalid badger store config: %w", err)
 	}
 	tel = tel.Complete()
-	m, err := newMetrics(tel.Registerer)
+	s := &Store{
+		cfg: cfg, log: tel.Logger, clock: tel.Clock, fail: tel.Fail, width: cfg.bucketWidth(), closed: true,
+		disk: newDiskGuard(cfg.Dir, cfg.MinFreeDisk, tel.Logger),
+	}
+	m, err := newMetrics(tel.Registerer, s)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{
-		cfg: cfg, log: tel.Logger, clock: tel.Clock, fail: tel.Fail, width: cfg.bucketWidth(), metrics: m, closed: true,
-		disk: newDiskGuard(cfg.Dir, cfg.MinFreeDisk, tel.Logger),
-	}, nil
+	s.metrics = m
+	return s, nil
 }
 
 // Start opens or creates the store in its folder and starts its upkeep

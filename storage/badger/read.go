@@ -276,11 +276,17 @@ func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.Tr
 			}
 		}
 	}
+	return f.answer(), nil
+}
+
+// answer returns the search's results in FindTraceIDs' order, at most
+// Limit of them.
+func (f *finder) answer() []storage.TraceRef {
 	sortRefs(f.results)
-	if len(f.results) > q.Limit {
-		f.results = f.results[:q.Limit]
+	if len(f.results) > f.q.Limit {
+		f.results = f.results[:f.q.Limit]
 	}
-	return f.results, nil
+	return f.results
 }
 
 // finder holds one search's progress.

@@ -143,11 +143,7 @@ func (s *Store) findSealed(ctx context.Context, q *storage.Query, cq *chunkQuery
 			}
 		}
 	}
-	sortRefs(f.results)
-	if len(f.results) > q.Limit {
-		f.results = f.results[:q.Limit]
-	}
-	return f.results, nil
+	return f.answer(), nil
 }
 
 // candSource yields candidate traces in non-increasing order of bound.

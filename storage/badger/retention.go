@@ -137,13 +137,16 @@ func (c *Config) classOfKinds(kinds uint8) uint8 {
 
 // kindsOf returns the kinds kept longer that spans show.
 func (c *Config) kindsOf(spans []*model.Span) uint8 {
+	errs, slow := c.keepsErrors(), c.keepsSlow()
 	var k uint8
+	if !errs && !slow {
+		return 0 // the write path's usual case: no kind is kept longer
+	}
 	for _, sp := range spans {
-		if sp.Status.Code == model.StatusError && c.keepsErrors() {
+		if errs && sp.Status.Code == model.StatusError {
 			k |= kindError
 		}
-		if sp.ParentSpanID.IsZero() && c.keepsSlow() && sp.EndTime > sp.StartTime &&
-			sp.EndTime-sp.StartTime > uint64(c.SlowThreshold) {
+		if slow && sp.ParentSpanID.IsZero() && sp.Duration() > uint64(c.SlowThreshold) {
 			k |= kindSlow
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/storage"
 )
 
@@ -45,10 +46,11 @@ const (
 // diskGuard tracks the free space of the store's filesystem. Its methods
 // are safe for concurrent use.
 type diskGuard struct {
-	dir  string
-	min  int64 // Config.MinFreeDisk
-	log  *slog.Logger
-	base time.Time // origin of next, for a monotonic clock
+	dir   string
+	min   int64 // Config.MinFreeDisk
+	log   *slog.Logger
+	clock telemetry.Clock
+	base  time.Time // origin of next
 
 	mu   sync.Mutex   // serialises looks and state changes
 	next atomic.Int64 // ns since base after which check looks again
@@ -56,8 +58,8 @@ type diskGuard struct {
 	full atomic.Bool  // writes are refused
 }
 
-func newDiskGuard(dir string, min int64, log *slog.Logger) *diskGuard {
-	g := &diskGuard{dir: dir, min: min, log: log, base: time.Now()}
+func newDiskGuard(dir string, min int64, log *slog.Logger, clock telemetry.Clock) *diskGuard {
+	g := &diskGuard{dir: dir, min: min, log: log, clock: clock, base: clock.Now()}
 	g.free.Store(-1)
 	return g
 }
@@ -66,7 +68,7 @@ func newDiskGuard(dir string, min int64, log *slog.Logger) *diskGuard {
 // are refused, looking at the filesystem again when the last look is older
 // than diskCheckEvery.
 func (g *diskGuard) check() error {
-	if int64(time.Since(g.base)) >= g.next.Load() && g.mu.TryLock() {
+	if int64(g.since()) >= g.next.Load() && g.mu.TryLock() {
 		g.lookLocked()
 		g.mu.Unlock()
 	}
@@ -76,6 +78,9 @@ func (g *diskGuard) check() error {
 	return nil
 }
 
+// since is the time since the guard was made, on the store's clock.
+func (g *diskGuard) since() time.Duration { return g.clock.Now().Sub(g.base) }
+
 // look reads the filesystem's free space and updates the state.
 func (g *diskGuard) look() {
 	g.mu.Lock()
@@ -84,7 +89,7 @@ func (g *diskGuard) look() {
 }
 
 func (g *diskGuard) lookLocked() {
-	g.next.Store(int64(time.Since(g.base) + diskCheckEvery))
+	g.next.Store(int64(g.since() + diskCheckEvery))
 	free, err := freeBytes(g.dir)
 	if err != nil {
 		return // keep the last state; an unreadable folder fails writes anyway
@@ -108,7 +113,7 @@ func (g *diskGuard) noSpace() {
 		g.enterLocked("a write failed with no space left on device")
 	}
 	// Look again only after diskCheckEvery, not on the next write.
-	g.next.Store(int64(time.Since(g.base) + diskCheckEvery))
+	g.next.Store(int64(g.since() + diskCheckEvery))
 }
 
 // enterLocked starts an episode of refused writes and says so, once.

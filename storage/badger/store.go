@@ -268,7 +268,7 @@ func New(cfg Config, tel telemetry.Settings) (*Store, error) {
 	tel = tel.Complete()
 	s := &Store{
 		cfg: cfg, log: tel.Logger, clock: tel.Clock, fail: tel.Fail, width: cfg.bucketWidth(), closed: true,
-		disk: newDiskGuard(cfg.Dir, cfg.MinFreeDisk, tel.Logger),
+		disk: newDiskGuard(cfg.Dir, cfg.MinFreeDisk, tel.Logger, tel.Clock),
 	}
 	m, err := newMetrics(tel.Registerer, s)
 	if err != nil {

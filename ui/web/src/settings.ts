@@ -47,6 +47,9 @@ export function useSettings(): Settings {
   const [s, set] = useState(settings);
   useEffect(() => {
     listeners.add(set);
+    // A change made between this component's render and now (a user
+    // quick to pick a setting) reached no listener of it: catch up.
+    set(settings);
     return () => void listeners.delete(set);
   }, []);
   return s;

@@ -2,6 +2,7 @@ package badger
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -97,18 +98,44 @@ func benchReadSpans() int {
 	return 1_000_000
 }
 
+// benchMeta is what a kept read store (SCRY_BENCH_DIR) records of its build.
+type benchMeta struct {
+	Spans int
+	IDs   []model.TraceID
+	Start time.Time
+	End   time.Time
+	Bytes float64
+}
+
 func openReadStore(b *testing.B) *Store {
 	readStore.once.Do(func() {
-		dir, err := os.MkdirTemp("", "scry-bench-*")
-		if err != nil {
-			readStore.err = err
-			return
+		// SCRY_BENCH_DIR keeps the store between runs (built once, then
+		// reopened as it is), so that searches can be profiled again
+		// without rebuilding tens of millions of spans.
+		dir, keep := os.Getenv("SCRY_BENCH_DIR"), true
+		var err error
+		if dir == "" {
+			keep = false
+			if dir, err = os.MkdirTemp("", "scry-bench-*"); err != nil {
+				readStore.err = err
+				return
+			}
+			readStore.dir = dir
 		}
-		readStore.dir = dir
 		s, err := startBench(dir, true)
 		if err != nil {
 			readStore.err = err
 			return
+		}
+		metaPath := dir + ".json"
+		if keep {
+			var m benchMeta
+			if data, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(data, &m) == nil && m.Spans == benchReadSpans() {
+				readStore.ids, readStore.start, readStore.end, readStore.bytes = m.IDs, m.Start, m.End, m.Bytes
+				readStore.s = s
+				fmt.Fprintf(os.Stderr, "reopened the store of %d spans in %s\n", m.Spans, dir)
+				return
+			}
 		}
 		total := benchReadSpans()
 		// Spread the spans over the last 2 hours.
@@ -136,6 +163,12 @@ func openReadStore(b *testing.B) *Store {
 		}
 		readStore.bytes = float64(s.DiskSize()) / float64(total)
 		readStore.s = s
+		if keep {
+			data, _ := json.Marshal(benchMeta{Spans: total, IDs: readStore.ids, Start: readStore.start, End: readStore.end, Bytes: readStore.bytes})
+			if err := os.WriteFile(metaPath, data, 0o644); err != nil {
+				readStore.err = err
+			}
+		}
 	})
 	if readStore.err != nil {
 		b.Fatal(readStore.err)

@@ -16,23 +16,39 @@ const (
 // metrics are the store's own counters; its gauges read the store.
 type metrics struct {
 	dropped *prometheus.CounterVec
+	sealed  prometheus.Histogram // seconds a sealing round took
 }
 
 // newMetrics registers the store's metrics on reg: the buckets it dropped,
 // its size on disk, the free space of its filesystem and whether it refuses
-// writes for lack of it.
+// writes for lack of it, and the state of the attribute index (pending
+// chunks, sealed blocks, time per sealing round).
 func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 	m := &metrics{
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scry_store_buckets_dropped_total",
 			Help: "Time buckets of spans deleted from the store, by reason: age (past --retention) or size (the data folder was over --retention-size).",
 		}, []string{"reason"}),
+		sealed: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "scry_store_index_seal_seconds",
+			Help:    "Time one sealing round took: pending index chunks folded into one attribute block.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}),
 	}
 	// Both series exist from the start, so a rate over them is defined.
 	m.dropped.WithLabelValues(reasonAge)
 	m.dropped.WithLabelValues(reasonSize)
 	for _, c := range []prometheus.Collector{
 		m.dropped,
+		m.sealed,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "scry_store_index_pending_chunks",
+			Help: "Index chunks not yet sealed into attribute blocks: the recent tail that attribute searches scan chunk by chunk.",
+		}, func() float64 { return float64(s.idx.pending.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "scry_store_index_blocks",
+			Help: "Sealed attribute blocks of the live time buckets.",
+		}, func() float64 { return float64(s.sealedBlocks()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "scry_store_disk_bytes", Help: "Bytes the store's files take on disk.",
 		}, func() float64 { return float64(s.DiskSize()) }),

@@ -28,17 +28,35 @@ func (c *fakeClock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 func droppedBuckets(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
+	return gathered(t, reg, "scry_store_buckets_dropped_total")
+}
+
+// gathered returns the values of metric name in reg by its first label's
+// value ("" without labels); a histogram's value is its count.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]float64{}
 	for _, mf := range mfs {
-		if mf.GetName() != "scry_store_buckets_dropped_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			label := ""
+			if len(m.GetLabel()) > 0 {
+				label = m.GetLabel()[0].GetValue()
+			}
+			switch {
+			case m.GetCounter() != nil:
+				out[label] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[label] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				out[label] = float64(m.GetHistogram().GetSampleCount())
+			}
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -355,6 +356,7 @@ func (bb *blockBuilder) fold(k, v []byte, first, last uint64) error {
 // sealBlock builds a block of the chunks of the given pending markers of
 // bucket b, writes it (pages, then the header) and deletes the markers.
 func (s *Store) sealBlock(b uint32, markers [][]byte) error {
+	defer func(t time.Time) { s.metrics.sealed.Observe(time.Since(t).Seconds()) }(time.Now())
 	bb := &blockBuilder{num: map[model.TraceID]uint32{}, min: ^uint64(0)}
 	err := s.db.View(func(txn *badger.Txn) error {
 		ck := make([]byte, 29)

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/internal/workload"
 	"github.com/scrytrace/scry/model"
@@ -239,10 +241,18 @@ func (w *searchLoad) compare(t *testing.T, s, ref storage.Store, attrs []storage
 func head(r []storage.TraceRef) []storage.TraceRef { return r[:min(len(r), 5)] }
 
 // TestWritesSealInTheBackground checks that once writes leave enough
-// chunks pending the store seals them by itself, and searches still agree.
+// chunks pending the store seals them by itself, searches still agree, and
+// the index metrics say so.
 func TestWritesSealInTheBackground(t *testing.T) {
 	ctx := context.Background()
-	s := openTest(t, t.TempDir(), nil)
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.Dir, cfg.NoSync = t.TempDir(), true
+	s, err := New(cfg, telemetry.Settings{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Start(t, s)
 	ref := testkit.Start(t, memory.New())
 	g := workload.New(workload.Config{Seed: 9})
 	start := time.Now().Add(-30 * time.Minute)
@@ -256,6 +266,16 @@ func TestWritesSealInTheBackground(t *testing.T) {
 		}
 	}
 	testkit.Eventually(t, "a block sealed by the store itself", func() bool { return s.sealedBlocks() > 0 })
+	if got := gathered(t, reg, "scry_store_index_blocks")[""]; got != float64(s.sealedBlocks()) || got == 0 {
+		t.Errorf("scry_store_index_blocks = %v, want %d", got, s.sealedBlocks())
+	}
+	if got := gathered(t, reg, "scry_store_index_seal_seconds")[""]; got == 0 {
+		t.Error("scry_store_index_seal_seconds counts no sealing round")
+	}
+	// 50 chunks of the current bucket wait for the bucket's next round.
+	if got := gathered(t, reg, "scry_store_index_pending_chunks")[""]; got < 1 || got >= sealChunks {
+		t.Errorf("scry_store_index_pending_chunks = %v after sealing %d of %d chunks", got, sealChunks, sealChunks+50)
+	}
 	for _, a := range []storage.Attribute{{Key: "http.response.status_code", Value: "500"}, {Key: "user.id", Value: "user-00042"}, {Key: "cache.hit", Value: "true"}} {
 		q := storage.Query{Kind: storage.AnyKind, Limit: 20, Attributes: []storage.Attribute{a}}
 		want, err := ref.FindTraceIDs(ctx, q)

@@ -361,9 +361,10 @@ func (d *decoder) scope() *model.Scope {
 	return sc
 }
 
-// dictReader returns the stored dictionary value of a resource (scope false)
-// or scope, or nil if the ID is unknown.
-type dictReader func(scope bool, id uint32) []byte
+// dictReader returns a copy of a dictionary's resource (scope false) or
+// scope, for the caller to keep, and false if the ID is unknown or its
+// stored value is damaged.
+type dictReader func(scope bool, id uint32) (*model.Resource, *model.Scope, bool)
 
 func (d *decoder) dictEntry(dict dictReader, scope bool) (*model.Resource, *model.Scope) {
 	switch d.byte1("table entry") {
@@ -374,29 +375,30 @@ func (d *decoder) dictEntry(dict dictReader, scope bool) (*model.Resource, *mode
 		return d.resource(), nil
 	case entryRef:
 		id := d.u32("dictionary reference")
-		var blob []byte
 		if dict != nil {
-			blob = dict(scope, id)
+			if r, sc, ok := dict(scope, id); ok {
+				return r, sc
+			}
 		}
-		if blob == nil {
-			d.fail("dictionary reference")
-			return nil, nil
-		}
-		bd := blobDecoder(blob)
-		var r *model.Resource
-		var sc *model.Scope
-		if scope {
-			sc = bd.scope()
-		} else {
-			r = bd.resource()
-		}
-		if bd.err != nil || len(bd.b) != 0 {
-			d.fail("dictionary entry")
-		}
-		return r, sc
+		d.fail("dictionary reference")
+		return nil, nil
 	}
 	d.fail("table entry kind")
 	return nil, nil
+}
+
+// decodeDictEntry decodes a stored dictionary value: a resource (scope
+// false) or a scope, and false if it is damaged.
+func decodeDictEntry(blob []byte, scope bool) (*model.Resource, *model.Scope, bool) {
+	bd := blobDecoder(blob)
+	var r *model.Resource
+	var sc *model.Scope
+	if scope {
+		sc = bd.scope()
+	} else {
+		r = bd.resource()
+	}
+	return r, sc, bd.err == nil && len(bd.b) == 0
 }
 
 // errCorrupt is wrapped by every decoding error.

@@ -3,6 +3,7 @@ package badger
 import (
 	"bytes"
 	"fmt"
+	"sync"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
@@ -28,6 +29,11 @@ const (
 type blobDict struct {
 	blobs  [][]byte
 	byHash map[uint64][]uint32
+	// decoded holds entries already decoded (*model.Resource or
+	// *model.Scope by ID), filled by the reads that need them: a trace
+	// read copies its resources instead of decoding them again, which
+	// was a fifth of its time. The entries here are never handed out.
+	decoded sync.Map
 }
 
 func (d *blobDict) find(blob []byte, h uint64) (uint32, bool) {
@@ -151,18 +157,44 @@ func (w *groupWriter) registerBlobs(txn *badger.Txn, blobs []dictBlob) (func(), 
 	}, nil
 }
 
-// dictReader resolves dictionary references for decoding.
-func (s *Store) dictReader(scope bool, id uint32) []byte {
+// dictReader resolves dictionary references for decoding: a copy of the
+// decoded entry, decoded once.
+func (s *Store) dictReader(scope bool, id uint32) (*model.Resource, *model.Scope, bool) {
 	k := 0
 	if scope {
 		k = 1
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if int(id) < len(s.dicts[k].blobs) {
-		return s.dicts[k].blobs[id]
+	d := &s.dicts[k]
+	if v, ok := d.decoded.Load(id); ok {
+		return copyEntry(v)
 	}
-	return nil
+	s.mu.RLock()
+	var blob []byte
+	if int(id) < len(d.blobs) {
+		blob = d.blobs[id]
+	}
+	s.mu.RUnlock()
+	if blob == nil {
+		return nil, nil, false
+	}
+	r, sc, ok := decodeDictEntry(blob, scope)
+	if !ok {
+		return nil, nil, false
+	}
+	var v any = r
+	if scope {
+		v = sc
+	}
+	d.decoded.Store(id, v)
+	return copyEntry(v)
+}
+
+// copyEntry returns a copy of a decoded dictionary entry.
+func copyEntry(v any) (*model.Resource, *model.Scope, bool) {
+	if sc, ok := v.(*model.Scope); ok {
+		return nil, sc.Clone(), true
+	}
+	return v.(*model.Resource).Clone(), nil, true
 }
 
 // loadDicts reads the resource and scope dictionaries.

@@ -1,6 +1,7 @@
 package badger
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -31,8 +32,10 @@ const (
 	tracePageSize = 512
 	// postingPageBytes is the size a block's posting pages aim at.
 	postingPageBytes = 4096
-	// blockCodecVersion is the version of block headers.
-	blockCodecVersion = 1
+	// blockCodecVersion is the version of the blocks written: 2 adds each
+	// trace's oldest span start to the trace table. Version 1 blocks are
+	// read too (their traces' oldest is unknown: 0).
+	blockCodecVersion = 2
 )
 
 // Kinds of block keys.
@@ -44,6 +47,7 @@ const (
 
 // blockMeta is a sealed block's header, kept in memory.
 type blockMeta struct {
+	version    uint8
 	bucket     uint32
 	seq        uint64
 	min, max   uint64 // span start range of its chunks (ns)
@@ -194,7 +198,7 @@ func (s *Store) loadIndex() error {
 }
 
 func encodeBlockHeader(m blockMeta) []byte {
-	v := []byte{blockCodecVersion}
+	v := []byte{m.version}
 	v = binary.AppendUvarint(v, m.min)
 	v = binary.AppendUvarint(v, m.max)
 	v = binary.AppendUvarint(v, uint64(m.traces))
@@ -203,11 +207,11 @@ func encodeBlockHeader(m blockMeta) []byte {
 }
 
 func decodeBlockHeader(b uint32, seq uint64, v []byte) (blockMeta, bool) {
-	if len(v) == 0 || v[0] != blockCodecVersion {
+	if len(v) == 0 || v[0] < 1 || v[0] > blockCodecVersion {
 		return blockMeta{}, false
 	}
 	d := &decoder{b: v[1:]}
-	m := blockMeta{bucket: b, seq: seq}
+	m := blockMeta{version: v[0], bucket: b, seq: seq}
 	m.min = d.uvarint("block min")
 	m.max = d.uvarint("block max")
 	m.traces = int(d.uvarint("block traces"))
@@ -279,7 +283,8 @@ type posting struct {
 type blockBuilder struct {
 	num      map[model.TraceID]uint32
 	ids      []model.TraceID
-	newest   []uint64
+	newest   []uint64 // latest span start of each trace in the block
+	oldest   []uint64 // earliest
 	posts    []posting
 	min, max uint64
 	stripped [][2][]byte // chunk keys and values without their hash tables
@@ -313,6 +318,7 @@ func (bb *blockBuilder) fold(k, v []byte, first, last uint64) error {
 			bb.num[id] = t
 			bb.ids = append(bb.ids, id)
 			bb.newest = append(bb.newest, 0)
+			bb.oldest = append(bb.oldest, ^uint64(0))
 		}
 		nums[ti] = t
 		var ns uint64
@@ -326,6 +332,7 @@ func (bb *blockBuilder) fold(k, v []byte, first, last uint64) error {
 				return fmt.Errorf("%w: bad chunk span", errCorrupt)
 			}
 			bb.newest[t] = max(bb.newest[t], first+rel)
+			bb.oldest[t] = min(bb.oldest[t], first+rel)
 		}
 	}
 	// Once sealed, the chunk serves searches without attribute
@@ -456,7 +463,7 @@ func (s *Store) writeBlock(b uint32, bb *blockBuilder) error {
 	for size>>bits > postingPageBytes && bits < 16 {
 		bits++
 	}
-	m := blockMeta{bucket: b, min: bb.min, max: bb.max, traces: len(order), pageBits: bits,
+	m := blockMeta{version: cmp.Or(s.blockVersion, blockCodecVersion), bucket: b, min: bb.min, max: bb.max, traces: len(order), pageBits: bits,
 		tracePages: (len(order) + tracePageSize - 1) / tracePageSize}
 	now := uint64(s.clock.Now().UnixNano())
 	m.seq = max(now, s.idx.lastSeq+1)
@@ -500,7 +507,11 @@ func (s *Store) writeBlock(b uint32, bb *blockBuilder) error {
 		v := binary.AppendUvarint(nil, uint64(hi-lo))
 		for _, t := range order[lo:hi] {
 			v = append(v, bb.ids[t][:]...)
-			v = binary.AppendUvarint(v, m.max-min(bb.newest[t], m.max))
+			newest := min(bb.newest[t], m.max)
+			v = binary.AppendUvarint(v, m.max-newest)
+			if m.version >= 2 {
+				v = binary.AppendUvarint(v, newest-min(bb.oldest[t], newest))
+			}
 		}
 		if err := wb.Set(blockKey(b, m.seq, blockTraces, uint32(p)), v); err != nil {
 			return fmt.Errorf("cannot write index block: %w", err)

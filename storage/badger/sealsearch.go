@@ -230,7 +230,8 @@ func postings(txn *badger.Txn, m *blockMeta, h uint32, svc int64, count *int) ([
 // blockTrace is one trace of a block's trace table.
 type blockTrace struct {
 	id     model.TraceID
-	newest uint64
+	newest uint64 // latest start of its spans in the block
+	oldest uint64 // earliest (0 in a version 1 block: unknown)
 }
 
 // blockSource yields a block's traces posted for the driver, newest first.
@@ -274,6 +275,13 @@ func (b *blockSource) bound(exact bool) (uint64, bool, error) {
 			b.pos = len(b.list) // traces are numbered newest first: none is left in the window
 			break
 		}
+		if b.cur.oldest > b.hi {
+			// Every span of it in this block is past the window, the
+			// posted one too: not a candidate from this block.
+			b.cur = nil
+			b.pos++
+			continue
+		}
 		return min(b.cur.newest, b.hi), true, nil
 	}
 	return 0, false, nil
@@ -303,6 +311,9 @@ func (b *blockSource) trace(t uint32) (blockTrace, error) {
 				var bt blockTrace
 				copy(bt.id[:], d.bytes(16, "block trace id"))
 				bt.newest = b.m.max - d.uvarint("block trace start")
+				if b.m.version >= 2 {
+					bt.oldest = bt.newest - d.uvarint("block trace oldest")
+				}
 				page = append(page, bt)
 			}
 			return d.err

@@ -25,8 +25,9 @@ import (
 // small limits make the scan stop early. Some spans of some traces are held
 // back to the next write, so those traces lie in chunks of two writes. The
 // searches run three times: with every chunk pending, with part of them
-// sealed into blocks (and later writes pending), and with all sealed.
-// Attributes of cardinalities from 2 to 1M are searched with stored values
+// sealed into blocks (and later writes pending), and with all sealed; the
+// first blocks are of version 1 (no oldest span start per trace), as a store
+// sealed by an earlier build has. Attributes of cardinalities from 2 to 1M are searched with stored values
 // and with values no span has.
 func TestSearchAgreesWithMemory(t *testing.T) {
 	ctx := context.Background()
@@ -38,9 +39,11 @@ func TestSearchAgreesWithMemory(t *testing.T) {
 	attrs := w.attrs()
 	w.compare(t, s, ref, attrs, 100, "all pending")
 
+	s.blockVersion = 1
 	if err := s.sealIndex(ctx, true); err != nil {
 		t.Fatal(err)
 	}
+	s.blockVersion = 0
 	w.write(t, 40, 70, s, ref)
 	if n := s.sealedBlocks(); n == 0 {
 		t.Fatal("no block was sealed")
@@ -289,5 +292,49 @@ func TestWritesSealInTheBackground(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("%v: got %v, want %v", a, head(got), head(want))
 		}
+	}
+}
+
+// TestSealedTraceAcrossWindowEnd checks a sealed trace whose matching span
+// starts inside the window and whose other spans start after it: the block
+// posts the trace with its newest start past the window, and the search
+// still finds it; a trace whose spans all start after the window is not
+// found. Both version 1 and version 2 blocks.
+func TestSealedTraceAcrossWindowEnd(t *testing.T) {
+	for _, version := range []uint8{1, 2} {
+		t.Run(fmt.Sprintf("block version %d", version), func(t *testing.T) {
+			ctx := context.Background()
+			s := openTest(t, t.TempDir(), nil)
+			s.blockVersion = version
+			base := time.Now().Add(-time.Hour).Truncate(time.Second)
+			spans := testSpans(20, "svc", base, 3)
+			// Trace 0: span 0 inside the window, the others 30 s later.
+			// Trace 1: every span 30 s later.
+			for i, sp := range spans {
+				if i > 0 {
+					sp.StartTime += uint64(30 * time.Second)
+					sp.EndTime += uint64(30 * time.Second)
+				}
+				sp.Attributes = append(sp.Attributes, model.KeyValue{Key: "order.id", Value: model.StringValue("o-1")})
+			}
+			if err := s.WriteSpans(ctx, spans); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.sealIndex(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			if s.sealedBlocks() != 1 {
+				t.Fatalf("%d blocks sealed, want 1", s.sealedBlocks())
+			}
+			q := storage.Query{Kind: storage.AnyKind, Limit: 20, StartMin: uint64(base.Add(-time.Minute).UnixNano()),
+				StartMax: uint64(base.Add(time.Second).UnixNano()), Attributes: []storage.Attribute{{Key: "order.id", Value: "o-1"}}}
+			got, err := s.FindTraceIDs(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].TraceID != spans[0].TraceID || got[0].Start != spans[0].StartTime {
+				t.Fatalf("found %v, want trace %s at the start of its first span", got, spans[0].TraceID)
+			}
+		})
 	}
 }

@@ -243,6 +243,9 @@ type Store struct {
 	// legacyChunks makes writes use the scry-badger-2 chunk version (16-bit
 	// hashes, no pending markers); tests use it to build old stores.
 	legacyChunks bool
+	// blockVersion, when not 0, is the version of the blocks sealing
+	// writes instead of blockCodecVersion: tests make older blocks.
+	blockVersion uint8
 }
 
 type opKey struct {

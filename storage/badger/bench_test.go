@@ -100,12 +100,21 @@ func benchReadSpans() int {
 
 // benchMeta is what a kept read store (SCRY_BENCH_DIR) records of its build.
 type benchMeta struct {
-	Spans int
-	IDs   []model.TraceID
-	Start time.Time
-	End   time.Time
-	Bytes float64
+	Layout int // benchLayout of the build
+	Spans  int
+	IDs    []model.TraceID
+	Start  time.Time
+	End    time.Time
+	Bytes  float64
 }
+
+// benchLayout changes whenever what openReadStore writes changes, so that a
+// kept store of another layout is built again.
+const benchLayout = 2
+
+// benchOrder is the order.id carried by the root span of the first trace of
+// the k-th sampled batch (readStore.ids[k]): a value one span has.
+func benchOrder(k int) string { return fmt.Sprintf("order-%08d", k) }
 
 func openReadStore(b *testing.B) *Store {
 	readStore.once.Do(func() {
@@ -130,7 +139,7 @@ func openReadStore(b *testing.B) *Store {
 		metaPath := dir + ".json"
 		if keep {
 			var m benchMeta
-			if data, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(data, &m) == nil && m.Spans == benchReadSpans() {
+			if data, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(data, &m) == nil && m.Spans == benchReadSpans() && m.Layout == benchLayout {
 				readStore.ids, readStore.start, readStore.end, readStore.bytes = m.IDs, m.Start, m.End, m.Bytes
 				readStore.s = s
 				fmt.Fprintf(os.Stderr, "reopened the store of %d spans in %s\n", m.Spans, dir)
@@ -149,6 +158,7 @@ func openReadStore(b *testing.B) *Store {
 		for i := range nb {
 			batch := g.Batch(batchSpans, readStore.start.Add(time.Duration(i)*step), tstep)
 			if i%97 == 0 {
+				batch[0].Attributes = append(batch[0].Attributes, model.KeyValue{Key: "order.id", Value: model.StringValue(benchOrder(len(readStore.ids)))})
 				readStore.ids = append(readStore.ids, batch[0].TraceID)
 			}
 			if err := s.WriteSpans(context.Background(), batch); err != nil {
@@ -164,7 +174,7 @@ func openReadStore(b *testing.B) *Store {
 		readStore.bytes = float64(s.DiskSize()) / float64(total)
 		readStore.s = s
 		if keep {
-			data, _ := json.Marshal(benchMeta{Spans: total, IDs: readStore.ids, Start: readStore.start, End: readStore.end, Bytes: readStore.bytes})
+			data, _ := json.Marshal(benchMeta{Layout: benchLayout, Spans: total, IDs: readStore.ids, Start: readStore.start, End: readStore.end, Bytes: readStore.bytes})
 			if err := os.WriteFile(metaPath, data, 0o644); err != nil {
 				readStore.err = err
 			}
@@ -201,6 +211,8 @@ func BenchmarkRead(b *testing.B) {
 		for range b.N {
 		}
 		b.ReportMetric(readStore.bytes, "bytes/span")
+		b.ReportMetric(float64(s.sealedBlocks()), "blocks")
+		b.ReportMetric(float64(s.idx.pending.Load()), "pending-chunks")
 		b.ReportMetric(0, "ns/op")
 	})
 	b.Run("TraceByID", func(b *testing.B) {
@@ -220,6 +232,11 @@ func BenchmarkRead(b *testing.B) {
 		Kind:     storage.AnyKind,
 		Limit:    20,
 	}
+	// The sampled traces are spread evenly over the two hours: those of
+	// the window's hour are the middle half.
+	n := len(readStore.ids)
+	orderInWindow := func(i int) int { return n/4 + 1 + (i*7919)%(n/2-2) }
+	wantFound := map[string]int{"OrderID": 1, "ServiceOrderID": 1}
 	queries := map[string]func(i int) storage.Query{
 		"Service": func(i int) storage.Query {
 			q := base
@@ -263,6 +280,19 @@ func BenchmarkRead(b *testing.B) {
 			q.Attributes = []storage.Attribute{{Key: "http.response.status_code", Value: "500"}}
 			return q
 		},
+		// A value one span has (the root span, of service-0, of one
+		// trace in ~5,000), in the window: with and without its service.
+		"OrderID": func(i int) storage.Query {
+			q := base
+			q.Attributes = []storage.Attribute{{Key: "order.id", Value: benchOrder(orderInWindow(i))}}
+			return q
+		},
+		"ServiceOrderID": func(i int) storage.Query {
+			q := base
+			q.Service = workload.ServiceName(0)
+			q.Attributes = []storage.Attribute{{Key: "order.id", Value: benchOrder(orderInWindow(i))}}
+			return q
+		},
 		// A value no span has.
 		"NoMatch": func(i int) storage.Query {
 			q := base
@@ -270,7 +300,7 @@ func BenchmarkRead(b *testing.B) {
 			return q
 		},
 	}
-	for _, name := range []string{"Service", "ServiceOperation", "ServiceAttribute", "NoService", "UserID", "ServiceUserID", "ServiceStatus", "NoMatch"} {
+	for _, name := range []string{"Service", "ServiceOperation", "ServiceAttribute", "NoService", "UserID", "ServiceUserID", "ServiceStatus", "OrderID", "ServiceOrderID", "NoMatch"} {
 		mk := queries[name]
 		b.Run("Find"+name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -283,6 +313,9 @@ func BenchmarkRead(b *testing.B) {
 				found += len(refs)
 			})
 			b.ReportMetric(float64(found)/float64(b.N), "traces/op")
+			if want := wantFound[name]; want != 0 && found != want*b.N {
+				b.Errorf("%d traces found in %d searches, want %d each", found, b.N, want)
+			}
 		})
 	}
 }

@@ -129,6 +129,17 @@ func TestDiskFullRefusesWritesThenResumes(t *testing.T) {
 	if svcs, err := s.Services(t.Context()); err != nil || len(svcs) != 8 {
 		t.Fatalf("Services on a full disk = %v, %v; want the 8 services", svcs, err)
 	}
+	// Sealing, which writes blocks before it frees chunks, waits.
+	pending, blocks := s.idx.pending.Load(), s.sealedBlocks()
+	if pending == 0 {
+		t.Fatal("no chunk pending before sealing")
+	}
+	if err := s.sealIndex(t.Context(), true); err != nil {
+		t.Fatalf("sealing on a full disk: %v", err)
+	}
+	if s.idx.pending.Load() != pending || s.sealedBlocks() != blocks {
+		t.Errorf("sealing on a full disk took %d pending chunks into %d blocks", pending-s.idx.pending.Load(), s.sealedBlocks()-blocks)
+	}
 
 	resizeTmpfs(t, dir, "256m")
 	batch := g.Batch(500, time.Now(), time.Microsecond)
@@ -137,6 +148,9 @@ func TestDiskFullRefusesWritesThenResumes(t *testing.T) {
 	})
 	if err := s.DiskFull(); err != nil {
 		t.Errorf("DiskFull() after writes resumed: %v", err)
+	}
+	if err := s.sealIndex(t.Context(), true); err != nil || s.idx.pending.Load() != 0 {
+		t.Errorf("sealing after writes resumed: %v, %d chunks left pending", err, s.idx.pending.Load())
 	}
 	checkWhole(t, s, appendTraces(acked, batch))
 }

@@ -222,9 +222,11 @@ func decodeBlockHeader(b uint32, seq uint64, v []byte) (blockMeta, bool) {
 
 // sealIndex seals pending chunks: per live bucket, blocks of sealChunks
 // chunks, and the rest too when force is set or the bucket no longer takes
-// current writes.
+// current writes. While the disk is full it seals nothing: a block is
+// written before the chunks' space is given back, searches read pending
+// chunks as well, and the margin is kept for what frees space.
 func (s *Store) sealIndex(ctx context.Context, force bool) error {
-	if s.legacyChunks {
+	if s.legacyChunks || s.DiskFull() != nil {
 		return nil
 	}
 	s.idx.sealMu.Lock()

@@ -227,7 +227,7 @@ type Store struct {
 	zenc     *zstd.Encoder
 	zdec     *zstd.Decoder
 
-	upkeepMu sync.Mutex // serialises rounds of upkeep and size checks
+	upkeepMu sync.Mutex // serialises rounds of upkeep, size checks and sealing
 	// dropMu is held shared by writes and exclusively around DropPrefix,
 	// which fails every write made while it runs (badger.ErrBlockedWrites):
 	// writes wait for a drop instead (tens of ms).
@@ -698,7 +698,13 @@ func (s *Store) maintain(ctx context.Context) {
 			if s.readOnly {
 				continue
 			}
-			if err := s.sealIndex(ctx, false); err != nil && ctx.Err() == nil {
+			// Under upkeepMu, as in maintainOnce: a bucket is never dropped
+			// while one of its blocks is being written (Maintain runs
+			// upkeep from other goroutines).
+			s.upkeepMu.Lock()
+			err := s.sealIndex(ctx, false)
+			s.upkeepMu.Unlock()
+			if err != nil && ctx.Err() == nil {
 				s.log.Warn("cannot seal index", "err", err)
 			}
 		case <-release:

@@ -55,14 +55,29 @@ func (s *Store) enforceSizeLocked(ctx context.Context) error {
 			}
 			return nil
 		}
-		floor := uint64(b) + uint64(w)
-		if floor > s.sizeFloor.Load() {
-			s.sizeFloor.Store(floor)
+		if err := s.raiseSizeFloor(uint64(b) + uint64(w)); err != nil {
+			return err
 		}
 		if err := s.dropBucket(b, reasonSize, "disk_bytes", size, "retention_size", bytesize.Format(limit)); err != nil {
 			return err
 		}
 	}
+}
+
+// raiseSizeFloor raises the size floor to floor (Unix seconds), on disk
+// first, so that after a restart late spans older than what was dropped
+// still go to the oldest bucket kept.
+func (s *Store) raiseSizeFloor(floor uint64) error {
+	if floor <= s.sizeFloor.Load() {
+		return nil
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(floorKey, binary.BigEndian.AppendUint64(nil, floor))
+	}); err != nil {
+		return fmt.Errorf("cannot record the size floor: %w", err)
+	}
+	s.sizeFloor.Store(floor)
+	return nil
 }
 
 // oldestDroppable returns the oldest bucket that the size limit may drop: not

@@ -210,4 +210,27 @@ func TestRetentionSizeKeepsCurrentBucket(t *testing.T) {
 	if d := droppedBuckets(t, reg); d[reasonSize] != 1 {
 		t.Fatalf("buckets dropped by reason: %v, want one for size", d)
 	}
+	if n := len(s.buckets); n != 1 {
+		t.Fatalf("%d buckets after a late span, want the current one", n)
+	}
+
+	// The floor outlives a restart: a late span still goes to the oldest
+	// bucket kept instead of making one that was dropped again.
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = New(cfg, telemetry.Settings{Clock: clock}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Start(t, s)
+	late = testSpans(10, "late", start, 4)
+	if err := s.WriteSpans(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.buckets); n != 1 {
+		t.Fatalf("%d buckets after a late span written after a restart, want the current one", n)
+	}
+	if got, err := s.GetTrace(ctx, late[0].TraceID, storage.TimeHint{}); err != nil || len(got) != 10 {
+		t.Fatalf("a late span older than the size floor, after a restart: %d spans, %v", len(got), err)
+	}
 }

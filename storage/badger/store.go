@@ -48,6 +48,7 @@ const (
 var (
 	formatKey = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
 	legacyKey = []byte{prefixMeta, 'l', 'e', 'g', 'a', 'c', 'y'}
+	floorKey  = []byte{prefixMeta, 'f', 'l', 'o', 'o', 'r'}
 )
 
 // Defaults of Config (see DefaultConfig).
@@ -464,9 +465,20 @@ func (s *Store) checkFormat() error {
 	})
 }
 
-// load reads the bucket list and the dictionaries.
+// load reads the bucket list, the size floor and the dictionaries.
 func (s *Store) load() error {
 	return s.db.View(func(txn *badger.Txn) error {
+		switch item, err := txn.Get(floorKey); {
+		case errors.Is(err, badger.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("cannot read the size floor: %w", err)
+		default:
+			v, err := item.ValueCopy(nil)
+			if err != nil || len(v) != 8 {
+				return fmt.Errorf("damaged size floor record %x", v)
+			}
+			s.sizeFloor.Store(binary.BigEndian.Uint64(v))
+		}
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
 		defer it.Close()
 		for it.Seek([]byte{prefixBucket}); it.ValidForPrefix([]byte{prefixBucket}); it.Next() {

@@ -34,7 +34,8 @@ func checkStore(t *testing.T, w workload, bin string) {
 	}
 }
 
-// TestAllInOne: one scry on its own claim, one Service for intake and UI.
+// TestAllInOne: one scry on its own claim, one Service for intake and UI
+// that reaches it while it is not ready (a full disk).
 func TestAllInOne(t *testing.T) {
 	t.Parallel()
 	all := allRenderings(t)
@@ -50,7 +51,13 @@ func TestAllInOne(t *testing.T) {
 			ok := false
 			for _, s := range servicesSelecting(r.Objects, ws[0]) {
 				ports := servicePorts(s)
-				ok = ok || !slices.ContainsFunc(want, func(p int) bool { return !slices.Contains(ports, p) })
+				if !slices.ContainsFunc(want, func(p int) bool { return !slices.Contains(ports, p) }) {
+					ok = true
+					// Not ready on a full disk, and still read.
+					if !s.Spec.PublishNotReadyAddresses {
+						t.Errorf("Service %s does not list %s while it is not ready: the UI would go away on a full disk", s.Name, ws[0])
+					}
+				}
 			}
 			if !ok {
 				t.Errorf("no Service of %s exposes all of %v", ws[0], want)
@@ -60,8 +67,9 @@ func TestAllInOne(t *testing.T) {
 }
 
 // TestProduction: collectors on their own claims behind a headless
-// Service, a normal Service for direct intake, scry-query over the
-// headless name, a disruption budget.
+// Service, a normal Service for direct intake, scry-query over a headless
+// Service of the stores that keeps collectors that are not ready (a full
+// disk), a disruption budget.
 func TestProduction(t *testing.T) {
 	t.Parallel()
 	all := allRenderings(t)
@@ -78,18 +86,29 @@ func TestProduction(t *testing.T) {
 			if ss.Spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType && ss.Spec.UpdateStrategy.RollingUpdate != nil && ss.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable != nil {
 				t.Errorf("collector updateStrategy sets maxUnavailable; keep the default one-at-a-time rollout")
 			}
-			var headless, intake *corev1.Service
+			var headless, stores, intake *corev1.Service
 			for _, s := range servicesSelecting(r.Objects, col) {
 				ports := servicePorts(s)
-				if s.Spec.ClusterIP == corev1.ClusterIPNone && slices.Contains(ports, 4317) && slices.Contains(ports, 17271) {
+				if s.Spec.ClusterIP == corev1.ClusterIPNone && slices.Contains(ports, 4317) {
 					headless = s
+				}
+				if s.Spec.ClusterIP == corev1.ClusterIPNone && slices.Contains(ports, 17271) {
+					stores = s
 				}
 				if s.Spec.ClusterIP != corev1.ClusterIPNone && slices.Contains(ports, 4317) && slices.Contains(ports, 4318) {
 					intake = s
 				}
 			}
 			if headless == nil {
-				t.Fatal("no headless Service (clusterIP: None) with ports 4317 and 17271 selects the collectors")
+				t.Fatal("no headless Service (clusterIP: None) with port 4317 selects the collectors")
+			}
+			// A collector whose disk is full is not ready but must still
+			// be read: scry-query's Service lists not-ready collectors.
+			if stores == nil || !stores.Spec.PublishNotReadyAddresses {
+				t.Fatal("no headless Service with port 17271 and publishNotReadyAddresses selects the collectors")
+			}
+			if headless.Spec.PublishNotReadyAddresses {
+				t.Errorf("Service %s, which the agents send to, lists collectors that are not ready", headless.Name)
 			}
 			if intake == nil {
 				t.Error("no normal Service with OTLP ports 4317 and 4318 selects the collectors")
@@ -102,8 +121,8 @@ func TestProduction(t *testing.T) {
 				t.Fatalf("want one Deployment running scry-query, got %v", qs)
 			}
 			storage, _ := argValue(mustArgs(t, scryContainer(qs[0], "scry-query")), "storage")
-			if storage != headless.Name+":17271" {
-				t.Errorf("scry-query --storage=%s, want %s:17271 (the headless Service)", storage, headless.Name)
+			if storage != stores.Name+":17271" {
+				t.Errorf("scry-query --storage=%s, want %s:17271 (the headless Service of the stores)", storage, stores.Name)
 			}
 			pdbs := 0
 			for _, o := range r.Objects {

@@ -129,6 +129,29 @@ func TestRetentionByKind(t *testing.T) {
 			t.Errorf("B0 dropped: search for %s over its window: %d traces, want %d", svc, got, want)
 		}
 	}
+	// Kept traces are found by their attributes too, pending and sealed.
+	for _, seal := range []bool{false, true} {
+		if seal {
+			if err := s.sealIndex(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			if s.sealedBlocks() == 0 {
+				t.Fatal("no block sealed")
+			}
+			checkPendingCount(t, s)
+		}
+		for seed, want := range map[byte]int{1: 0, 2: 1, 3: 1, 4: 1} {
+			refs, err := s.FindTraceIDs(ctx, storage.Query{StartMin: uint64(t0.Add(-time.Minute).UnixNano()),
+				StartMax: uint64(t0.Add(2 * time.Minute).UnixNano()), Limit: 10, Kind: storage.AnyKind,
+				Attributes: []storage.Attribute{{Key: "k", Value: fmt.Sprintf("t%d", seed)}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(refs) != want || want == 1 && refs[0].TraceID != id(seed) {
+				t.Errorf("B0 dropped, sealed %v: search for k=t%d: %v, want %d trace", seal, seed, refs, want)
+			}
+		}
+	}
 
 	// B1 expires: the plain split trace is gone, the late error stays whole.
 	clock.ns.Store(t0.Add(15 * time.Minute).UnixNano())
@@ -167,4 +190,5 @@ func TestRetentionByKind(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d buckets left on disk past every retention", left)
 	}
+	checkPendingCount(t, s)
 }

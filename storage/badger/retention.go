@@ -363,5 +363,6 @@ func (s *Store) writeInto(kb uint32, traces [][]*model.Span) error {
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("cannot write kept traces: %w", err)
 	}
+	s.notePending(w.chunks)
 	return nil
 }

@@ -31,6 +31,19 @@ func droppedBuckets(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	return gathered(t, reg, "scry_store_buckets_dropped_total")
 }
 
+// checkPendingCount fails t unless the store's count of pending chunks (the
+// scry_store_index_pending_chunks gauge) is the number of pending markers.
+func checkPendingCount(t *testing.T, s *Store) {
+	t.Helper()
+	n, err := s.countKeys([]byte{prefixPending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.idx.pending.Load(); got != n {
+		t.Errorf("pending chunks counted: %d, on disk: %d", got, n)
+	}
+}
+
 // gathered returns the values of metric name in reg by its first label's
 // value ("" without labels); a histogram's value is its count.
 func gathered(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
@@ -143,6 +156,7 @@ func TestRetentionSizeUnderLoad(t *testing.T) {
 	if refs, err := s.FindTraceIDs(ctx, storage.Query{Service: "round-0", Limit: 10}); err != nil || len(refs) != 0 {
 		t.Fatalf("search for the oldest round: %d traces, %v; want none", len(refs), err)
 	}
+	checkPendingCount(t, s)
 	svcs, err := s.Services(ctx)
 	if err != nil || !contains(svcs, newest) || contains(svcs, "round-0") {
 		t.Fatalf("services after size retention: %v, %v", svcs, err)

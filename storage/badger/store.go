@@ -846,12 +846,16 @@ func (s *Store) dropBucket(b uint32, reason string, logAttrs ...any) error {
 	for _, p := range []byte{prefixData, prefixIndex, prefixOpSeen, prefixDeps, prefixKept, prefixPending, prefixBlock} {
 		prefixes = append(prefixes, append([]byte{p}, bk[:]...))
 	}
-	s.dropMu.Lock()
-	err := s.db.DropPrefix(prefixes...)
+	s.dropMu.Lock() // no write is under way: the count of pending chunks is exact
+	pending, err := s.countKeys(prefixes[5])
+	if err == nil {
+		err = s.db.DropPrefix(prefixes...)
+	}
 	s.dropMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("cannot drop expired data: %w", err)
 	}
+	s.idx.pending.Add(-pending)
 	if err := s.db.Update(func(txn *badger.Txn) error {
 		return txn.Delete(append([]byte{prefixBucket}, bk[:]...))
 	}); err != nil {
@@ -867,6 +871,20 @@ func (s *Store) dropBucket(b uint32, reason string, logAttrs ...any) error {
 	s.log.Info("dropped a bucket of spans", append([]any{"reason", reason,
 		"bucket_start", time.Unix(int64(b), 0).UTC(), "bucket_seconds", w}, logAttrs...)...)
 	return nil
+}
+
+// countKeys returns the number of keys with prefix p.
+func (s *Store) countKeys(p []byte) (int64, error) {
+	var n int64
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: p})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // DiskSize returns the bytes the data folder takes on disk: blocks really

@@ -212,4 +212,50 @@ func TestSearch(t *testing.T) {
 			t.Errorf("/api/v3/traces: spans per trace %v, want %v", traces, want)
 		}
 	})
+
+	// What the newest Jaeger UI lists search results from.
+	t.Run("v3 trace summaries", func(t *testing.T) {
+		q := url.Values{
+			"query.startTimeMin": {t0.Add(-time.Second).Format(time.RFC3339Nano)},
+			"query.startTimeMax": {now.Format(time.RFC3339Nano)},
+		}
+		type svc struct {
+			Name           string `json:"name"`
+			SpanCount      int    `json:"spanCount"`
+			ErrorSpanCount int    `json:"errorSpanCount"`
+		}
+		var body struct {
+			Summaries []struct {
+				TraceID           string `json:"traceId"`
+				RootServiceName   string `json:"rootServiceName"`
+				RootOperationName string `json:"rootOperationName"`
+				MinStart          string `json:"minStartTimeUnixNano"`
+				MaxEnd            string `json:"maxEndTimeUnixNano"`
+				SpanCount         int    `json:"spanCount"`
+				ErrorSpanCount    int    `json:"errorSpanCount"`
+				OrphanSpanCount   int    `json:"orphanSpanCount"`
+				Services          []svc  `json:"services"`
+			} `json:"summaries"`
+		}
+		s.getJSON(t, "/api/v3/trace-summaries?"+q.Encode(), http.StatusOK, &body)
+		var got []string
+		for _, sm := range body.Summaries {
+			got = append(got, names[sm.TraceID])
+			switch sm.TraceID {
+			case A:
+				if sm.RootServiceName != "frontend" || sm.RootOperationName != "GET /home" || sm.SpanCount != 3 || sm.ErrorSpanCount != 0 ||
+					sm.OrphanSpanCount != 0 || !slices.Equal(sm.Services, []svc{{"backend", 1, 0}, {"frontend", 2, 0}}) ||
+					sm.MinStart != strconv.FormatInt(t0.UnixNano(), 10) || sm.MaxEnd != strconv.FormatInt(t0.Add(100*time.Millisecond).UnixNano(), 10) {
+					t.Errorf("summary of A: %+v", sm)
+				}
+			case B:
+				if sm.RootOperationName != "GET /cart" || sm.SpanCount != 1 || sm.ErrorSpanCount != 1 || !slices.Equal(sm.Services, []svc{{"frontend", 1, 1}}) {
+					t.Errorf("summary of B: %+v", sm)
+				}
+			}
+		}
+		if want := []string{"C", "B", "A"}; !slices.Equal(got, want) {
+			t.Errorf("/api/v3/trace-summaries without a service: %v, want %v (newest first)", got, want)
+		}
+	})
 }

@@ -134,6 +134,7 @@ func NewHandler(cfg Config, r storage.Reader, tel telemetry.Settings) (http.Hand
 	v3("/api/v3/operations", h.v3Operations)
 	v3("/api/v3/traces", h.v3FindTraces)
 	v3("/api/v3/traces/{trace_id}", h.v3Trace)
+	v3("/api/v3/trace-summaries", h.v3FindTraceSummaries)
 	v3("/api/v3/dependencies", h.v3Dependencies)
 	mux.HandleFunc(base+"/api/v3/", func(w http.ResponseWriter, r *http.Request) {
 		h.v3Error(w, r, http.StatusNotFound, fmt.Errorf("no API endpoint at %s", r.URL.Path))

@@ -2,10 +2,14 @@ package query
 
 import (
 	"net/http"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scrytrace/scry/model"
 )
 
 // otlpResult is the part of a /api/v3 trace answer the tests look at.
@@ -274,5 +278,81 @@ func TestV3DefaultSearchDepth(t *testing.T) {
 	r.checkJSON(t, http.StatusOK)
 	if n := len(decode[otlpResult](t, r.body).traceIDs()); n != 3 {
 		t.Errorf("%d traces, want the default depth capped at MaxLimit 3", n)
+	}
+}
+
+// TestV3TraceSummaries checks /api/v3/trace-summaries against the seeded
+// traces: root, times, counts per trace and per service, in the order and
+// with the filters of /api/v3/traces.
+func TestV3TraceSummaries(t *testing.T) {
+	s := newServer(t, nil)
+	// An orphan: a span of trace E whose parent was never received.
+	traceE := mustTraceID("e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0")
+	orphan := &model.Span{Resource: resource("driver"), Scope: &model.Scope{Name: "scry-test"}, TraceID: traceE,
+		SpanID: spanID(2), ParentSpanID: spanID(1), Name: "FindDriver", Kind: model.SpanKindServer,
+		StartTime: ns(t0.Add(3 * time.Minute)), EndTime: ns(t0.Add(3*time.Minute + time.Millisecond))}
+	if err := s.store.WriteSpans(t.Context(), []*model.Span{orphan}); err != nil {
+		t.Fatal(err)
+	}
+	window := []string{"query.startTimeMin", "2024-05-01T11:00:00Z", "query.startTimeMax", "2024-05-01T13:00:00Z"}
+	r := s.get(t, "/api/v3/trace-summaries", window...)
+	r.checkJSON(t, http.StatusOK)
+	got := decode[v3Summaries](t, r.body).Summaries
+	at := func(d time.Duration) string { return strconv.FormatInt(t0.Add(d).UnixNano(), 10) }
+	want := []v3TraceSummary{
+		{TraceID: "e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0", MinStartTimeUnixNano: at(3 * time.Minute),
+			MaxEndTimeUnixNano: at(3*time.Minute + time.Millisecond), SpanCount: 1, OrphanSpanCount: 1,
+			Services: []v3ServiceSummary{{Name: "driver", SpanCount: 1}}},
+		{TraceID: jaegerC, RootServiceName: "frontend", RootOperationName: "GET /dispatch",
+			MinStartTimeUnixNano: at(2 * time.Minute), MaxEndTimeUnixNano: at(2*time.Minute + 50*time.Millisecond), SpanCount: 1,
+			Services: []v3ServiceSummary{{Name: "frontend", SpanCount: 1}}},
+		{TraceID: "0000000000000000" + jaegerB, RootServiceName: "customer", RootOperationName: "SQL SELECT",
+			MinStartTimeUnixNano: at(time.Minute), MaxEndTimeUnixNano: at(time.Minute + 2*time.Second), SpanCount: 2,
+			Services: []v3ServiceSummary{{Name: "customer", SpanCount: 1}, {Name: "mysql", SpanCount: 1}}},
+		{TraceID: jaegerA, RootServiceName: "frontend", RootOperationName: "GET /dispatch",
+			MinStartTimeUnixNano: at(0), MaxEndTimeUnixNano: at(500 * time.Millisecond), SpanCount: 3, ErrorSpanCount: 1,
+			Services: []v3ServiceSummary{{Name: "driver", SpanCount: 1, ErrorSpanCount: 1}, {Name: "frontend", SpanCount: 2}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("summaries:\ngot  %+v\nwant %+v", got, want)
+	}
+	// The JSON names are api_v3's; the times are strings.
+	for _, name := range []string{`"traceId":`, `"rootServiceName":`, `"rootOperationName":`, `"minStartTimeUnixNano":"`,
+		`"maxEndTimeUnixNano":"`, `"spanCount":`, `"errorSpanCount":`, `"orphanSpanCount":`, `"services":[{"name":`} {
+		if !strings.Contains(string(r.body), name) {
+			t.Errorf("the answer has no %s: %s", name, r.body)
+		}
+	}
+
+	// The filters and the depth of /api/v3/traces.
+	for _, tt := range []struct {
+		params []string
+		want   []string
+	}{
+		{append(slices.Clone(window), "query.serviceName", "driver"), []string{"e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0", jaegerA}},
+		{append(slices.Clone(window), "query.attributes", `{"http.status_code":"500"}`), []string{jaegerC}},
+		{append(slices.Clone(window), "query.searchDepth", "2", "query.rawTraces", "true"), []string{"e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0", jaegerC}},
+	} {
+		r := s.get(t, "/api/v3/trace-summaries", tt.params...)
+		r.checkJSON(t, http.StatusOK)
+		var ids []string
+		for _, sm := range decode[v3Summaries](t, r.body).Summaries {
+			ids = append(ids, sm.TraceID)
+		}
+		if !slices.Equal(ids, tt.want) {
+			t.Errorf("%v: %v, want %v", tt.params, ids, tt.want)
+		}
+	}
+
+	// Nothing found is an empty list; a bad parameter a 400.
+	r = s.get(t, "/api/v3/trace-summaries", append(slices.Clone(window), "query.serviceName", "nobody")...)
+	r.checkJSON(t, http.StatusOK)
+	if body := strings.TrimSpace(string(r.body)); body != `{"summaries":[]}` {
+		t.Errorf("nothing found: %s", body)
+	}
+	r = s.get(t, "/api/v3/trace-summaries", "query.startTimeMin", "2024-05-01T11:00:00Z")
+	r.checkJSON(t, http.StatusBadRequest)
+	if e := decode[v3Err](t, r.body); !strings.Contains(e.Error.Message, "malformed parameter query.startTimeMax") {
+		t.Errorf("no end of window: %s", r.body)
 	}
 }

@@ -248,6 +248,8 @@ func TestV3BadParameters(t *testing.T) {
 		{"/api/v3/traces", with("query.attributes", `{"a":`), "query.attributes"},
 		{"/api/v3/traces", with("query.attributes", "novalue"), "query.attributes"},
 		{"/api/v3/traces", with("query.rawTraces", "perhaps"), "query.rawTraces"},
+		{"/api/v3/traces", with("query.filter", `{"op":"eq","args":[{"attr":{"key":"k"}},{"scalar":{"value":"v"}}]}`), "query.filter"},
+		{"/api/v3/trace-summaries", with("query.filter", `{"op":"exists"}`), "query.filter"},
 		{"/api/v3/traces/xyz", nil, "trace_id"},
 		{"/api/v3/traces/" + jaegerA, []string{"startTime", "noon"}, "startTime"},
 		{"/api/v3/traces/" + jaegerA, []string{"end_time", "noon"}, "end_time"},

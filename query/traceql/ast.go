@@ -2,6 +2,7 @@ package traceql
 
 import (
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,10 @@ import (
 type Query struct {
 	Pipeline *Pipeline
 	Hints    []Hint
+
+	// regexps holds the regular expressions of the query compiled (and
+	// anchored) by Parse, by their source; Match compiles any other.
+	regexps map[string]*regexp.Regexp
 }
 
 // String prints the query in canonical TraceQL.

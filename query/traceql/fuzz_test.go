@@ -3,14 +3,14 @@ package traceql
 import (
 	"errors"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 )
 
 // FuzzParse feeds arbitrary text to Parse: it must never panic, refuse
 // with anything but a *ParseError, or accept a query whose canonical form
-// does not parse back to the same model.
+// does not parse back to the same model; and what parses is evaluated on a
+// small trace, which must not panic either.
 func FuzzParse(f *testing.F) {
 	for _, path := range []string{"testdata/corpus.txt", "testdata/unsupported.txt"} {
 		data, err := os.ReadFile(path)
@@ -30,6 +30,7 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	trace := checkout()
 	f.Fuzz(func(t *testing.T, src string) {
 		q, err := Parse(src)
 		if err != nil {
@@ -44,11 +45,14 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q printed as %q, which does not parse: %v", src, s, err)
 		}
-		if !reflect.DeepEqual(q, q2) {
+		if !sameQuery(q, q2) {
 			t.Fatalf("%q printed as %q, which parses to a different query: %s", src, s, q2)
 		}
 		if s2 := q2.String(); s2 != s {
 			t.Fatalf("%q printed as %q, then as %q", src, s, s2)
+		}
+		if sets, ok := q.Match(trace); ok != (len(sets) > 0) {
+			t.Fatalf("%q: Match returned %d spansets and ok %v", src, len(sets), ok)
 		}
 	})
 }

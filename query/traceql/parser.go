@@ -32,15 +32,17 @@ func Parse(query string) (*Query, error) {
 	if err != nil {
 		return nil, err
 	}
+	q.regexps = p.regexps
 	return q, nil
 }
 
 // parser is a recursive-descent parser over the whole token list.
 type parser struct {
-	src   string
-	toks  []token
-	i     int
-	depth int
+	src     string
+	regexps map[string]*regexp.Regexp
+	toks    []token
+	i       int
+	depth   int
 }
 
 func (p *parser) tok() token  { return p.toks[p.i] }
@@ -516,6 +518,14 @@ func (p *parser) check(op Op, left, right Expr, rt token) error {
 		if _, err := regexp.Compile(s.Str); err != nil {
 			return p.errorf(rt.pos, "invalid regular expression %s: %v", strconv.Quote(s.Str), strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
+		re, err := regexp.Compile(anchor(s.Str))
+		if err != nil {
+			return p.errorf(rt.pos, "invalid regular expression %s: %v", strconv.Quote(s.Str), err)
+		}
+		if p.regexps == nil {
+			p.regexps = map[string]*regexp.Regexp{}
+		}
+		p.regexps[s.Str] = re
 		return nil
 	}
 	if exprPrec(op) != 3 {

@@ -545,7 +545,7 @@ func (a Attribute) String() string {
 			break
 		}
 	}
-	if a.Scope == ScopeNone && name != "" && isDigit(name[0]) {
+	if name != "" && (name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, "..") || (a.Scope == ScopeNone && isDigit(name[0]))) {
 		plain = false
 	}
 	if !plain {

@@ -184,6 +184,9 @@ func (l *lexer) attrName(start int) (string, error) {
 		if !isNameChar(c) {
 			break
 		}
+		if c == '.' && (b.Len() == 0 || l.src[l.pos-1] == '.' || l.pos+1 >= len(l.src) || (!isNameChar(l.src[l.pos+1]) && l.src[l.pos+1] != '"')) {
+			return "", l.errorf(l.pos, "attribute name %q has an empty part between dots (quote a name with odd dots: span.\"a..b\")", l.src[start:l.pos+1])
+		}
 		b.WriteByte(c)
 		l.pos++
 	}

@@ -13,7 +13,10 @@ import (
 // Query is one parsed TraceQL query: a pipeline and its hints
 // (`with (most_recent=true)`).
 type Query struct {
+	// Pipeline is the query, unless it is arithmetic between metrics
+	// queries: then Pipeline is nil and Math is the query.
 	Pipeline *Pipeline
+	Math     *MetricsMath
 	Hints    []Hint
 
 	// regexps holds the regular expressions of the query compiled (and
@@ -23,7 +26,12 @@ type Query struct {
 
 // String prints the query in canonical TraceQL.
 func (q *Query) String() string {
-	s := q.Pipeline.String()
+	var s string
+	if q.Math != nil {
+		s = q.Math.String()
+	} else {
+		s = q.Pipeline.String()
+	}
 	if len(q.Hints) > 0 {
 		parts := make([]string, len(q.Hints))
 		for i, h := range q.Hints {
@@ -37,12 +45,28 @@ func (q *Query) String() string {
 // IsMetrics reports whether the query ends in a metrics function (rate(),
 // count_over_time(), ...), so that it answers time series, not traces.
 func (q *Query) IsMetrics() bool {
-	for _, st := range q.Pipeline.Stages {
-		if _, ok := st.(*MetricsAggregate); ok {
-			return true
+	return q.Math != nil || isMetricsPipeline(q.Pipeline)
+}
+
+// Pipelines returns the query's pipeline, or the metrics queries that
+// its arithmetic combines, left to right.
+func (q *Query) Pipelines() []*Pipeline {
+	if q.Math == nil {
+		return []*Pipeline{q.Pipeline}
+	}
+	var out []*Pipeline
+	var walk func(MetricsExpr)
+	walk = func(e MetricsExpr) {
+		switch e := e.(type) {
+		case *MetricsQuery:
+			out = append(out, e.Pipeline)
+		case *MetricsBinary:
+			walk(e.Left)
+			walk(e.Right)
 		}
 	}
-	return false
+	walk(q.Math.Expr)
+	return out
 }
 
 // Hint is one `name=value` of a query's with (...).
@@ -169,9 +193,13 @@ type MetricsAggregate struct {
 	Field     Expr      // the measured field; nil for rate() and count_over_time()
 	Quantiles []float64 // quantile_over_time only
 	By        []Expr
+	Compare   *CompareArgs // compare() only
 }
 
 func (m *MetricsAggregate) String() string {
+	if m.Compare != nil {
+		return "compare(" + m.Compare.String() + ")"
+	}
 	var args []string
 	if m.Field != nil {
 		args = append(args, m.Field.String())
@@ -235,9 +263,10 @@ const (
 	MetricsAvgOverTime
 	MetricsQuantileOverTime
 	MetricsHistogramOverTime
+	MetricsCompare
 )
 
-var metricsFuncNames = [...]string{"rate", "count_over_time", "sum_over_time", "min_over_time", "max_over_time", "avg_over_time", "quantile_over_time", "histogram_over_time"}
+var metricsFuncNames = [...]string{"rate", "count_over_time", "sum_over_time", "min_over_time", "max_over_time", "avg_over_time", "quantile_over_time", "histogram_over_time", "compare"}
 
 func (f MetricsFunc) String() string { return metricsFuncNames[f] }
 

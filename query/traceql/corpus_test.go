@@ -91,5 +91,5 @@ func checkRoundTrip(t *testing.T, src string, q *Query) {
 // sameQuery compares the models of two queries (not what Parse prepared
 // for Match).
 func sameQuery(a, b *Query) bool {
-	return reflect.DeepEqual(a.Pipeline, b.Pipeline) && reflect.DeepEqual(a.Hints, b.Hints)
+	return reflect.DeepEqual(a.Pipeline, b.Pipeline) && reflect.DeepEqual(a.Math, b.Math) && reflect.DeepEqual(a.Hints, b.Hints)
 }

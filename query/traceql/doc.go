@@ -10,11 +10,12 @@
 // and the structural operators > >> < << ~ with their negated (!>) and
 // union (&>) forms; pipelines with count() avg() min() max() sum()
 // compared to a value, by(), select() and coalesce(); the metrics
-// functions (rate(), count_over_time(), quantile_over_time(), ...) with
-// by(), topk(), bottomk() and comparisons; and query hints with (...).
-// What the documentation describes and Parse refuses is listed, with the
-// reason, in testdata/unsupported.txt; today that is arithmetic between
-// metrics queries and the compare() function.
+// functions (rate(), count_over_time(), quantile_over_time(), ...,
+// compare()) with by(), topk(), bottomk() and comparisons; arithmetic
+// between metrics queries and numbers; and query hints with (...). What
+// the documentation shows and Parse refuses is listed, with the reason, in
+// testdata/unsupported.txt (placeholders, incomplete examples, and
+// min_over_time() without a field).
 //
 // Parse returns a *Query or a *ParseError that says where the query is
 // wrong (byte offset, line and column) and what was expected there. Every

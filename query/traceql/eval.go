@@ -27,7 +27,8 @@ type GroupValue struct {
 // spansets it selected, and whether there is at least one (the trace
 // matches). The spans may come in any order; storage's order (by start
 // time) is what the spansets keep. For a metrics query Match answers the
-// stages before the metrics function: the spans that feed it.
+// stages before the metrics function: the spans that feed it (for
+// arithmetic, the spansets of each metrics query, left to right).
 //
 // Semantics, where Tempo's documentation leaves room:
 //   - A comparison with a missing attribute is false, except = nil;
@@ -49,7 +50,10 @@ func (q *Query) Match(trace []*model.Span) (matched []Spanset, ok bool) {
 	for i := range all {
 		all[i] = i
 	}
-	sets := t.pipeline(q.Pipeline, []spanset{{idx: all}})
+	var sets []spanset
+	for _, pl := range q.Pipelines() {
+		sets = append(sets, t.pipeline(pl, []spanset{{idx: all}})...)
+	}
 	for _, s := range sets {
 		out := Spanset{Spans: make([]*model.Span, len(s.idx)), By: s.by, Select: s.sel}
 		for i, x := range s.idx {

@@ -137,6 +137,7 @@ func TestMatch(t *testing.T) {
 		{`({ } | count() > 4) && { name = "SELECT" }`, everySpan, 1},
 		{`{ } | { status = error }`, "charge, db insert", 1},
 		{`{ status = error } | rate() by (resource.service.name)`, "charge, db insert", 1},
+		{`({ status = error } | rate()) / ({ kind = server } | rate())`, "GET /checkout, charge, db insert", 2},
 	}
 	trace := checkout()
 	for _, tt := range tests {

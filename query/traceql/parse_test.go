@@ -70,6 +70,10 @@ func TestParseModel(t *testing.T) {
 				&Select{Fields: []Expr{attr(ScopeSpan, "a"), attr(ScopeNone, "b")}}, &Coalesce{}}},
 		{`({ } | count() > 1) && { }`, `({ } | count() > 1) && { }`,
 			[]Stage{&SpansetOperation{Op: OpAnd, Left: &Pipeline{Stages: []Stage{&SpansetFilter{}, &ScalarFilter{Expr: bin(OpGt, &Aggregate{Func: AggregateCount}, num(1))}}}, Right: &SpansetFilter{}}}},
+		{`{ } | compare({ status = error }, 5, 1700000000000000000, 1700000300000000000)`, `{ } | compare({ status = error }, 5, 1700000000000000000, 1700000300000000000)`,
+			[]Stage{&SpansetFilter{}, &MetricsAggregate{Func: MetricsCompare, Compare: &CompareArgs{
+				Filter: filter(bin(OpEq, intr("status"), Static{Type: TypeStatus, Status: model.StatusError})), TopN: 5, Start: 1700000000000000000, End: 1700000300000000000}}}},
+		{`({ } | rate())`, `{ } | rate()`, []Stage{&SpansetFilter{}, &MetricsAggregate{Func: MetricsRate}}},
 		{`{ } | quantile_over_time(duration, .5, .9) by (resource.service.name) | topk(3) > 1s`,
 			`{ } | quantile_over_time(duration, 0.5, 0.9) by (resource.service.name) | topk(3) > 1s`,
 			[]Stage{&SpansetFilter{}, &MetricsAggregate{Func: MetricsQuantileOverTime, Field: intr("duration"), Quantiles: []float64{.5, .9}, By: []Expr{attr(ScopeResource, "service.name")}},
@@ -81,7 +85,7 @@ func TestParseModel(t *testing.T) {
 			t.Errorf("Parse(%q): %v", tt.src, err)
 			continue
 		}
-		if !reflect.DeepEqual(q.Pipeline.Stages, tt.want) {
+		if q.Pipeline == nil || !reflect.DeepEqual(q.Pipeline.Stages, tt.want) {
 			t.Errorf("Parse(%q) = %s, want %s", tt.src, q, (&Pipeline{Stages: tt.want}))
 		}
 		if s := q.String(); s != tt.canonical {
@@ -89,6 +93,38 @@ func TestParseModel(t *testing.T) {
 		}
 		checkRoundTrip(t, tt.src, q)
 	}
+}
+
+// TestParseMetricsMath checks the model of arithmetic between metrics
+// queries: precedence, numbers on either side, and what follows it.
+func TestParseMetricsMath(t *testing.T) {
+	rate := func(e Expr) *MetricsQuery {
+		return &MetricsQuery{Pipeline: &Pipeline{Stages: []Stage{filter(e), &MetricsAggregate{Func: MetricsRate}}}}
+	}
+	errs := bin(OpEq, intr("status"), Static{Type: TypeStatus, Status: model.StatusError})
+	src := `100 * ({status=error} | rate()) / ({} | rate()) - (2 - -1.5) | topk(5) > 10 with (sample=true)`
+	want := &MetricsMath{
+		Expr: &MetricsBinary{Op: OpSub,
+			Left: &MetricsBinary{Op: OpDiv,
+				Left:  &MetricsBinary{Op: OpMul, Left: num(100), Right: rate(errs)},
+				Right: &MetricsQuery{Pipeline: &Pipeline{Stages: []Stage{&SpansetFilter{}, &MetricsAggregate{Func: MetricsRate}}}}},
+			Right: &MetricsBinary{Op: OpSub, Left: num(2), Right: Static{Type: TypeFloat, Float: -1.5}}},
+		Then: []Stage{&TopK{K: 5}, &MetricsFilter{Op: OpGt, Value: num(10)}},
+	}
+	q, err := Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Pipeline != nil || !reflect.DeepEqual(q.Math, want) {
+		t.Errorf("Parse(%q) = %s, want %s", src, q, want)
+	}
+	if s, w := q.String(), `100 * ({ status = error } | rate()) / ({ } | rate()) - (2 - -1.5) | topk(5) > 10 with (sample=true)`; s != w {
+		t.Errorf("String() = %q, want %q", s, w)
+	}
+	if !q.IsMetrics() || len(q.Pipelines()) != 2 {
+		t.Errorf("IsMetrics() = %v, Pipelines() = %v; want true and two", q.IsMetrics(), q.Pipelines())
+	}
+	checkRoundTrip(t, src, q)
 }
 
 // TestParseErrors checks that a bad query is a *ParseError at the place
@@ -136,8 +172,17 @@ func TestParseErrors(t *testing.T) {
 		{`span.a = 1`, 0, `1:1: expected a spanset filter "{" but found attribute span.a`},
 		{"{\n  span.a = 1 &&\n  }", 20, `3:3: expected an attribute, an intrinsic or a value but found "}"`},
 		{"{ span.ü = \"ü\" # }", 17, `1:16: unexpected character '#'`},
-		{`({ } | rate()) / ({ } | rate())`, 7, `1:8: a metrics function cannot be inside parentheses (arithmetic between metrics queries is not supported)`},
-		{`{ } | compare({ status = error })`, 6, `1:7: compare() is not supported`},
+		{`({ } | rate()) && { }`, 15, `1:16: expected an operator, "|" or end of query but found "&&"`},
+		{`{ } | rate() / 2`, 13, `1:14: metrics arithmetic needs each metrics query in parentheses, as in ({ } | rate()) / 2`},
+		{`({ } | rate()) / 2s`, 17, `1:18: a duration cannot be an operand of metrics arithmetic`},
+		{`(1 + 2) * 3`, 11, `1:12: arithmetic needs a metrics query in parentheses, as in ({ } | rate()) * 2`},
+		{`({ } | count() > 1) / 2`, 20, `1:21: metrics arithmetic needs each metrics query in parentheses, as in ({ } | rate()) / 2`},
+		{`({ } | rate()) / ({ } | rate()) | by(x)`, 34, `1:35: expected topk() or bottomk() but found "by"`},
+		{`{ } | compare(status = error)`, 14, `1:15: expected a spanset filter "{" that picks the selection but found "status"`},
+		{`{ } | compare({ status = error }, 0)`, 35, `1:36: compare() takes a top-N between 1 and 1000, not 0`},
+		{`{ } | compare({ status = error }, 10, 5)`, 39, `1:40: compare() takes a start and an end, or neither`},
+		{`{ } | compare({ status = error }) | topk(2)`, 36, `1:37: compare() cannot be followed by topk()`},
+		{`{ } | compare({ status = error }) > 2`, 34, `1:35: compare() cannot be followed by a comparison`},
 		{`{ span.a = avg(duration) }`, 11, `1:12: unknown name "avg": attributes are written span.avg, resource.avg or .avg`},
 		{`{ } | count() > span.a`, 16, `1:17: span.a is outside an aggregate; write it inside one, as in avg(span.a)`},
 		{`{ span.a = ` + deep(200) + ` }`, 110, `1:111: query nests more than 100 levels deep`},

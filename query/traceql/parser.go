@@ -89,23 +89,57 @@ func (p *parser) enter() error {
 func (p *parser) leave() { p.depth-- }
 
 func (p *parser) query() (*Query, error) {
-	pl, err := p.pipeline(false)
+	q := &Query{}
+	var err error
+	if p.is("(") || p.is("-") || p.tok().kind == tokInt || p.tok().kind == tokFloat || p.tok().kind == tokDuration {
+		// Metrics arithmetic, or a pipeline that starts with a number or
+		// a parenthesised spanset: try the one, then the other, and report
+		// the error that got further.
+		q.Math, err = p.metricsMath()
+		if err == nil && p.tok().kind != tokEOF && !p.isIdent("with") {
+			err = p.expected(`an operator, "|" or end of query`)
+		}
+		if err != nil {
+			mathErr := err
+			p.i = 0
+			q.Math = nil
+			if q.Pipeline, err = p.pipeline(false); err == nil {
+				err = p.queryEnd()
+			}
+			if err != nil && errOffset(mathErr) > errOffset(err) {
+				return nil, mathErr
+			}
+		} else if mq, ok := q.Math.Expr.(*MetricsQuery); ok && len(q.Math.Then) == 0 {
+			q.Pipeline, q.Math = mq.Pipeline, nil // just a metrics query in parentheses
+		}
+	} else {
+		if q.Pipeline, err = p.pipeline(false); err == nil {
+			err = p.queryEnd()
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	q := &Query{Pipeline: pl}
 	if p.isIdent("with") {
 		if q.Hints, err = p.hints(); err != nil {
 			return nil, err
 		}
 	}
 	if p.tok().kind != tokEOF {
-		if p.is("+") || p.is("-") || p.is("*") || p.is("/") {
-			return nil, p.errorf(p.tok().pos, "arithmetic between metrics queries is not supported")
-		}
-		return nil, p.expected(`"|", an operator or end of query`)
+		return nil, p.expected("end of query")
 	}
 	return q, nil
+}
+
+// queryEnd checks what may follow a pipeline at the top of a query.
+func (p *parser) queryEnd() error {
+	if p.tok().kind == tokEOF || p.isIdent("with") {
+		return nil
+	}
+	if p.is("+") || p.is("-") || p.is("*") || p.is("/") {
+		return p.errorf(p.tok().pos, "metrics arithmetic needs each metrics query in parentheses, as in ({ } | rate()) / 2")
+	}
+	return p.expected(`"|", an operator or end of query`)
 }
 
 // pipeline parses stages separated by "|". Nested pipelines (in
@@ -129,13 +163,16 @@ func (p *parser) pipeline(nested bool) (*Pipeline, error) {
 			switch st.(type) {
 			case *MetricsAggregate:
 				if nested {
-					return nil, p.errorf(at.pos, "a metrics function cannot be inside parentheses (arithmetic between metrics queries is not supported)")
+					return nil, p.errorf(at.pos, "a metrics query cannot be an operand of a spanset operator")
 				}
 				if metrics {
 					return nil, p.errorf(at.pos, "a query has one metrics function; after %s only topk(), bottomk() or a comparison may follow", metricsName(pl))
 				}
 				metrics = true
 			case *TopK:
+				if isCompare(pl) {
+					return nil, p.errorf(at.pos, "compare() cannot be followed by %s()", at.text)
+				}
 				if !metrics {
 					return nil, p.errorf(at.pos, "%s() follows a metrics function such as rate()", at.text)
 				}
@@ -146,22 +183,35 @@ func (p *parser) pipeline(nested bool) (*Pipeline, error) {
 			}
 			pl.Stages = append(pl.Stages, st)
 		case metrics && comparisonOps[p.tok().text] != OpNone && p.tok().kind == tokOp:
-			op := comparisonOps[p.advance().text]
-			if op == OpRegex || op == OpNotRegex {
-				return nil, p.errorf(p.toks[p.i-1].pos, "a metrics query compares with > >= < <= = or !=, not %s", op)
+			if _, ok := pl.Stages[len(pl.Stages)-1].(*MetricsAggregate); ok && pl.Stages[len(pl.Stages)-1].(*MetricsAggregate).Func == MetricsCompare {
+				return nil, p.errorf(p.tok().pos, "compare() cannot be followed by a comparison")
 			}
-			v, err := p.literal("a number or a duration")
+			st, err := p.metricsFilter()
 			if err != nil {
 				return nil, err
 			}
-			if !v.isNumber() {
-				return nil, p.errorf(p.toks[p.i-1].pos, "a metrics query compares with a number or a duration, not %s", v)
-			}
-			pl.Stages = append(pl.Stages, &MetricsFilter{Op: op, Value: v})
+			pl.Stages = append(pl.Stages, st)
 		default:
 			return pl, nil
 		}
 	}
+}
+
+// metricsFilter parses a comparison after a metrics function: > 10.
+func (p *parser) metricsFilter() (*MetricsFilter, error) {
+	at := p.advance()
+	op := comparisonOps[at.text]
+	if op == OpRegex || op == OpNotRegex {
+		return nil, p.errorf(at.pos, "a metrics query compares with > >= < <= = or !=, not %s", op)
+	}
+	v, err := p.literal("a number or a duration")
+	if err != nil {
+		return nil, err
+	}
+	if !v.isNumber() {
+		return nil, p.errorf(p.toks[p.i-1].pos, "a metrics query compares with a number or a duration, not %s", v)
+	}
+	return &MetricsFilter{Op: op, Value: v}, nil
 }
 
 func metricsName(pl *Pipeline) string {
@@ -171,6 +221,57 @@ func metricsName(pl *Pipeline) string {
 		}
 	}
 	return "a metrics function"
+}
+
+func isCompare(pl *Pipeline) bool {
+	m, ok := pl.Stages[len(pl.Stages)-1].(*MetricsAggregate)
+	return ok && m.Func == MetricsCompare
+}
+
+// compare parses compare({ filter }[, topN[, start, end]]).
+func (p *parser) compare() (Stage, error) {
+	p.advance()
+	if err := p.expect("("); err != nil {
+		return nil, err
+	}
+	if !p.is("{") {
+		return nil, p.expected(`a spanset filter "{" that picks the selection`)
+	}
+	f, err := p.spansetPrimary()
+	if err != nil {
+		return nil, err
+	}
+	args := &CompareArgs{Filter: f.(*SpansetFilter)}
+	var nums []int64
+	for p.is(",") && len(nums) < 3 {
+		p.advance()
+		t := p.tok()
+		n, err := strconv.ParseInt(t.text, 10, 64)
+		if t.kind != tokInt || err != nil {
+			return nil, p.expected("a whole number")
+		}
+		p.advance()
+		nums = append(nums, n)
+	}
+	switch len(nums) {
+	case 2:
+		return nil, p.errorf(p.tok().pos, "compare() takes a start and an end, or neither")
+	case 3:
+		if nums[1] == 0 && nums[2] == 0 {
+			return nil, p.errorf(p.toks[p.i-1].pos, "compare() takes a start and an end in Unix nanoseconds, not 0")
+		}
+		args.Start, args.End = nums[1], nums[2]
+		fallthrough
+	case 1:
+		if nums[0] < 1 || nums[0] > 1000 {
+			return nil, p.errorf(p.tok().pos, "compare() takes a top-N between 1 and 1000, not %d", nums[0])
+		}
+		args.TopN = int(nums[0])
+	}
+	if err := p.expect(")"); err != nil {
+		return nil, err
+	}
+	return &MetricsAggregate{Func: MetricsCompare, Compare: args}, nil
 }
 
 var aggregateFuncs = map[string]AggregateFunc{"count": AggregateCount, "avg": AggregateAvg, "min": AggregateMin, "max": AggregateMax, "sum": AggregateSum}
@@ -214,7 +315,7 @@ func (p *parser) stage() (Stage, error) {
 		if _, ok := aggregateFuncs[t.text]; ok {
 			return p.scalarFilter()
 		}
-		if f, ok := metricsFuncs[t.text]; ok {
+		if f, ok := metricsFuncs[t.text]; ok && f != MetricsCompare {
 			return p.metrics(f)
 		}
 		switch t.text {
@@ -245,7 +346,7 @@ func (p *parser) stage() (Stage, error) {
 			p.advance()
 			return &TopK{Bottom: t.text == "bottomk", K: n}, p.expect(")")
 		case "compare":
-			return nil, p.errorf(t.pos, "compare() is not supported")
+			return p.compare()
 		}
 	}
 	return nil, p.expected(`a spanset filter "{", an aggregate (count(), avg(), ...), by(), select(), coalesce() or a metrics function`)

@@ -186,56 +186,6 @@ type Coalesce struct{}
 
 func (*Coalesce) String() string { return "coalesce()" }
 
-// MetricsAggregate is a metrics function (rate(), quantile_over_time(x,
-// .9), ...) with its optional by(...).
-type MetricsAggregate struct {
-	Func      MetricsFunc
-	Field     Expr      // the measured field; nil for rate() and count_over_time()
-	Quantiles []float64 // quantile_over_time only
-	By        []Expr
-	Compare   *CompareArgs // compare() only
-}
-
-func (m *MetricsAggregate) String() string {
-	if m.Compare != nil {
-		return "compare(" + m.Compare.String() + ")"
-	}
-	var args []string
-	if m.Field != nil {
-		args = append(args, m.Field.String())
-	}
-	for _, q := range m.Quantiles {
-		args = append(args, formatFloat(q))
-	}
-	s := m.Func.String() + "(" + strings.Join(args, ", ") + ")"
-	if len(m.By) > 0 {
-		s += " by (" + joinExprs(m.By) + ")"
-	}
-	return s
-}
-
-// TopK is topk(k) or bottomk(k) after a metrics function.
-type TopK struct {
-	Bottom bool
-	K      int
-}
-
-func (t *TopK) String() string {
-	if t.Bottom {
-		return "bottomk(" + strconv.Itoa(t.K) + ")"
-	}
-	return "topk(" + strconv.Itoa(t.K) + ")"
-}
-
-// MetricsFilter is a comparison after a metrics function (`rate() > 10`):
-// it keeps the data points that meet it.
-type MetricsFilter struct {
-	Op    Op
-	Value Static
-}
-
-func (f *MetricsFilter) String() string { return f.Op.String() + " " + f.Value.String() }
-
 func (*SpansetFilter) stage()    {}
 func (*SpansetOperation) stage() {}
 func (*Pipeline) stage()         {}
@@ -250,25 +200,6 @@ func (*MetricsFilter) stage()    {}
 func (*SpansetFilter) spansetExpr()    {}
 func (*SpansetOperation) spansetExpr() {}
 func (*Pipeline) spansetExpr()         {}
-
-// MetricsFunc names a metrics function.
-type MetricsFunc int
-
-const (
-	MetricsRate MetricsFunc = iota
-	MetricsCountOverTime
-	MetricsSumOverTime
-	MetricsMinOverTime
-	MetricsMaxOverTime
-	MetricsAvgOverTime
-	MetricsQuantileOverTime
-	MetricsHistogramOverTime
-	MetricsCompare
-)
-
-var metricsFuncNames = [...]string{"rate", "count_over_time", "sum_over_time", "min_over_time", "max_over_time", "avg_over_time", "quantile_over_time", "histogram_over_time", "compare"}
-
-func (f MetricsFunc) String() string { return metricsFuncNames[f] }
 
 // Expr is an expression inside a spanset filter or a scalar filter: an
 // Attribute, a Static, a *BinaryOperation, a *UnaryOperation or (in scalar

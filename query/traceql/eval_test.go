@@ -238,3 +238,24 @@ func names(sets []Spanset) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// TestMatchConcurrent checks that one Query serves many traces at once
+// (run under -race).
+func TestMatchConcurrent(t *testing.T) {
+	q, err := Parse(`{ name =~ "c.*" } | by(resource.service.name) | count() > 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string)
+	for range 4 {
+		go func() {
+			sets, _ := q.Match(checkout())
+			done <- names(sets)
+		}()
+	}
+	for range 4 {
+		if got := <-done; got != "charge, cache get" {
+			t.Errorf("concurrent Match: %s", got)
+		}
+	}
+}

@@ -136,7 +136,6 @@ func (l *lexer) word() (token, error) {
 		case ':':
 			if intrinsicScopes[w] {
 				l.pos++
-				nameStart := l.pos
 				for l.pos < len(l.src) && isIdentPart(l.src[l.pos]) {
 					l.pos++
 				}
@@ -145,7 +144,6 @@ func (l *lexer) word() (token, error) {
 				if !ok {
 					return token{}, l.errorf(start, "unknown intrinsic %q; the %s: intrinsics are %s", full, w, scopedIntrinsics(w))
 				}
-				_ = nameStart
 				return token{kind: tokAttr, pos: start, end: l.pos, text: full, attr: in.attribute()}, nil
 			}
 		}

@@ -5,6 +5,75 @@ import (
 	"strings"
 )
 
+// MetricsAggregate is a metrics function (rate(), quantile_over_time(x,
+// .9), ...) with its optional by(...).
+type MetricsAggregate struct {
+	Func      MetricsFunc
+	Field     Expr      // the measured field; nil for rate() and count_over_time()
+	Quantiles []float64 // quantile_over_time only
+	By        []Expr
+	Compare   *CompareArgs // compare() only
+}
+
+func (m *MetricsAggregate) String() string {
+	if m.Compare != nil {
+		return "compare(" + m.Compare.String() + ")"
+	}
+	var args []string
+	if m.Field != nil {
+		args = append(args, m.Field.String())
+	}
+	for _, q := range m.Quantiles {
+		args = append(args, formatFloat(q))
+	}
+	s := m.Func.String() + "(" + strings.Join(args, ", ") + ")"
+	if len(m.By) > 0 {
+		s += " by (" + joinExprs(m.By) + ")"
+	}
+	return s
+}
+
+// TopK is topk(k) or bottomk(k) after a metrics function.
+type TopK struct {
+	Bottom bool
+	K      int
+}
+
+func (t *TopK) String() string {
+	if t.Bottom {
+		return "bottomk(" + strconv.Itoa(t.K) + ")"
+	}
+	return "topk(" + strconv.Itoa(t.K) + ")"
+}
+
+// MetricsFilter is a comparison after a metrics function (`rate() > 10`):
+// it keeps the data points that meet it.
+type MetricsFilter struct {
+	Op    Op
+	Value Static
+}
+
+func (f *MetricsFilter) String() string { return f.Op.String() + " " + f.Value.String() }
+
+// MetricsFunc names a metrics function.
+type MetricsFunc int
+
+const (
+	MetricsRate MetricsFunc = iota
+	MetricsCountOverTime
+	MetricsSumOverTime
+	MetricsMinOverTime
+	MetricsMaxOverTime
+	MetricsAvgOverTime
+	MetricsQuantileOverTime
+	MetricsHistogramOverTime
+	MetricsCompare
+)
+
+var metricsFuncNames = [...]string{"rate", "count_over_time", "sum_over_time", "min_over_time", "max_over_time", "avg_over_time", "quantile_over_time", "histogram_over_time", "compare"}
+
+func (f MetricsFunc) String() string { return metricsFuncNames[f] }
+
 // MetricsMath is arithmetic between metrics queries and numbers, as in
 // ({ status = error } | rate()) / ({ } | rate()), with the topk(),
 // bottomk() and comparisons that follow it.
@@ -222,4 +291,136 @@ func (p *parser) metricsTail() ([]Stage, error) {
 			return then, nil
 		}
 	}
+}
+
+// metricsFilter parses a comparison after a metrics function: > 10.
+func (p *parser) metricsFilter() (*MetricsFilter, error) {
+	at := p.advance()
+	op := comparisonOps[at.text]
+	if op == OpRegex || op == OpNotRegex {
+		return nil, p.errorf(at.pos, "a metrics query compares with > >= < <= = or !=, not %s", op)
+	}
+	v, err := p.literal("a number or a duration")
+	if err != nil {
+		return nil, err
+	}
+	if !v.isNumber() {
+		return nil, p.errorf(p.toks[p.i-1].pos, "a metrics query compares with a number or a duration, not %s", v)
+	}
+	return &MetricsFilter{Op: op, Value: v}, nil
+}
+
+func metricsName(pl *Pipeline) string {
+	for _, st := range pl.Stages {
+		if m, ok := st.(*MetricsAggregate); ok {
+			return m.Func.String() + "()"
+		}
+	}
+	return "a metrics function"
+}
+
+func isCompare(pl *Pipeline) bool {
+	m, ok := pl.Stages[len(pl.Stages)-1].(*MetricsAggregate)
+	return ok && m.Func == MetricsCompare
+}
+
+// compare parses compare({ filter }[, topN[, start, end]]).
+func (p *parser) compare() (Stage, error) {
+	p.advance()
+	if err := p.expect("("); err != nil {
+		return nil, err
+	}
+	if !p.is("{") {
+		return nil, p.expected(`a spanset filter "{" that picks the selection`)
+	}
+	f, err := p.spansetPrimary()
+	if err != nil {
+		return nil, err
+	}
+	args := &CompareArgs{Filter: f.(*SpansetFilter)}
+	var nums []int64
+	for p.is(",") && len(nums) < 3 {
+		p.advance()
+		t := p.tok()
+		n, err := strconv.ParseInt(t.text, 10, 64)
+		if t.kind != tokInt || err != nil {
+			return nil, p.expected("a whole number")
+		}
+		p.advance()
+		nums = append(nums, n)
+	}
+	switch len(nums) {
+	case 2:
+		return nil, p.errorf(p.tok().pos, "compare() takes a start and an end, or neither")
+	case 3:
+		if nums[1] == 0 && nums[2] == 0 {
+			return nil, p.errorf(p.toks[p.i-1].pos, "compare() takes a start and an end in Unix nanoseconds, not 0")
+		}
+		args.Start, args.End = nums[1], nums[2]
+		fallthrough
+	case 1:
+		if nums[0] < 1 || nums[0] > 1000 {
+			return nil, p.errorf(p.tok().pos, "compare() takes a top-N between 1 and 1000, not %d", nums[0])
+		}
+		args.TopN = int(nums[0])
+	}
+	if err := p.expect(")"); err != nil {
+		return nil, err
+	}
+	return &MetricsAggregate{Func: MetricsCompare, Compare: args}, nil
+}
+
+// metrics parses a metrics function and its by(...).
+func (p *parser) metrics(f MetricsFunc) (Stage, error) {
+	name := p.advance()
+	if err := p.expect("("); err != nil {
+		return nil, err
+	}
+	m := &MetricsAggregate{Func: f}
+	switch f {
+	case MetricsRate, MetricsCountOverTime:
+	default:
+		if p.is(")") {
+			return nil, p.errorf(p.tok().pos, "%s() needs the field it measures, as in %s(span:duration)", name.text, name.text)
+		}
+		e, err := p.expr(0, false)
+		if err != nil {
+			return nil, err
+		}
+		m.Field = e
+		if f == MetricsQuantileOverTime {
+			if !p.is(",") {
+				return nil, p.expected(`"," and a quantile such as .99`)
+			}
+			for p.is(",") {
+				p.advance()
+				v, err := p.literal("a quantile such as .99")
+				if err != nil {
+					return nil, err
+				}
+				q := v.Float
+				if v.Type == TypeInt {
+					q = float64(v.Int)
+				} else if v.Type != TypeFloat {
+					return nil, p.errorf(p.toks[p.i-1].pos, "a quantile is a number between 0 and 1, not %s", v)
+				}
+				if q < 0 || q > 1 {
+					return nil, p.errorf(p.toks[p.i-1].pos, "a quantile is a number between 0 and 1, not %s", v)
+				}
+				m.Quantiles = append(m.Quantiles, q)
+			}
+		}
+	}
+	if err := p.expect(")"); err != nil {
+		return nil, err
+	}
+	if p.isIdent("by") {
+		p.advance()
+		by, err := p.fieldList("by")
+		if err != nil {
+			return nil, err
+		}
+		m.By = by
+	}
+	return m, nil
 }

@@ -13,8 +13,11 @@ type Spanset struct {
 	// By holds, after by(...), the value of each field this spanset was
 	// grouped on.
 	By []GroupValue
-	// Select holds the fields select(...) asked to be returned with the spans.
-	Select []Expr
+	// Select holds the fields select(...) asked to be returned with the
+	// spans, and Selected their values: Selected[i][j] is Select[j] of
+	// Spans[i] (TypeNil where the span has none).
+	Select   []Expr
+	Selected [][]Static
 }
 
 // GroupValue is one field of a by(...) and the value its spanset has.
@@ -39,6 +42,8 @@ type GroupValue struct {
 //     the filter holds for one of its events (links) with the others'
 //     fields of that same event; a span without events sees them as nil.
 //   - Unscoped .x is the span's attribute x, else the resource's.
+//   - by(), select() and aggregates read event and link fields from a
+//     span's first event and link.
 //   - A structural operator relates spans by parent span ID within the
 //     trace; spans whose parent is missing have no parent, and spans with
 //     no parent are nobody's siblings.
@@ -58,6 +63,15 @@ func (q *Query) Match(trace []*model.Span) (matched []Spanset, ok bool) {
 		out := Spanset{Spans: make([]*model.Span, len(s.idx)), By: s.by, Select: s.sel}
 		for i, x := range s.idx {
 			out.Spans[i] = trace[x]
+		}
+		if len(s.sel) > 0 {
+			out.Selected = make([][]Static, len(s.idx))
+			for i, x := range s.idx {
+				out.Selected[i] = make([]Static, len(s.sel))
+				for j, f := range s.sel {
+					out.Selected[i][j] = t.eval(f, t.firstEnv(x)).static()
+				}
+			}
 		}
 		matched = append(matched, out)
 	}

@@ -156,7 +156,7 @@ func TestMatch(t *testing.T) {
 // TestMatchSpansets checks what the spansets carry: by() values, select()
 // fields, and the spans of each.
 func TestMatchSpansets(t *testing.T) {
-	q, err := Parse(`{ } | by(resource.service.name, span.db.system) | select(span.http.method)`)
+	q, err := Parse(`{ } | by(resource.service.name, span.db.system) | select(.http.method)`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,12 +167,18 @@ func TestMatchSpansets(t *testing.T) {
 		for _, g := range s.By {
 			by = append(by, g.Field.String()+"="+g.Value.String())
 		}
-		got = append(got, strings.Join(by, " ")+": "+names([]Spanset{s})+" select "+joinExprs(s.Select))
+		var sel []string
+		for _, vs := range s.Selected {
+			for _, v := range vs {
+				sel = append(sel, v.String())
+			}
+		}
+		got = append(got, strings.Join(by, " ")+": "+names([]Spanset{s})+" select "+joinExprs(s.Select)+" "+strings.Join(sel, ","))
 	}
 	want := []string{
-		`resource.service.name="frontend" span.db.system=nil: GET /checkout select span.http.method`,
-		`resource.service.name="frontend" span.db.system="postgresql": SELECT select span.http.method`,
-		`resource.service.name="payment" span.db.system=nil: charge, db insert, cache get select span.http.method`,
+		`resource.service.name="frontend" span.db.system=nil: GET /checkout select .http.method "GET"`,
+		`resource.service.name="frontend" span.db.system="postgresql": SELECT select .http.method nil`,
+		`resource.service.name="payment" span.db.system=nil: charge, db insert, cache get select .http.method "POST","POST","POST"`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("spansets:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

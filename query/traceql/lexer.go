@@ -100,6 +100,8 @@ func (l *lexer) next() (token, error) {
 		return l.word()
 	case c == '"' || c == '`':
 		return l.str()
+	case c == '\'':
+		return token{}, l.errorf(start, "strings are written in double quotes or backquotes, not single quotes")
 	}
 	for _, op := range operators {
 		if strings.HasPrefix(l.src[l.pos:], op) {

@@ -588,7 +588,7 @@ func (p *parser) primary(scalar bool) (Expr, error) {
 		if scalar {
 			return nil, p.expected("an aggregate such as count() or avg(duration), or a value")
 		}
-		return nil, p.errorf(t.pos, "unknown name %q: attributes are written span.%s, resource.%s or .%s", t.text, t.text, t.text, t.text)
+		return nil, p.errorf(t.pos, "unknown name %q: write a string in double quotes (%q), an attribute as span.%s, resource.%s or .%s", t.text, t.text, t.text, t.text, t.text)
 	}
 	if scalar {
 		return nil, p.expected("an aggregate such as count() or avg(duration), or a value")

@@ -183,7 +183,7 @@ func (p *parser) pipeline(nested bool) (*Pipeline, error) {
 			}
 			pl.Stages = append(pl.Stages, st)
 		case metrics && comparisonOps[p.tok().text] != OpNone && p.tok().kind == tokOp:
-			if _, ok := pl.Stages[len(pl.Stages)-1].(*MetricsAggregate); ok && pl.Stages[len(pl.Stages)-1].(*MetricsAggregate).Func == MetricsCompare {
+			if isCompare(pl) {
 				return nil, p.errorf(p.tok().pos, "compare() cannot be followed by a comparison")
 			}
 			st, err := p.metricsFilter()

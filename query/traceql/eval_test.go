@@ -216,6 +216,22 @@ func TestMatchBrokenTrees(t *testing.T) {
 	if sets, _ := q.Match(cycle); names(sets) != "GET /checkout, charge, cache get" {
 		t.Errorf("in a cycle, the spans on it are the ancestors: %s", names(sets))
 	}
+
+	// The client and server halves of a Zipkin shared span have one span
+	// ID; the first in the trace is the parent of the spans under it.
+	shared := checkout()
+	half := *shared[2]
+	half.Kind = model.SpanKindClient
+	shared = append(shared[:3], append([]*model.Span{&half}, shared[3:]...)...)
+	q, _ = Parse(`{ name = "charge" && kind = server } > { }`)
+	if sets, _ := q.Match(shared); names(sets) != "db insert, cache get" {
+		t.Errorf("children of the first half of a shared span: %s", names(sets))
+	}
+	q, _ = Parse(`{ name = "charge" } | count() = 2`)
+	if sets, _ := q.Match(shared); names(sets) != "charge, charge" {
+		t.Errorf("both halves of a shared span: %v", sets)
+	}
+
 	if sets, ok := q.Match(nil); ok || len(sets) != 0 {
 		t.Errorf("an empty trace matched: %v", sets)
 	}

@@ -34,7 +34,8 @@ test: lint ui unit ui-test fuzz
 unit:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-# Short fuzz runs of every decoder that takes bytes from outside.
+# Short fuzz runs of every decoder that takes bytes from outside, and of the
+# TraceQL parser.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSpansFromOTLP$$' -fuzztime $(FUZZTIME) ./model/
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./model/otlpjson/
@@ -44,6 +45,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzZipkinJSON$$' -fuzztime $(FUZZTIME) ./model/zipkin/
 	$(GO) test -run '^$$' -fuzz '^FuzzZipkinProto$$' -fuzztime $(FUZZTIME) ./model/zipkin/
 	$(GO) test -run '^$$' -fuzz '^FuzzReplay$$' -fuzztime $(FUZZTIME_SPOOL) ./agent/spool/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./query/traceql/
 
 # Benchmarks on the reference workload (DESIGN.md). Figures go in the README
 # and in issue notes; compare runs with benchstat.

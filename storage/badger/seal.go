@@ -54,6 +54,8 @@ type blockMeta struct {
 	traces     int
 	pageBits   uint8
 	tracePages int
+	tier       uint8    // 0: sealed from chunks; 1: merged from tier 0 blocks (merge.go)
+	replaces   []uint64 // seqs of the blocks a merged block replaces
 }
 
 // sealedIndex is the in-memory state of the sealed index.
@@ -145,8 +147,33 @@ func (s *Store) upgradeLegacy(txn *badger.Txn) error {
 }
 
 // loadIndex reads the legacy bucket list and the block headers, and counts
-// the pending chunks.
+// the pending chunks. Blocks that a merged block replaces (left by a crash
+// between the merged block's header and their deletion) are not used, and
+// deleted unless the store is read-only.
 func (s *Store) loadIndex() error {
+	if err := s.loadBlocks(); err != nil {
+		return err
+	}
+	for b, bs := range s.idx.blocks {
+		var gone []uint64
+		for _, m := range bs {
+			gone = append(gone, m.replaces...)
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		s.idx.blocks[b] = slices.DeleteFunc(bs, func(m blockMeta) bool { return slices.Contains(gone, m.seq) })
+		if !s.readOnly {
+			if err := s.deleteBlocks(b, gone); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loadBlocks is loadIndex's reading part.
+func (s *Store) loadBlocks() error {
 	return s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(legacyKey)
 		switch {
@@ -203,7 +230,16 @@ func encodeBlockHeader(m blockMeta) []byte {
 	v = binary.AppendUvarint(v, m.max)
 	v = binary.AppendUvarint(v, uint64(m.traces))
 	v = append(v, m.pageBits)
-	return binary.AppendUvarint(v, uint64(m.tracePages))
+	v = binary.AppendUvarint(v, uint64(m.tracePages))
+	if m.version < 2 {
+		return v
+	}
+	v = append(v, m.tier)
+	v = binary.AppendUvarint(v, uint64(len(m.replaces)))
+	for _, seq := range m.replaces {
+		v = binary.AppendUvarint(v, seq)
+	}
+	return v
 }
 
 func decodeBlockHeader(b uint32, seq uint64, v []byte) (blockMeta, bool) {
@@ -217,6 +253,13 @@ func decodeBlockHeader(b uint32, seq uint64, v []byte) (blockMeta, bool) {
 	m.traces = int(d.uvarint("block traces"))
 	m.pageBits = d.byte1("block page bits")
 	m.tracePages = int(d.uvarint("block trace pages"))
+	if m.version >= 2 && len(d.b) > 0 { // absent: a sealed block that replaces none
+		m.tier = d.byte1("block tier")
+		n := d.count("block replaced")
+		for range n {
+			m.replaces = append(m.replaces, d.uvarint("block replaced seq"))
+		}
+	}
 	return m, d.err == nil && m.pageBits <= 16 && m.min <= m.max
 }
 
@@ -253,7 +296,7 @@ func (s *Store) sealIndex(ctx context.Context, force bool) error {
 			}
 		}
 	}
-	return nil
+	return s.mergeBlocks(ctx)
 }
 
 // pendingMarkers returns up to n pending markers of bucket b.
@@ -475,6 +518,7 @@ func (s *Store) writeBlock(b uint32, bb *blockBuilder) error {
 	defer wb.Cancel()
 	e := 0
 	var v []byte
+	var traces []uint32
 	for page := range uint32(1) << bits {
 		lo := e
 		for e < len(entries) && pageOf(entries[e].hash, bits) == page {
@@ -483,22 +527,12 @@ func (s *Store) writeBlock(b uint32, bb *blockBuilder) error {
 		v = binary.AppendUvarint(v[:0], uint64(e-lo))
 		prevHash := uint32(0)
 		for _, en := range entries[lo:e] {
-			n := en.hi - en.lo
-			v = binary.AppendUvarint(v, uint64(en.hash-prevHash))
-			prevHash = en.hash
-			single := uint64(0)
-			if n == 1 {
-				single = 1
-			}
-			v = binary.AppendUvarint(v, (posts[en.lo].hs&maxIndexedSvc)<<1|single)
-			if n > 1 {
-				v = binary.AppendUvarint(v, uint64(n))
-			}
-			prev := uint32(0)
+			traces = traces[:0]
 			for _, p := range posts[en.lo:en.hi] {
-				v = binary.AppendUvarint(v, uint64(p.t-prev))
-				prev = p.t
+				traces = append(traces, p.t)
 			}
+			v = appendPosting(v, en.hash-prevHash, posts[en.lo].hs&maxIndexedSvc, traces)
+			prevHash = en.hash
 		}
 		if err := wb.Set(blockKey(b, m.seq, blockPosting, page), slices.Clone(v)); err != nil {
 			return fmt.Errorf("cannot write index block: %w", err)
@@ -508,12 +542,7 @@ func (s *Store) writeBlock(b uint32, bb *blockBuilder) error {
 		lo, hi := p*tracePageSize, min((p+1)*tracePageSize, len(order))
 		v := binary.AppendUvarint(nil, uint64(hi-lo))
 		for _, t := range order[lo:hi] {
-			v = append(v, bb.ids[t][:]...)
-			newest := min(bb.newest[t], m.max)
-			v = binary.AppendUvarint(v, m.max-newest)
-			if m.version >= 2 {
-				v = binary.AppendUvarint(v, newest-min(bb.oldest[t], newest))
-			}
+			v = appendBlockTrace(v, &m, blockTrace{id: bb.ids[t], newest: bb.newest[t], oldest: bb.oldest[t]})
 		}
 		if err := wb.Set(blockKey(b, m.seq, blockTraces, uint32(p)), v); err != nil {
 			return fmt.Errorf("cannot write index block: %w", err)
@@ -529,6 +558,37 @@ func (s *Store) writeBlock(b uint32, bb *blockBuilder) error {
 	}
 	s.idx.add(m)
 	return nil
+}
+
+// appendPosting appends one posting entry: the hash as a delta from the
+// previous entry's, the service, and the ascending trace numbers.
+func appendPosting(v []byte, hashDelta uint32, svc uint64, traces []uint32) []byte {
+	v = binary.AppendUvarint(v, uint64(hashDelta))
+	single := uint64(0)
+	if len(traces) == 1 {
+		single = 1
+	}
+	v = binary.AppendUvarint(v, svc<<1|single)
+	if len(traces) > 1 {
+		v = binary.AppendUvarint(v, uint64(len(traces)))
+	}
+	prev := uint32(0)
+	for _, t := range traces {
+		v = binary.AppendUvarint(v, uint64(t-prev))
+		prev = t
+	}
+	return v
+}
+
+// appendBlockTrace appends one entry of a trace page of block m.
+func appendBlockTrace(v []byte, m *blockMeta, t blockTrace) []byte {
+	v = append(v, t.id[:]...)
+	newest := min(t.newest, m.max)
+	v = binary.AppendUvarint(v, m.max-newest)
+	if m.version >= 2 {
+		v = binary.AppendUvarint(v, newest-min(t.oldest, newest))
+	}
+	return v
 }
 
 func pageOf(hash uint32, bits uint8) uint32 {

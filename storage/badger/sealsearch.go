@@ -20,9 +20,6 @@ import (
 // search stops once limit results are newer than every remaining bound.
 // FORMAT.md ("Search with attribute conditions") says why this is exact.
 func (s *Store) findSealed(ctx context.Context, q *storage.Query, cq *chunkQuery) ([]storage.TraceRef, error) {
-	// The snapshot first, then the block list: see FORMAT.md.
-	txn := s.db.NewTransaction(false)
-	defer txn.Discard()
 	buckets := s.liveBuckets()
 	hiBound := q.StartMax
 	if hiBound == 0 {
@@ -31,7 +28,11 @@ func (s *Store) findSealed(ctx context.Context, q *storage.Query, cq *chunkQuery
 
 	var blocks []blockMeta
 	var fresh, legacy []uint32
+	// The snapshot first, then the block list, both under the index lock
+	// (a merge swaps blocks under it): see FORMAT.md.
 	s.idx.mu.RLock()
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
 	for _, b := range buckets {
 		if s.idx.legacy[b] {
 			// Its old chunks are scanned; new ones, sealed (and so

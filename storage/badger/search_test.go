@@ -299,13 +299,17 @@ func TestWritesSealInTheBackground(t *testing.T) {
 // starts inside the window and whose other spans start after it: the block
 // posts the trace with its newest start past the window, and the search
 // still finds it; a trace whose spans all start after the window is not
-// found. Both version 1 and version 2 blocks.
+// found. Version 1 and version 2 blocks, and a merged block of two whose
+// first holds the matching span and the second the others.
 func TestSealedTraceAcrossWindowEnd(t *testing.T) {
-	for _, version := range []uint8{1, 2} {
-		t.Run(fmt.Sprintf("block version %d", version), func(t *testing.T) {
+	for _, tc := range []struct {
+		version uint8
+		merged  bool
+	}{{1, false}, {2, false}, {2, true}} {
+		t.Run(fmt.Sprintf("block version %d, merged %v", tc.version, tc.merged), func(t *testing.T) {
 			ctx := context.Background()
 			s := openTest(t, t.TempDir(), nil)
-			s.blockVersion = version
+			s.blockVersion = tc.version
 			base := time.Now().Add(-time.Hour).Truncate(time.Second)
 			spans := testSpans(20, "svc", base, 3)
 			// Trace 0: span 0 inside the window, the others 30 s later.
@@ -317,14 +321,24 @@ func TestSealedTraceAcrossWindowEnd(t *testing.T) {
 				}
 				sp.Attributes = append(sp.Attributes, model.KeyValue{Key: "order.id", Value: model.StringValue("o-1")})
 			}
-			if err := s.WriteSpans(ctx, spans); err != nil {
-				t.Fatal(err)
+			writes := [][]*model.Span{spans}
+			if tc.merged {
+				writes = [][]*model.Span{spans[:1], spans[1:]}
 			}
-			if err := s.sealIndex(ctx, true); err != nil {
-				t.Fatal(err)
+			for _, w := range writes {
+				if err := s.WriteSpans(ctx, w); err != nil {
+					t.Fatal(err)
+				}
+				s.mergeFan = 1 << 30
+				if err := s.sealIndex(ctx, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.merged {
+				merge(t, s, 2)
 			}
 			if s.sealedBlocks() != 1 {
-				t.Fatalf("%d blocks sealed, want 1", s.sealedBlocks())
+				t.Fatalf("%d blocks, want 1", s.sealedBlocks())
 			}
 			q := storage.Query{Kind: storage.AnyKind, Limit: 20, StartMin: uint64(base.Add(-time.Minute).UnixNano()),
 				StartMax: uint64(base.Add(time.Second).UnixNano()), Attributes: []storage.Attribute{{Key: "order.id", Value: "o-1"}}}

@@ -247,6 +247,12 @@ type Store struct {
 	// blockVersion, when not 0, is the version of the blocks sealing
 	// writes instead of blockCodecVersion: tests make older blocks.
 	blockVersion uint8
+	// mergeFan, when not 0, is the number of blocks a merge takes instead
+	// of mergeFan: tests merge few.
+	mergeFan int
+	// keepMergeInputs leaves a merge's inputs on disk, as a crash between
+	// the merged block's header and their deletion would.
+	keepMergeInputs bool
 }
 
 type opKey struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/scrytrace/scry/internal/admin"
 	"github.com/scrytrace/scry/internal/app"
 	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/internal/wiring"
 )
 
@@ -37,6 +38,7 @@ func command() *cobra.Command {
 		intake    = wiring.DefaultIntakeFlags()
 		qry       = wiring.DefaultQueryFlags()
 		adminAddr string
+		listenTLS = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.HTTP, tlsconf.Admin)
 	)
 	cmd := &cobra.Command{
 		Use:          "scry",
@@ -50,17 +52,21 @@ func command() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm := admin.New(adminAddr, reg, tel.For("admin"))
+			srvTLS, err := listenTLS.Build(tel)
+			if err != nil {
+				return err
+			}
+			adm := admin.New(adminAddr, srvTLS.For(tlsconf.Admin), reg, tel.For("admin"))
 			s, err := store.NewStore(tel)
 			if err != nil {
 				return err
 			}
 			adm.AddCheck(s.DiskFull) // not ready while writes are refused for a full disk
-			in, err := intake.BuildIntake(s, tel)
+			in, err := intake.BuildIntake(s, srvTLS, tel)
 			if err != nil {
 				return err
 			}
-			q, err := qry.BuildQuery(s, tel)
+			q, err := qry.BuildQuery(s, srvTLS.For(tlsconf.HTTP), tel)
 			if err != nil {
 				return err
 			}
@@ -99,6 +105,7 @@ func command() *cobra.Command {
 	intake.Add(cmd.Flags())
 	qry.Add(cmd.Flags())
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14269")
+	listenTLS.Add(cmd.Flags())
 	cli.AddConfigFlags(cmd)
 	cli.AddMemoryLimitFlag(cmd, 200)
 	return cmd

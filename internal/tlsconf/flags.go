@@ -173,9 +173,9 @@ type ClientFlags struct {
 func (f *ClientFlags) Add(fs *pflag.FlagSet, what string) {
 	p, c := f.Prefix+"-tls-", &f.Config
 	fs.BoolVar(&c.Enabled, p+"enabled", false, "speak TLS to "+what+", checking their certificates against the system's CAs unless --"+p+"ca-file is set (any other --"+p+"* flag turns TLS on too)")
-	fs.StringVar(&c.CAFile, p+"ca-file", "", "PEM CA certificates that "+what+"' certificates must be signed by (turns TLS on)")
+	fs.StringVar(&c.CAFile, p+"ca-file", "", "PEM CA certificates that must have signed the certificates of "+what+" (turns TLS on)")
 	fs.StringVar(&c.CertFile, p+"cert-file", "", "PEM client certificate presented to "+what+" that require one (mutual TLS; turns TLS on); re-read when the file changes")
 	fs.StringVar(&c.KeyFile, p+"key-file", "", "PEM private key of --"+p+"cert-file")
-	fs.StringVar(&c.ServerName, p+"server-name", "", "name "+what+"' certificates must hold, instead of the host dialled (turns TLS on)")
+	fs.StringVar(&c.ServerName, p+"server-name", "", "name the certificates of "+what+" must hold, instead of the host dialled (turns TLS on)")
 	fs.StringVar(&c.MinVersion, p+"min-version", "1.2", "oldest TLS version spoken to "+what+": 1.2 or 1.3")
 }

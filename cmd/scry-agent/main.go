@@ -68,7 +68,7 @@ sampling strategies (GET /sampling?service=) fetched from the collector.
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry-agent started", "version", version, "collectors", cfg.Collectors)
-				fmt.Fprintf(os.Stderr, "scry-agent %s is running; forwarding to %v, admin on http://%s\n", version, cfg.Collectors, adm.Addr())
+				fmt.Fprintf(os.Stderr, "scry-agent %s is running; forwarding to %v, admin on %s%s\n", version, cfg.Collectors, srvTLS.For(tlsconf.Admin).Scheme(), adm.Addr())
 			}, flags.ShutdownTimeout)
 		},
 	}

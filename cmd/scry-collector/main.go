@@ -67,7 +67,7 @@ func main() {
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry-collector started", "version", version, "data_dir", store.Badger.Dir, "storage_addr", api.Addr().String())
-				fmt.Fprintf(os.Stderr, "scry-collector %s is running; storage API on %s, admin on http://%s\n", version, api.Addr(), adm.Addr())
+				fmt.Fprintf(os.Stderr, "scry-collector %s is running; storage API on %s, admin on %s%s\n", version, api.Addr(), srvTLS.For(tlsconf.Admin).Scheme(), adm.Addr())
 			}, 30*time.Second)
 		},
 	}

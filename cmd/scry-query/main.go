@@ -55,7 +55,7 @@ func main() {
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry-query started", "version", version, "storage", rem.Remote.Endpoints)
-				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: http://%s%s/\n  stores:     %v\n", version, q.Addr(), qry.Query.BasePath, rem.Remote.Endpoints)
+				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: %s%s%s/\n  stores:     %v\n", version, srvTLS.For(tlsconf.HTTP).Scheme(), q.Addr(), qry.Query.BasePath, rem.Remote.Endpoints)
 			}, 30*time.Second)
 		},
 	}

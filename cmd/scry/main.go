@@ -76,15 +76,15 @@ func command() *cobra.Command {
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry started", "version", version, "data_dir", store.Badger.Dir)
-				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  http://%s%s/\n", version, q.Addr(), qry.Query.BasePath)
+				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  %s%s%s/\n", version, srvTLS.For(tlsconf.HTTP).Scheme(), q.Addr(), qry.Query.BasePath)
 				if in.GRPC != nil {
 					fmt.Fprintf(os.Stderr, "  OTLP/gRPC:   %s\n", in.GRPC.Addr())
 				}
 				if in.HTTP != nil {
-					fmt.Fprintf(os.Stderr, "  OTLP/HTTP:   http://%s/v1/traces\n", in.HTTP.Addr())
+					fmt.Fprintf(os.Stderr, "  OTLP/HTTP:   %s%s/v1/traces\n", srvTLS.For(tlsconf.OTLPHTTP).Scheme(), in.HTTP.Addr())
 				}
 				if in.JaegerHTTP != nil {
-					fmt.Fprintf(os.Stderr, "  Jaeger HTTP: http://%s/api/traces, sampling at /api/sampling\n", in.JaegerHTTP.Addr())
+					fmt.Fprintf(os.Stderr, "  Jaeger HTTP: %s%s/api/traces, sampling at /api/sampling\n", srvTLS.For(tlsconf.JaegerHTTP).Scheme(), in.JaegerHTTP.Addr())
 				}
 				if in.UDP != nil {
 					if a := in.UDP.Addrs().Compact; a != nil {
@@ -95,9 +95,9 @@ func command() *cobra.Command {
 					}
 				}
 				if in.Zipkin != nil {
-					fmt.Fprintf(os.Stderr, "  Zipkin:      http://%s/api/v2/spans\n", in.Zipkin.Addr())
+					fmt.Fprintf(os.Stderr, "  Zipkin:      %s%s/api/v2/spans\n", srvTLS.For(tlsconf.Zipkin).Scheme(), in.Zipkin.Addr())
 				}
-				fmt.Fprintf(os.Stderr, "  admin:       http://%s/metrics\n  data:        %s\n", adm.Addr(), store.Badger.Dir)
+				fmt.Fprintf(os.Stderr, "  admin:       %s%s/metrics\n  data:        %s\n", srvTLS.For(tlsconf.Admin).Scheme(), adm.Addr(), store.Badger.Dir)
 			}, 30*time.Second)
 		},
 	}

@@ -110,6 +110,15 @@ func (l *Listener) Name() string {
 // Enabled reports whether the listener serves TLS.
 func (l *Listener) Enabled() bool { return l != nil && l.src != nil }
 
+// Scheme returns "https://" for a listener that serves TLS, else
+// "http://", for the URLs a binary prints.
+func (l *Listener) Scheme() string {
+	if l.Enabled() {
+		return "https://"
+	}
+	return "http://"
+}
+
 // MutualTLS reports whether client certificates are required.
 func (l *Listener) MutualTLS() bool { return l != nil && l.mtls }
 

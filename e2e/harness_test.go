@@ -102,7 +102,7 @@ type Scry struct {
 	UDPCompact, UDPBinary     string
 
 	http   *http.Client
-	scheme string // of the query API and the admin port: "http://" or "https://"
+	scheme string // of the query API and the admin port: "https://", or "http://" (also when empty)
 }
 
 // startScry starts the scry binary with free loopback ports, its own data
@@ -205,11 +205,19 @@ func freeAddrs(t testing.TB, n int) []string {
 
 // ---- query API clients ----
 
+// base returns the URL of hostPort, one of s's HTTP listeners.
+func (s *Scry) base(hostPort string) string {
+	if s.scheme == "" {
+		return "http://" + hostPort
+	}
+	return s.scheme + hostPort
+}
+
 // get sends GET path (with query) to the query API and returns the status
 // and body.
 func (s *Scry) get(t testing.TB, pathAndQuery string) (int, []byte, http.Header) {
 	t.Helper()
-	resp, err := s.http.Get(s.scheme + s.Query + pathAndQuery)
+	resp, err := s.http.Get(s.base(s.Query) + pathAndQuery)
 	if err != nil {
 		t.Fatalf("GET %s: %v", pathAndQuery, err)
 	}
@@ -363,7 +371,7 @@ func (s *Scry) checkStored(t testing.TB, want map[string][]string) {
 // use).
 func (s *Scry) metric(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
-	resp, err := s.http.Get(s.scheme + s.Admin + "/metrics")
+	resp, err := s.http.Get(s.base(s.Admin) + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net/http"
 	"os/exec"
 	"slices"
 	"strings"
@@ -52,29 +51,8 @@ func TestTLS(t *testing.T) {
 
 	t.Run("every listener", func(t *testing.T) {
 		foreign := tlstest.NewCA(t, "foreign CA").Client(t, "intruder")
-		tls11 := h2(clientTLS)
-		tls11.MinVersion, tls11.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
-		plain := &http.Client{Timeout: 5 * time.Second}
 		for name, addr := range listeners {
-			leaf, err := tlstest.Handshake(addr, h2(clientTLS))
-			if err != nil || leaf.SerialNumber.Cmp(srv.Leaf.SerialNumber) != 0 {
-				t.Errorf("%s: handshake with the CA and a client certificate: %v", name, err)
-			}
-			if _, err := tlstest.Handshake(addr, tls11); err == nil || !strings.Contains(err.Error(), "version") {
-				t.Errorf("%s: TLS 1.1: %v, want a protocol version error", name, err)
-			}
-			if _, err := tlstest.Handshake(addr, h2(tlstest.ClientConfig(ca, nil))); err == nil {
-				t.Errorf("%s: a client without a certificate was let in", name)
-			}
-			if _, err := tlstest.Handshake(addr, h2(tlstest.ClientConfig(ca, &foreign))); err == nil {
-				t.Errorf("%s: a client certificate of another CA was let in", name)
-			}
-			if resp, err := plain.Get("http://" + addr + "/"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusBadRequest {
-					t.Errorf("%s: plain HTTP answered %d, want a refusal", name, resp.StatusCode)
-				}
-			}
+			tlstest.CheckListener(t, name, addr, ca, client, foreign)
 		}
 	})
 
@@ -185,4 +163,27 @@ func runScryThen(t *testing.T, args ...string) ([]byte, error) {
 	cmd.Env = cleanEnv()
 	testbin.SetChildAttrs(cmd)
 	return cmd.CombinedOutput()
+}
+
+// TestTLSFromConfigFile: a tls: block with the OpenTelemetry Collector's
+// key names in --config turns TLS on for every listener, and an admin-tls:
+// block with an empty cert_file keeps the admin port in plain text.
+func TestTLSFromConfigFile(t *testing.T) {
+	t.Parallel()
+	ca := tlstest.NewCA(t, "test CA")
+	srv := ca.Server(t, "scry")
+	cfg := writeConfig(t, "tls:\n  cert_file: "+srv.CertFile+"\n  key_file: "+srv.KeyFile+"\n  min_version: \"1.3\"\n"+
+		"admin-tls:\n  cert_file: \"\"\n")
+	s := startScry(t, "--config="+cfg) // readiness over plain HTTP: the admin port is plain text
+	for name, addr := range map[string]string{"otlp-grpc": s.OTLPGRPC, "http": s.Query, "zipkin": s.Zipkin} {
+		c := tlstest.ClientConfig(ca, nil)
+		c.NextProtos = []string{"h2"}
+		if _, err := tlstest.Handshake(addr, c); err != nil {
+			t.Errorf("%s: handshake: %v", name, err)
+		}
+		c.MaxVersion = tls.VersionTLS12
+		if _, err := tlstest.Handshake(addr, c); err == nil || !strings.Contains(err.Error(), "version") {
+			t.Errorf("%s: TLS 1.2 with min_version 1.3: %v, want a protocol version error", name, err)
+		}
+	}
 }

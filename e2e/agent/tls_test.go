@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrytrace/scry/internal/testbin"
 	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/internal/tlsconf/tlstest"
 )
@@ -79,4 +80,49 @@ func TestMutualTLSToCollector(t *testing.T) {
 	if _, err := tlstest.Handshake(col.GRPC, tlstest.ClientConfig(ca, &foreign)); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("handshake with a foreign client certificate: %v, want a certificate error", err)
 	}
+}
+
+// TestEveryListenerTLS runs scry-collector, scry-query and scry-agent with
+// --tls-cert-file, --tls-key-file and --tls-client-ca-file and checks every
+// TCP listener of each: a handshake with the CA and a client certificate
+// works; TLS 1.1, plain text, no client certificate and a foreign one are
+// refused.
+func TestEveryListenerTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	srv := ca.Server(t, "server")
+	client := ca.Client(t, "client")
+	foreign := tlstest.NewCA(t, "foreign CA").Client(t, "intruder")
+	caFile := ca.CAFile(t)
+	tlsFlags := []string{"--tls-cert-file=" + srv.CertFile, "--tls-key-file=" + srv.KeyFile, "--tls-client-ca-file=" + caFile}
+	clientFlags := func(prefix string) []string {
+		return []string{"--" + prefix + "-tls-ca-file=" + caFile, "--" + prefix + "-tls-cert-file=" + client.CertFile, "--" + prefix + "-tls-key-file=" + client.KeyFile}
+	}
+	start := func(bin string, names []string, flags ...string) map[string]string {
+		return testbin.WithFreePorts(t, len(names), func(ports []string) (map[string]string, error) {
+			addrs := map[string]string{}
+			args := append([]string{"--log-level=warn"}, tlsFlags...)
+			for i, n := range names {
+				addrs[n] = ports[i]
+				args = append(args, "--"+n+"-addr="+ports[i])
+			}
+			_, err := testbin.Cmd{Bin: buildBin(t, bin), Args: append(args, flags...), Admin: addrs["admin"],
+				ReadyTLS: tlstest.ClientConfig(ca, &client), ReadyTimeout: readyTimeout, LaxStop: true}.Run(t)
+			return addrs, err
+		})
+	}
+	check := func(binary string, addrs map[string]string) {
+		for name, addr := range addrs {
+			tlstest.CheckListener(t, binary+" "+name, addr, ca, client, foreign)
+		}
+	}
+
+	col := start("./cmd/scry-collector", []string{"otlp-grpc", "otlp-http", "jaeger-http", "zipkin", "storage", "admin"},
+		"--udp-compact-addr=", "--udp-binary-addr=", "--data-dir="+t.TempDir())
+	check("scry-collector", col)
+	_, storagePort, _ := net.SplitHostPort(col["storage"])
+	check("scry-query", start("./cmd/scry-query", []string{"http", "admin"},
+		append(clientFlags("storage"), "--storage=localhost:"+storagePort)...))
+	_, grpcPort, _ := net.SplitHostPort(col["otlp-grpc"])
+	check("scry-agent", start("./cmd/scry-agent", []string{"otlp-grpc", "otlp-http", "sampling", "admin"},
+		append(clientFlags("collector"), "--collector=localhost:"+grpcPort, "--udp-compact-addr=", "--udp-binary-addr=")...))
 }

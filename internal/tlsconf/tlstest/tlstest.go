@@ -13,8 +13,10 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -219,4 +221,35 @@ func Handshake(addr string, cfg *tls.Config) (*x509.Certificate, error) {
 		}
 	}
 	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
+// CheckListener fails t unless the listener name on addr, serving a
+// certificate of ca with mutual TLS, completes a handshake with a client
+// trusting ca and presenting client, and refuses TLS 1.1, a client with no
+// certificate, one with a certificate of another CA (foreign), and plain
+// HTTP.
+func CheckListener(t testing.TB, name, addr string, ca *CA, client, foreign Pair) {
+	t.Helper()
+	h2 := func(c *tls.Config) *tls.Config { c.NextProtos = []string{"h2"}; return c }
+	if _, err := Handshake(addr, h2(ClientConfig(ca, &client))); err != nil {
+		t.Errorf("%s: handshake with the CA and a client certificate: %v", name, err)
+	}
+	old := h2(ClientConfig(ca, &client))
+	old.MinVersion, old.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
+	if _, err := Handshake(addr, old); err == nil || !strings.Contains(err.Error(), "version") {
+		t.Errorf("%s: TLS 1.1: %v, want a protocol version error", name, err)
+	}
+	if _, err := Handshake(addr, h2(ClientConfig(ca, nil))); err == nil {
+		t.Errorf("%s: a client without a certificate was let in", name)
+	}
+	if _, err := Handshake(addr, h2(ClientConfig(ca, &foreign))); err == nil {
+		t.Errorf("%s: a client certificate of another CA was let in", name)
+	}
+	plain := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := plain.Get("http://" + addr + "/"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: plain HTTP answered %d, want a refusal", name, resp.StatusCode)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -123,6 +124,30 @@ func TestEveryListenerTLS(t *testing.T) {
 	check("scry-query", start("./cmd/scry-query", []string{"http", "admin"},
 		append(clientFlags("storage"), "--storage=localhost:"+storagePort)...))
 	_, grpcPort, _ := net.SplitHostPort(col["otlp-grpc"])
-	check("scry-agent", start("./cmd/scry-agent", []string{"otlp-grpc", "otlp-http", "sampling", "admin"},
-		append(clientFlags("collector"), "--collector=localhost:"+grpcPort, "--udp-compact-addr=", "--udp-binary-addr=")...))
+	_, jaegerPort, _ := net.SplitHostPort(col["jaeger-http"])
+	ag := start("./cmd/scry-agent", []string{"otlp-grpc", "otlp-http", "sampling", "admin"},
+		append(clientFlags("collector"), "--collector=localhost:"+grpcPort, "--udp-compact-addr=", "--udp-binary-addr=",
+			"--sampling-url=https://localhost:"+jaegerPort+"/api/sampling")...)
+	check("scry-agent", ag)
+
+	// The agent fetches sampling strategies from the collector's Jaeger
+	// HTTP port over mutual TLS too, with its --collector-tls-* settings.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlstest.ClientConfig(ca, &client)}}
+	resp, err := hc.Get("https://" + ag["sampling"] + "/sampling?service=tls-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /sampling: %d", resp.StatusCode)
+	}
+	resp, err = hc.Get("https://" + ag["admin"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `scry_agent_sampling_requests_total{source="collector"} 1`; !strings.Contains(string(metrics), want) {
+		t.Errorf("the strategy was not fetched from the collector over TLS: /metrics has no %q", want)
+	}
 }

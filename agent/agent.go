@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/scrytrace/scry/collector/otlphttp"
 	"github.com/scrytrace/scry/internal/httpserver"
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/tlsconf"
 )
 
 // Agent is the sidecar: intake over UDP and OTLP into a bounded buffer,
@@ -91,6 +93,9 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 		BufferBytes: cfg.UDPBufferBytes, QueueBytes: cfg.UDPQueueBytes, Workers: cfg.UDPWorkers,
 		MetricPrefix: "scry_agent",
 	}
+	if err := tlsconf.CheckUDP(cfg.ListenTLS.Policy(), cfg.UDPCompactAddr, cfg.UDPBinaryAddr); err != nil {
+		return nil, err
+	}
 	if a.udp, err = jaegerudp.New(uc, udpSink{a: a}, tel.For("jaeger-udp")); err != nil {
 		return nil, err
 	}
@@ -99,6 +104,7 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 	if cfg.OTLPGRPCAddr != "" {
 		c := otlpgrpc.DefaultConfig()
 		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest, c.RetryAfter = cfg.OTLPGRPCAddr, cfg.MaxRequestBytes, cfg.MaxSpansPerRequest, cfg.RetryAfter
+		c.TLS = cfg.ListenTLS.For(tlsconf.OTLPGRPC)
 		if a.grpcRecv, err = otlpgrpc.New(c, otlpConsumer{a: a}, intake, tel.For("otlp-grpc")); err != nil {
 			return nil, err
 		}
@@ -106,6 +112,7 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 	if cfg.OTLPHTTPAddr != "" {
 		c := otlphttp.DefaultConfig()
 		c.Addr, c.MaxRequestBytes, c.MaxSpansPerRequest, c.RetryAfter = cfg.OTLPHTTPAddr, cfg.MaxRequestBytes, cfg.MaxSpansPerRequest, cfg.RetryAfter
+		c.TLS = cfg.ListenTLS.For(tlsconf.OTLPHTTP)
 		if a.httpRecv, err = otlphttp.New(c, otlpConsumer{a: a}, intake, tel.For("otlp-http")); err != nil {
 			return nil, err
 		}
@@ -113,11 +120,14 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 	if cfg.SamplingAddr != "" {
 		sc := sampling.DefaultConfig()
 		sc.URL = cfg.SamplingURL
+		if cfg.SamplingTLS != nil {
+			sc.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.SamplingTLS, Proxy: http.ProxyFromEnvironment}}
+		}
 		p, err := sampling.New(sc, tel.For("sampling"))
 		if err != nil {
 			return nil, err
 		}
-		a.sampling = httpserver.New("sampling", cfg.SamplingAddr, p, tel.For("sampling"))
+		a.sampling = httpserver.New("sampling", cfg.SamplingAddr, p, cfg.ListenTLS.For(tlsconf.Sampling), tel.For("sampling"))
 	}
 	if a.eps, err = newEndpoints(cfg, tel.For("forwarder")); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/scrytrace/scry/collector/jaegerudp"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/collector/otlphttp"
+	"github.com/scrytrace/scry/internal/tlsconf"
 )
 
 // Defaults of Config.
@@ -90,6 +92,10 @@ type Config struct {
 	// DialOptions are added to those of every collector connection (TLS,
 	// say; the default is plain text).
 	DialOptions []grpc.DialOption
+	// ListenTLS holds the TLS of the listeners "otlp-grpc", "otlp-http"
+	// and "sampling" and the plaintext policy (UDP included); nil: plain
+	// text everywhere, no policy.
+	ListenTLS *tlsconf.Servers
 	// LookupHost resolves collector host names. Default
 	// net.DefaultResolver.LookupHost.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
@@ -104,6 +110,9 @@ type Config struct {
 	// proxied from SamplingURL and cached per service.
 	SamplingAddr string
 	SamplingURL  string
+	// SamplingTLS is the client TLS of fetches from an https SamplingURL;
+	// nil: the system's CAs.
+	SamplingTLS *tls.Config
 }
 
 // DefaultConfig returns the defaults: Jaeger's and OTLP's ports on

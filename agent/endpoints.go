@@ -72,7 +72,7 @@ func newEndpoints(cfg Config, tel telemetry.Settings) (*endpoints, error) {
 		hs := &hostSpec{spec: spec, host: host, port: port}
 		if ip, err := netip.ParseAddr(host); err == nil {
 			hs.fixed = true
-			t, err := e.dial(net.JoinHostPort(ip.String(), port))
+			t, err := e.dial(hs, net.JoinHostPort(ip.String(), port))
 			if err != nil {
 				e.close()
 				return nil, err
@@ -85,7 +85,11 @@ func newEndpoints(cfg Config, tel telemetry.Settings) (*endpoints, error) {
 	return e, nil
 }
 
-func (e *endpoints) dial(addr string) (*target, error) {
+// dial sets up the connection to addr, one of hs's addresses. Its
+// authority is hs's host name, so that TLS checks the collector's
+// certificate for the name it was given, not for the address it resolved
+// to.
+func (e *endpoints) dial(hs *hostSpec, addr string) (*target, error) {
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{
@@ -94,6 +98,9 @@ func (e *endpoints) dial(addr string) (*target, error) {
 			Backoff:           backoff.Config{BaseDelay: e.cfg.RetryInitialBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: e.cfg.RetryMaxBackoff},
 			MinConnectTimeout: min(5*time.Second, e.cfg.ExportTimeout),
 		}),
+	}
+	if !hs.fixed {
+		opts = append(opts, grpc.WithAuthority(net.JoinHostPort(hs.host, hs.port)))
 	}
 	opts = append(opts, e.cfg.DialOptions...)
 	conn, err := grpc.NewClient("passthrough:///"+addr, opts...) // resolved already
@@ -247,7 +254,7 @@ func (e *endpoints) resolve(ctx context.Context, hs *hostSpec) {
 	keep, gone, add := hostaddr.Diff(hs.targets, func(t *target) string { return t.addr }, want)
 	var added []string
 	for _, addr := range add {
-		t, err := e.dial(addr) // no I/O: connections are made on first use
+		t, err := e.dial(hs, addr) // no I/O: connections are made on first use
 		if err != nil {
 			e.logger.Error("cannot add collector address", "collector", hs.spec, "err", err)
 			continue

@@ -143,6 +143,15 @@ func TestHelp(t *testing.T) {
 		{"udp-compact-addr", `"127.0.0.1:6831"`},
 		{"udp-binary-addr", `"127.0.0.1:6832"`},
 		{"udp-buffer-bytes", "4194304"},
+		{"tls-cert-file", ""},
+		{"tls-key-file", ""},
+		{"tls-client-ca-file", ""},
+		{"tls-min-version", `"1.2"`},
+		{"tls-reload-interval", "5s"},
+		{"require-tls", ""},
+		{"otlp-grpc-tls-cert-file", ""},
+		{"http-tls-client-ca-file", ""},
+		{"admin-tls-min-version", ""},
 	} {
 		line := regexp.MustCompile(`(?m)^\s+(-\w, )?--` + regexp.QuoteMeta(f.name) + `\s.*$`).FindString(help)
 		switch {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -85,6 +86,9 @@ type scryOptions struct {
 	// (environment or config file): the harness passes no flag for it and
 	// uses this address. Keys are flag names.
 	External map[string]string
+	// TLS, when set, is the client TLS the harness speaks to the query
+	// API and the admin port (readiness, /metrics), which then serve TLS.
+	TLS *tls.Config
 }
 
 // Scry is one running scry process.
@@ -97,7 +101,8 @@ type Scry struct {
 	JaegerHTTP, Zipkin        string
 	UDPCompact, UDPBinary     string
 
-	http *http.Client
+	http   *http.Client
+	scheme string // of the query API and the admin port: "https://", or "http://" (also when empty)
 }
 
 // startScry starts the scry binary with free loopback ports, its own data
@@ -152,16 +157,20 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 			}
 		}
 		args = append(args, opts.Flags...)
-		p, err := testbin.Start(t, bin, args, opts.Env, addrs[flagAdmin])
+		p, err := testbin.Cmd{Bin: bin, Args: args, Env: opts.Env, Admin: addrs[flagAdmin], ReadyTLS: opts.TLS}.Run(t)
 		if err != nil {
 			return nil, err
+		}
+		client, scheme := &http.Client{Timeout: httpTimeout}, "http://"
+		if opts.TLS != nil {
+			client.Transport, scheme = &http.Transport{TLSClientConfig: opts.TLS}, "https://"
 		}
 		return &Scry{
 			Proc: p, DataDir: dataDir,
 			OTLPGRPC: addrs[flagOTLPGRPC], OTLPHTTP: addrs[flagOTLPHTTP], Query: addrs[flagHTTP],
 			JaegerHTTP: addrs[flagJaegerHTTP], Zipkin: addrs[flagZipkin],
 			UDPCompact: addrs[flagUDPCompact], UDPBinary: addrs[flagUDPBinary],
-			http: &http.Client{Timeout: httpTimeout},
+			http: client, scheme: scheme,
 		}, nil
 	})
 }
@@ -196,11 +205,19 @@ func freeAddrs(t testing.TB, n int) []string {
 
 // ---- query API clients ----
 
+// base returns the URL of hostPort, one of s's HTTP listeners.
+func (s *Scry) base(hostPort string) string {
+	if s.scheme == "" {
+		return "http://" + hostPort
+	}
+	return s.scheme + hostPort
+}
+
 // get sends GET path (with query) to the query API and returns the status
 // and body.
 func (s *Scry) get(t testing.TB, pathAndQuery string) (int, []byte, http.Header) {
 	t.Helper()
-	resp, err := s.http.Get("http://" + s.Query + pathAndQuery)
+	resp, err := s.http.Get(s.base(s.Query) + pathAndQuery)
 	if err != nil {
 		t.Fatalf("GET %s: %v", pathAndQuery, err)
 	}
@@ -354,7 +371,7 @@ func (s *Scry) checkStored(t testing.TB, want map[string][]string) {
 // use).
 func (s *Scry) metric(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
-	resp, err := s.http.Get("http://" + s.Admin + "/metrics")
+	resp, err := s.http.Get(s.base(s.Admin) + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/scrytrace/scry/internal/agentflags"
 	"github.com/scrytrace/scry/internal/app"
 	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/tlsconf"
 )
 
 var version = "dev"
@@ -50,16 +51,24 @@ sampling strategies (GET /sampling?service=) fetched from the collector.
 			if len(cfg.Collectors) == 0 {
 				return fmt.Errorf("no collector to forward to: set --collector (or %s) to a collector's OTLP/gRPC host:port", cli.EnvName("collector"))
 			}
-			a, err := agent.New(*cfg, tel)
+			srvTLS, err := flags.ListenTLS.Build(tel)
 			if err != nil {
 				return err
 			}
-			adm := admin.New(adminAddr, reg, tel.For("admin"))
+			acfg, err := flags.Config(srvTLS, tel)
+			if err != nil {
+				return err
+			}
+			a, err := agent.New(acfg, tel)
+			if err != nil {
+				return err
+			}
+			adm := admin.New(adminAddr, srvTLS.For(tlsconf.Admin), reg, tel.For("admin"))
 			parts := []app.Named{{Name: "agent", Part: a}, {Name: "admin", Part: adm}}
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry-agent started", "version", version, "collectors", cfg.Collectors)
-				fmt.Fprintf(os.Stderr, "scry-agent %s is running; forwarding to %v, admin on http://%s\n", version, cfg.Collectors, adm.Addr())
+				fmt.Fprintf(os.Stderr, "scry-agent %s is running; forwarding to %v, admin on %s%s\n", version, cfg.Collectors, srvTLS.For(tlsconf.Admin).Scheme(), adm.Addr())
 			}, flags.ShutdownTimeout)
 		},
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/scrytrace/scry/internal/admin"
 	"github.com/scrytrace/scry/internal/app"
 	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/internal/wiring"
 )
 
@@ -31,6 +32,7 @@ func main() {
 		intake      = wiring.DefaultIntakeFlags()
 		storageAddr string
 		adminAddr   string
+		listenTLS   = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.Storage, tlsconf.Admin)
 	)
 	cmd := &cobra.Command{
 		Use:          "scry-collector",
@@ -44,24 +46,28 @@ func main() {
 			if err != nil {
 				return err
 			}
-			adm := admin.New(adminAddr, reg, tel.For("admin"))
+			srvTLS, err := listenTLS.Build(tel)
+			if err != nil {
+				return err
+			}
+			adm := admin.New(adminAddr, srvTLS.For(tlsconf.Admin), reg, tel.For("admin"))
 			s, err := store.NewStore(tel)
 			if err != nil {
 				return err
 			}
 			adm.AddCheck(s.DiskFull) // not ready while writes are refused for a full disk
-			in, err := intake.BuildIntake(s, tel)
+			in, err := intake.BuildIntake(s, srvTLS, tel)
 			if err != nil {
 				return err
 			}
-			api := wiring.NewStorageServer(storageAddr, s, tel)
+			api := wiring.NewStorageServer(storageAddr, s, srvTLS.For(tlsconf.Storage), tel)
 			parts := []app.Named{{Name: "store", Part: s}}
 			parts = append(parts, in.Parts...)
 			parts = append(parts, app.Named{Name: "storage API", Part: api}, app.Named{Name: "admin", Part: adm})
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry-collector started", "version", version, "data_dir", store.Badger.Dir, "storage_addr", api.Addr().String())
-				fmt.Fprintf(os.Stderr, "scry-collector %s is running; storage API on %s, admin on http://%s\n", version, api.Addr(), adm.Addr())
+				fmt.Fprintf(os.Stderr, "scry-collector %s is running; storage API on %s, admin on %s%s\n", version, api.Addr(), srvTLS.For(tlsconf.Admin).Scheme(), adm.Addr())
 			}, 30*time.Second)
 		},
 	}
@@ -69,6 +75,7 @@ func main() {
 	intake.Add(cmd.Flags())
 	cmd.Flags().StringVar(&storageAddr, "storage-addr", wiring.DefaultStorageAddr, "listen address of the store's read API (gRPC) for scry-query")
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14270")
+	listenTLS.Add(cmd.Flags())
 	cli.AddConfigFlags(cmd)
 	cli.AddMemoryLimitFlag(cmd, 200)
 	if err := cmd.Execute(); err != nil {

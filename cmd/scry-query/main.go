@@ -13,6 +13,7 @@ import (
 	"github.com/scrytrace/scry/internal/admin"
 	"github.com/scrytrace/scry/internal/app"
 	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/internal/wiring"
 )
 
@@ -23,6 +24,7 @@ func main() {
 		rem       = wiring.DefaultRemoteFlags()
 		qry       = wiring.DefaultQueryFlags()
 		adminAddr string
+		listenTLS = tlsconf.NewServerFlags(tlsconf.HTTP, tlsconf.Admin)
 	)
 	cmd := &cobra.Command{
 		Use:          "scry-query",
@@ -36,12 +38,16 @@ func main() {
 			if err != nil {
 				return err
 			}
-			adm := admin.New(adminAddr, reg, tel.For("admin"))
+			srvTLS, err := listenTLS.Build(tel)
+			if err != nil {
+				return err
+			}
+			adm := admin.New(adminAddr, srvTLS.For(tlsconf.Admin), reg, tel.For("admin"))
 			client, err := rem.NewClient(tel)
 			if err != nil {
 				return err
 			}
-			q, err := qry.BuildQuery(client, tel)
+			q, err := qry.BuildQuery(client, srvTLS.For(tlsconf.HTTP), tel)
 			if err != nil {
 				return err
 			}
@@ -49,13 +55,14 @@ func main() {
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry-query started", "version", version, "storage", rem.Remote.Endpoints)
-				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: http://%s%s/\n  stores:     %v\n", version, q.Addr(), qry.Query.BasePath, rem.Remote.Endpoints)
+				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: %s%s%s/\n  stores:     %v\n", version, srvTLS.For(tlsconf.HTTP).Scheme(), q.Addr(), qry.Query.BasePath, rem.Remote.Endpoints)
 			}, 30*time.Second)
 		},
 	}
 	rem.Add(cmd.Flags())
 	qry.Add(cmd.Flags())
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:16687")
+	listenTLS.Add(cmd.Flags())
 	cli.AddConfigFlags(cmd)
 	cli.AddMemoryLimitFlag(cmd, 300)
 	if err := cmd.Execute(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/internal/tracegen"
 )
 
@@ -20,6 +21,7 @@ func main() {
 	var cfg tracegen.Config
 	var queryURL string
 	var queryRounds int
+	tlsFlags := tlsconf.ClientFlags{Prefix: "endpoint"}
 	cmd := &cobra.Command{
 		Use:          "scry-tracegen",
 		Short:        "Send synthetic traces over OTLP and report throughput and latency",
@@ -33,8 +35,12 @@ func main() {
 			}
 			// It logs nothing yet, but takes --log-level and --log-format
 			// like every binary: a wrong value is an error, not ignored.
-			if _, err := cli.Logger(cmd); err != nil {
+			log, err := cli.Logger(cmd)
+			if err != nil {
 				return err
+			}
+			if cfg.TLS, err = tlsFlags.Config.TLSConfig(log); err != nil {
+				return fmt.Errorf("invalid --endpoint-tls-* settings: %w", err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+10*time.Minute)
 			defer cancel()
@@ -49,7 +55,7 @@ func main() {
 				}
 			}
 			if queryURL != "" {
-				res, err := tracegen.QueryBench(ctx, queryURL, queryRounds)
+				res, err := tracegen.QueryBench(ctx, queryURL, queryRounds, cfg.TLS)
 				if err != nil {
 					return err
 				}
@@ -59,7 +65,7 @@ func main() {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Endpoint, "endpoint", "127.0.0.1:4317", "OTLP endpoint: host:port for gRPC, or a URL (http://host:4318/v1/traces) for HTTP")
+	f.StringVar(&cfg.Endpoint, "endpoint", "127.0.0.1:4317", "OTLP endpoint: host:port for gRPC, or a URL (http://host:4318/v1/traces, https:// for TLS) for HTTP")
 	f.StringVar(&cfg.Protocol, "protocol", "grpc", "grpc or http")
 	f.Float64Var(&cfg.Rate, "rate", 0, "spans per second to send (0: as fast as the server answers)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send (0: send nothing, only query)")
@@ -71,6 +77,7 @@ func main() {
 	f.IntVar(&cfg.SpansPerTrace, "spans-per-trace", 10, "spans per trace")
 	f.IntVar(&cfg.ExtraAttributes, "extra-attributes", 0, "attributes per span beyond the ten every span has")
 	f.IntVar(&cfg.WatchPID, "watch-pid", 0, "a process (the server) whose peak resident memory to report (Linux)")
+	tlsFlags.Add(f, "the endpoint (and an https --query-url)")
 	cli.AddConfigFlags(cmd)
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)

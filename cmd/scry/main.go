@@ -15,6 +15,7 @@ import (
 	"github.com/scrytrace/scry/internal/admin"
 	"github.com/scrytrace/scry/internal/app"
 	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/internal/wiring"
 )
 
@@ -37,6 +38,7 @@ func command() *cobra.Command {
 		intake    = wiring.DefaultIntakeFlags()
 		qry       = wiring.DefaultQueryFlags()
 		adminAddr string
+		listenTLS = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.HTTP, tlsconf.Admin)
 	)
 	cmd := &cobra.Command{
 		Use:          "scry",
@@ -50,17 +52,21 @@ func command() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			adm := admin.New(adminAddr, reg, tel.For("admin"))
+			srvTLS, err := listenTLS.Build(tel)
+			if err != nil {
+				return err
+			}
+			adm := admin.New(adminAddr, srvTLS.For(tlsconf.Admin), reg, tel.For("admin"))
 			s, err := store.NewStore(tel)
 			if err != nil {
 				return err
 			}
 			adm.AddCheck(s.DiskFull) // not ready while writes are refused for a full disk
-			in, err := intake.BuildIntake(s, tel)
+			in, err := intake.BuildIntake(s, srvTLS, tel)
 			if err != nil {
 				return err
 			}
-			q, err := qry.BuildQuery(s, tel)
+			q, err := qry.BuildQuery(s, srvTLS.For(tlsconf.HTTP), tel)
 			if err != nil {
 				return err
 			}
@@ -70,15 +76,15 @@ func command() *cobra.Command {
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry started", "version", version, "data_dir", store.Badger.Dir)
-				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  http://%s%s/\n", version, q.Addr(), qry.Query.BasePath)
+				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  %s%s%s/\n", version, srvTLS.For(tlsconf.HTTP).Scheme(), q.Addr(), qry.Query.BasePath)
 				if in.GRPC != nil {
 					fmt.Fprintf(os.Stderr, "  OTLP/gRPC:   %s\n", in.GRPC.Addr())
 				}
 				if in.HTTP != nil {
-					fmt.Fprintf(os.Stderr, "  OTLP/HTTP:   http://%s/v1/traces\n", in.HTTP.Addr())
+					fmt.Fprintf(os.Stderr, "  OTLP/HTTP:   %s%s/v1/traces\n", srvTLS.For(tlsconf.OTLPHTTP).Scheme(), in.HTTP.Addr())
 				}
 				if in.JaegerHTTP != nil {
-					fmt.Fprintf(os.Stderr, "  Jaeger HTTP: http://%s/api/traces, sampling at /api/sampling\n", in.JaegerHTTP.Addr())
+					fmt.Fprintf(os.Stderr, "  Jaeger HTTP: %s%s/api/traces, sampling at /api/sampling\n", srvTLS.For(tlsconf.JaegerHTTP).Scheme(), in.JaegerHTTP.Addr())
 				}
 				if in.UDP != nil {
 					if a := in.UDP.Addrs().Compact; a != nil {
@@ -89,9 +95,9 @@ func command() *cobra.Command {
 					}
 				}
 				if in.Zipkin != nil {
-					fmt.Fprintf(os.Stderr, "  Zipkin:      http://%s/api/v2/spans\n", in.Zipkin.Addr())
+					fmt.Fprintf(os.Stderr, "  Zipkin:      %s%s/api/v2/spans\n", srvTLS.For(tlsconf.Zipkin).Scheme(), in.Zipkin.Addr())
 				}
-				fmt.Fprintf(os.Stderr, "  admin:       http://%s/metrics\n  data:        %s\n", adm.Addr(), store.Badger.Dir)
+				fmt.Fprintf(os.Stderr, "  admin:       %s%s/metrics\n  data:        %s\n", srvTLS.For(tlsconf.Admin).Scheme(), adm.Addr(), store.Badger.Dir)
 			}, 30*time.Second)
 		},
 	}
@@ -99,6 +105,7 @@ func command() *cobra.Command {
 	intake.Add(cmd.Flags())
 	qry.Add(cmd.Flags())
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14269")
+	listenTLS.Add(cmd.Flags())
 	cli.AddConfigFlags(cmd)
 	cli.AddMemoryLimitFlag(cmd, 200)
 	return cmd

@@ -19,6 +19,7 @@ import (
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/internal/grpcserver"
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/model"
 )
 
@@ -45,6 +46,8 @@ type Config struct {
 	// RetryAfter is the delay suggested (in RetryInfo) to clients told to
 	// retry.
 	RetryAfter time.Duration
+	// TLS is the listener's TLS; nil: plain text.
+	TLS *tlsconf.Listener
 }
 
 // DefaultConfig returns the defaults: 127.0.0.1:4317, 16 MiB messages,
@@ -103,9 +106,9 @@ func New(cfg Config, consumer collector.Consumer, m *collector.Metrics, tel tele
 	}
 	tel = tel.Complete()
 	r := &Receiver{cfg: cfg, consumer: consumer, metrics: m.Transport(Transport), logger: tel.Logger}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRequestBytes), grpc.StatsHandler(requestSizes{}))
-	coltracepb.RegisterTraceServiceServer(srv, &service{r: r})
-	r.server = grpcserver.New("otlp grpc receiver", cfg.Addr, srv, tel)
+	r.server = grpcserver.New("otlp grpc receiver", cfg.Addr, cfg.TLS, tel,
+		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes), grpc.StatsHandler(requestSizes{}))
+	coltracepb.RegisterTraceServiceServer(r.server.GRPC(), &service{r: r})
 	return r, nil
 }
 

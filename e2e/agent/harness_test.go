@@ -65,8 +65,9 @@ type collector struct {
 	args                   []string
 }
 
-// startCollector starts scry-collector with its own data folder.
-func startCollector(t testing.TB) *collector {
+// startCollector starts scry-collector with its own data folder; extra
+// flags come last.
+func startCollector(t testing.TB, extra ...string) *collector {
 	t.Helper()
 	dataDir := t.TempDir()
 	return testbin.WithFreePorts(t, 3, func(ports []string) (*collector, error) {
@@ -76,6 +77,7 @@ func startCollector(t testing.TB) *collector {
 		c.args = []string{"--otlp-grpc-addr=" + ports[0], "--otlp-http-addr=", "--storage-addr=" + ports[1],
 			"--jaeger-http-addr=", "--zipkin-addr=", "--udp-compact-addr=", "--udp-binary-addr=",
 			"--admin-addr=" + ports[2], "--data-dir=" + dataDir, "--log-level=warn"}
+		c.args = append(c.args, extra...)
 		p, err := startProc(t, buildBin(t, "./cmd/scry-collector"), c.args, nil, ports[2])
 		if err != nil {
 			return nil, err
@@ -86,12 +88,12 @@ func startCollector(t testing.TB) *collector {
 }
 
 // startQuery starts scry-query over the collector's storage API and
-// returns its HTTP address.
-func startQuery(t testing.TB, c *collector) string {
+// returns its HTTP address; extra flags come last.
+func startQuery(t testing.TB, c *collector, extra ...string) string {
 	t.Helper()
 	return testbin.WithFreePorts(t, 2, func(ports []string) (string, error) {
 		_, err := startProc(t, buildBin(t, "./cmd/scry-query"),
-			[]string{"--storage=" + c.Storage, "--http-addr=" + ports[0], "--admin-addr=" + ports[1], "--log-level=warn"}, nil, ports[1])
+			append([]string{"--storage=" + c.Storage, "--http-addr=" + ports[0], "--admin-addr=" + ports[1], "--log-level=warn"}, extra...), nil, ports[1])
 		return ports[0], err
 	})
 }

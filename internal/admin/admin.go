@@ -17,6 +17,7 @@ import (
 
 	"github.com/scrytrace/scry/internal/httpserver"
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/tlsconf"
 )
 
 // Server serves /metrics, /healthz, /readyz and /debug/pprof/.
@@ -29,12 +30,13 @@ type Server struct {
 	checks []func() error // conditions that clear by themselves; see AddCheck
 }
 
-// New returns a server for addr gathering metrics from g. /readyz answers
+// New returns a server for addr, with the TLS of l (nil: plain text),
+// gathering metrics from g. /readyz answers
 // ready once SetReady(true) is called, and not ready again from the first
 // failure reported to tel.Failures (the process is then shutting down).
 // While a check added with AddCheck fails, /readyz answers not ready with
 // its error.
-func New(addr string, g prometheus.Gatherer, tel telemetry.Settings) *Server {
+func New(addr string, l *tlsconf.Listener, g prometheus.Gatherer, tel telemetry.Settings) *Server {
 	s := &Server{failures: tel.Failures}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
@@ -61,7 +63,7 @@ func New(addr string, g prometheus.Gatherer, tel telemetry.Settings) *Server {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	s.Server = httpserver.New("admin server", addr, mux, tel)
+	s.Server = httpserver.New("admin server", addr, mux, l, tel)
 	return s
 }
 

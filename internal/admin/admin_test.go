@@ -29,7 +29,7 @@ func readyz(t *testing.T, s *admin.Server) (int, string) {
 // A check makes /readyz answer not ready, saying why, while it fails, and
 // ready again once it clears: unlike a failure, it is not for good.
 func TestCheckClears(t *testing.T) {
-	s := testkit.Start(t, admin.New("127.0.0.1:0", prometheus.NewRegistry(), telemetry.Nop()))
+	s := testkit.Start(t, admin.New("127.0.0.1:0", nil, prometheus.NewRegistry(), telemetry.Nop()))
 	var full atomic.Bool
 	s.AddCheck(func() error {
 		if full.Load() {

@@ -5,26 +5,57 @@
 package agentflags
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/scrytrace/scry/agent"
+	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/tlsconf"
 )
 
 // DefaultShutdownTimeout is how long the agent forwards what it holds at
 // shutdown by default.
 const DefaultShutdownTimeout = 10 * time.Second
 
-// Flags are the agent's configuration and the time it has to shut down.
+// Flags are the agent's configuration, the time it has to shut down, and
+// its TLS: of its listeners, and to the collectors.
 type Flags struct {
 	Agent           agent.Config
 	ShutdownTimeout time.Duration
+	ListenTLS       *tlsconf.ServerFlags
+	CollectorTLS    tlsconf.ClientFlags
 }
+
+// Listeners are the agent's TCP listeners, as its TLS flags name them.
+var Listeners = []string{tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.Sampling, tlsconf.Admin}
 
 // Default returns agent.DefaultConfig and DefaultShutdownTimeout.
 func Default() Flags {
-	return Flags{Agent: agent.DefaultConfig(), ShutdownTimeout: DefaultShutdownTimeout}
+	return Flags{
+		Agent: agent.DefaultConfig(), ShutdownTimeout: DefaultShutdownTimeout,
+		ListenTLS: tlsconf.NewServerFlags(Listeners...), CollectorTLS: tlsconf.ClientFlags{Prefix: "collector"},
+	}
+}
+
+// Config returns the agent's Config with its TLS built from the flags:
+// the listeners' (srv, from ListenTLS.Build) and the collectors' client
+// TLS, also used to fetch sampling strategies from an https --sampling-url.
+func (f *Flags) Config(srv *tlsconf.Servers, tel telemetry.Settings) (agent.Config, error) {
+	c := f.Agent
+	c.ListenTLS = srv
+	tc, err := f.CollectorTLS.Config.TLSConfig(tel.Complete().Logger)
+	if err != nil {
+		return c, fmt.Errorf("invalid --collector-tls-* settings: %w", err)
+	}
+	if tc != nil {
+		c.DialOptions = append(c.DialOptions, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+		c.SamplingTLS = tc
+	}
+	return c, nil
 }
 
 // Add registers the flags on fs, with f's values as their defaults.
@@ -54,4 +85,6 @@ func (f *Flags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SamplingURL, "sampling-url", c.SamplingURL, "the collector's sampling endpoint the strategies are fetched from")
 	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", f.ShutdownTimeout,
 		"time to forward what the buffer holds at shutdown; what is left is spooled (with --spool-dir) or dropped and counted")
+	f.ListenTLS.Add(fs)
+	f.CollectorTLS.Add(fs, "collectors (and an https --sampling-url)")
 }

@@ -54,7 +54,7 @@ func readyz(t *testing.T, addr string) (int, string) {
 // error, and Run shut every part down and return the error.
 func TestRunEndsOnFailure(t *testing.T) {
 	tel := telemetry.Settings{Failures: telemetry.NewFailures()}
-	adm := admin.New("127.0.0.1:0", prometheus.NewRegistry(), tel)
+	adm := admin.New("127.0.0.1:0", nil, prometheus.NewRegistry(), tel)
 	f := &failing{tel: tel, fail: make(chan struct{}), shutdown: make(chan struct{})}
 	started := make(chan struct{})
 	done := make(chan error, 1)

@@ -2,7 +2,9 @@
 // flag can also be set as SCRY_<FLAG> in the environment (dashes become
 // underscores) or in a YAML file given with --config. A flag on the command
 // line wins over the environment, which wins over the file, which wins over
-// the default.
+// the default. In the file a block stands for the flags its keys extend,
+// with underscores as dashes: tls: {cert_file: x} is tls-cert-file: x, as
+// the OpenTelemetry Collector spells its TLS settings.
 package cli
 
 import (
@@ -58,13 +60,18 @@ func Apply(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("cannot read config file: %w", err)
 	}
-	var values map[string]any
-	if err := yaml.Unmarshal(raw, &values); err != nil {
+	var nested map[string]any
+	if err := yaml.Unmarshal(raw, &nested); err != nil {
 		return fmt.Errorf("cannot parse config file %s: %w", path, err)
 	}
+	values, keys := map[string]any{}, map[string]string{}
+	flatten(nested, "", "", values, keys)
 	for name, v := range values {
 		f := fs.Lookup(name)
 		if f == nil {
+			if keys[name] != name {
+				return fmt.Errorf("config file %s: unknown setting %q (%s; settings are flag names, see --help)", path, keys[name], name)
+			}
 			return fmt.Errorf("config file %s: unknown setting %q (settings are flag names; see --help)", path, name)
 		}
 		if f.Changed {
@@ -78,6 +85,31 @@ func Apply(cmd *cobra.Command) error {
 		}
 	}
 	return nil
+}
+
+// yamlAliases are keys of a config file block that name a flag otherwise
+// than by its own name: the OpenTelemetry Collector's.
+var yamlAliases = map[string]string{"server_name_override": "server-name"}
+
+// flatten puts the settings of m into out under their flag names: the key
+// of a block joined with each of its keys by a dash, underscores as
+// dashes. keys has each flag name's key as written (tls.cert_file).
+func flatten(m map[string]any, prefix, path string, out map[string]any, keys map[string]string) {
+	for k, v := range m {
+		key := k
+		if path != "" {
+			key = path + "." + k
+			if a, ok := yamlAliases[k]; ok {
+				k = a
+			}
+			k = prefix + "-" + strings.ReplaceAll(k, "_", "-")
+		}
+		if sub, ok := v.(map[string]any); ok {
+			flatten(sub, k, key, out, keys)
+			continue
+		}
+		out[k], keys[k] = v, key
+	}
 }
 
 func setFlag(fs *pflag.FlagSet, f *pflag.Flag, v any) error {
@@ -114,8 +146,11 @@ func splitList(s string) []string {
 // EnvHelp is the paragraph every binary's --help ends with.
 const EnvHelp = `Every flag can also be set in the environment as SCRY_<FLAG>, upper case
 with dashes as underscores (--data-dir is SCRY_DATA_DIR), or in the YAML file
-given with --config (keys are flag names). The command line wins over the
-environment, which wins over the file.`
+given with --config (keys are flag names; a block such as
+"tls: {cert_file: a.crt, key_file: a.key, client_ca_file: ca.crt, min_version: "1.3"}"
+or "otlp-grpc-tls: {...}" sets the flags its keys extend, as the OpenTelemetry
+Collector names them). The command line wins over the environment, which wins
+over the file.`
 
 // AddMemoryLimitFlag adds --memory-limit-mb, the Go runtime's soft memory
 // limit (the GC works harder as the heap nears it; see runtime/debug).

@@ -1,6 +1,7 @@
 // Package grpcserver runs a *grpc.Server on an address with the lifecycle
 // every Scry part has: New, Start (binds, then serves in the background),
-// Shutdown (graceful, safe to call twice and before Start).
+// Shutdown (graceful, safe to call twice and before Start), in plain text or
+// with the TLS of an internal/tlsconf Listener.
 package grpcserver
 
 import (
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/tlsconf"
 )
 
 // Server serves one *grpc.Server. Its methods are safe for concurrent use.
@@ -21,6 +23,7 @@ type Server struct {
 	name   string // for logs and errors, e.g. "otlp grpc receiver"
 	addr   string
 	srv    *grpc.Server
+	tls    *tlsconf.Listener // nil: plain text, no policy
 	tel    telemetry.Settings
 	logger *slog.Logger
 
@@ -31,13 +34,18 @@ type Server struct {
 	stopped chan struct{} // closed when Serve has returned
 }
 
-// New returns a server of srv (with its services registered) on addr; name
+// New returns a server on addr of a grpc.Server made with opts and the TLS
+// of l (nil: plain text); register its services on GRPC before Start. name
 // is used in logs and errors. If the server stops serving on its own after
 // Start, it reports the error with tel.Fail.
-func New(name, addr string, srv *grpc.Server, tel telemetry.Settings) *Server {
+func New(name, addr string, l *tlsconf.Listener, tel telemetry.Settings, opts ...grpc.ServerOption) *Server {
 	tel = tel.Complete()
-	return &Server{name: name, addr: addr, srv: srv, tel: tel, logger: tel.Logger}
+	srv := grpc.NewServer(append(opts, l.GRPCServerOption())...)
+	return &Server{name: name, addr: addr, srv: srv, tls: l, tel: tel, logger: tel.Logger}
 }
+
+// GRPC returns the grpc.Server, to register services on before Start.
+func (s *Server) GRPC() *grpc.Server { return s.srv }
 
 // Start binds the address and serves in the background until Shutdown.
 func (s *Server) Start(ctx context.Context) error {
@@ -45,6 +53,9 @@ func (s *Server) Start(ctx context.Context) error {
 	defer s.mu.Unlock()
 	if s.started {
 		return fmt.Errorf("cannot start %s: already started or shut down", s.name)
+	}
+	if err := s.tls.Check(ctx, s.addr); err != nil {
+		return fmt.Errorf("cannot start %s: %w", s.name, err)
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.addr)
@@ -60,7 +71,7 @@ func (s *Server) Start(ctx context.Context) error {
 			s.tel.Fail(fmt.Errorf("%s stopped serving on %s: %w", s.name, ln.Addr(), err))
 		}
 	}()
-	s.logger.Info(s.name+" listening", "addr", s.bound.String())
+	s.logger.Info(s.name+" listening", "addr", s.bound.String(), "tls", s.tls.Enabled(), "mtls", s.tls.MutualTLS())
 	return nil
 }
 

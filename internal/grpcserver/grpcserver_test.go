@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/scrytrace/scry/internal/telemetry"
 )
 
@@ -16,7 +14,7 @@ import (
 // down normally reports nothing.
 func TestFailureAfterStartIsReported(t *testing.T) {
 	failures := telemetry.NewFailures()
-	s := New("test server", "127.0.0.1:0", grpc.NewServer(), telemetry.Settings{Failures: failures})
+	s := New("test server", "127.0.0.1:0", nil, telemetry.Settings{Failures: failures})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +31,7 @@ func TestFailureAfterStartIsReported(t *testing.T) {
 	_ = s.Shutdown(context.Background())
 
 	quiet := telemetry.NewFailures()
-	s = New("test server", "127.0.0.1:0", grpc.NewServer(), telemetry.Settings{Failures: quiet})
+	s = New("test server", "127.0.0.1:0", nil, telemetry.Settings{Failures: quiet})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package httpserver runs an http.Handler on an address with the lifecycle
 // every Scry part has: New, Start (binds, then serves in the background),
-// Shutdown (graceful, safe to call twice and before Start).
+// Shutdown (graceful, safe to call twice and before Start), in plain text or
+// with the TLS of an internal/tlsconf Listener.
 package httpserver
 
 import (
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/tlsconf"
 )
 
 // readHeaderTimeout bounds how long a client may take to send its headers.
@@ -25,6 +27,7 @@ type Server struct {
 	name    string // for logs and errors, e.g. "zipkin receiver"
 	addr    string
 	handler http.Handler
+	tls     *tlsconf.Listener // nil: plain text, no policy
 	tel     telemetry.Settings
 	logger  *slog.Logger
 
@@ -35,12 +38,12 @@ type Server struct {
 	started bool
 }
 
-// New returns a server of h on addr; name is used in logs and errors. If
-// the server stops serving on its own after Start, it reports the error
-// with tel.Fail.
-func New(name, addr string, h http.Handler, tel telemetry.Settings) *Server {
+// New returns a server of h on addr with the TLS of l (nil: plain text);
+// name is used in logs and errors. If the server stops serving on its own
+// after Start, it reports the error with tel.Fail.
+func New(name, addr string, h http.Handler, l *tlsconf.Listener, tel telemetry.Settings) *Server {
 	tel = tel.Complete()
-	return &Server{name: name, addr: addr, handler: h, tel: tel, logger: tel.Logger}
+	return &Server{name: name, addr: addr, handler: h, tls: l, tel: tel, logger: tel.Logger}
 }
 
 // Start binds the address and serves in the background until Shutdown.
@@ -49,6 +52,9 @@ func (s *Server) Start(ctx context.Context) error {
 	defer s.mu.Unlock()
 	if s.started {
 		return fmt.Errorf("cannot start %s: already started or shut down", s.name)
+	}
+	if err := s.tls.Check(ctx, s.addr); err != nil {
+		return fmt.Errorf("cannot start %s: %w", s.name, err)
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.addr)
@@ -61,14 +67,19 @@ func (s *Server) Start(ctx context.Context) error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+		TLSConfig:         s.tls.Config("h2", "http/1.1"),
 	}
 	srv := s.server
+	serve := srv.Serve
+	if srv.TLSConfig != nil {
+		serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+	}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.tel.Fail(fmt.Errorf("%s stopped serving on %s: %w", s.name, ln.Addr(), err))
 		}
 	}()
-	s.logger.Info(s.name+" listening", "addr", s.bound.String())
+	s.logger.Info(s.name+" listening", "addr", s.bound.String(), "tls", s.tls.Enabled(), "mtls", s.tls.MutualTLS())
 	return nil
 }
 

@@ -15,7 +15,7 @@ import (
 // itself and the address; one shut down normally reports nothing.
 func TestFailureAfterStartIsReported(t *testing.T) {
 	failures := telemetry.NewFailures()
-	s := New("test server", "127.0.0.1:0", http.NotFoundHandler(), telemetry.Settings{Failures: failures})
+	s := New("test server", "127.0.0.1:0", http.NotFoundHandler(), nil, telemetry.Settings{Failures: failures})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestFailureAfterStartIsReported(t *testing.T) {
 	_ = s.Shutdown(context.Background())
 
 	quiet := telemetry.NewFailures()
-	s = New("test server", "127.0.0.1:0", http.NotFoundHandler(), telemetry.Settings{Failures: quiet})
+	s = New("test server", "127.0.0.1:0", http.NotFoundHandler(), nil, telemetry.Settings{Failures: quiet})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package testbin
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,8 +34,11 @@ type Cmd struct {
 	// Name names the process in messages; the base name of Bin if empty.
 	Name string
 	// Admin is the admin address (host:port). Ready is the URL polled for
-	// readiness; http://<Admin>/readyz if empty.
+	// readiness; http://<Admin>/readyz if empty, https:// with ReadyTLS.
 	Admin, Ready string
+	// ReadyTLS is the client TLS of the readiness polls, for an admin
+	// port that serves TLS.
+	ReadyTLS *tls.Config
 	// Time limits; DefaultReadyTimeout and DefaultStopTimeout if zero.
 	ReadyTimeout, StopTimeout time.Duration
 	// LaxStop makes Run's cleanup log, rather than report as an error, a
@@ -49,6 +53,7 @@ type Proc struct {
 	Admin string // admin address: /readyz, /healthz, /metrics
 
 	ready        string
+	readyTLS     *tls.Config
 	readyTimeout time.Duration
 	stopTimeout  time.Duration
 	cmd          *exec.Cmd
@@ -99,7 +104,7 @@ func (c Cmd) Run(t testing.TB) (*Proc, error) {
 func (c Cmd) Start() (*Proc, error) {
 	p := &Proc{
 		Name: c.Name, Args: c.Args, Admin: c.Admin,
-		ready: c.Ready, readyTimeout: c.ReadyTimeout, stopTimeout: c.StopTimeout,
+		ready: c.Ready, readyTLS: c.ReadyTLS, readyTimeout: c.ReadyTimeout, stopTimeout: c.StopTimeout,
 		exited: make(chan struct{}),
 	}
 	if p.Name == "" {
@@ -107,6 +112,9 @@ func (c Cmd) Start() (*Proc, error) {
 	}
 	if p.ready == "" {
 		p.ready = "http://" + c.Admin + "/readyz"
+		if c.ReadyTLS != nil {
+			p.ready = "https://" + c.Admin + "/readyz"
+		}
 	}
 	if p.readyTimeout == 0 {
 		p.readyTimeout = DefaultReadyTimeout
@@ -155,6 +163,9 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 func (p *Proc) WaitReady() error {
 	deadline := time.Now().Add(p.readyTimeout)
 	c := &http.Client{Timeout: time.Second}
+	if p.readyTLS != nil {
+		c.Transport = &http.Transport{TLSClientConfig: p.readyTLS}
+	}
 	var last error
 	for {
 		resp, err := c.Get(p.ready)

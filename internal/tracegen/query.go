@@ -2,6 +2,7 @@ package tracegen
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,9 +33,10 @@ func summary(d []time.Duration) string {
 // QueryBench times Jaeger API requests against baseURL (http://host:16686)
 // for n rounds: each round searches one service's traces of the last hour
 // (limit 20) and fetches one of the traces found by ID.
-func QueryBench(ctx context.Context, baseURL string, n int) (QueryResult, error) {
+// tc is the client TLS of an https baseURL (nil: the system's CAs).
+func QueryBench(ctx context.Context, baseURL string, n int, tc *tls.Config) (QueryResult, error) {
 	var res QueryResult
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := NewHTTPClient(tc)
 	var services struct{ Data []string }
 	if _, err := getJSON(ctx, client, baseURL+"/api/services", &services); err != nil {
 		return res, err

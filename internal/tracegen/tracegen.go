@@ -6,6 +6,7 @@ package tracegen
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
@@ -39,6 +41,9 @@ type Config struct {
 	SpansPerTrace   int
 	ExtraAttributes int
 	WatchPID        int
+	// TLS, when set, is the client TLS of the exports (and of an https
+	// query URL); an HTTP endpoint given as host:port then gets https.
+	TLS *tls.Config
 }
 
 // Validate reports what is wrong with c.
@@ -192,7 +197,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 
 func newExporter(cfg Config) (exporter, func(), error) {
 	if cfg.Protocol == "grpc" {
-		conn, err := grpc.NewClient(cfg.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		creds := insecure.NewCredentials()
+		if cfg.TLS != nil {
+			creds = credentials.NewTLS(cfg.TLS)
+		}
+		conn, err := grpc.NewClient(cfg.Endpoint, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			return nil, nil, fmt.Errorf("cannot connect to %s: %w", cfg.Endpoint, err)
 		}
@@ -204,9 +213,13 @@ func newExporter(cfg Config) (exporter, func(), error) {
 	}
 	url := cfg.Endpoint
 	if !strings.Contains(url, "://") {
-		url = "http://" + url + "/v1/traces"
+		scheme := "http://"
+		if cfg.TLS != nil {
+			scheme = "https://"
+		}
+		url = scheme + url + "/v1/traces"
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := NewHTTPClient(cfg.TLS)
 	return func(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error {
 		body, err := proto.Marshal(req)
 		if err != nil {
@@ -228,6 +241,16 @@ func newExporter(cfg Config) (exporter, func(), error) {
 		}
 		return nil
 	}, func() {}, nil
+}
+
+// NewHTTPClient returns the client of HTTP exports and queries, with the
+// client TLS tc (nil: the system's CAs for https).
+func NewHTTPClient(tc *tls.Config) *http.Client {
+	c := &http.Client{Timeout: 30 * time.Second}
+	if tc != nil {
+		c.Transport = &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, Proxy: http.ProxyFromEnvironment}
+	}
+	return c
 }
 
 // rss and hwm read a process's resident and peak resident memory in bytes.

@@ -46,7 +46,7 @@ func TestIntakeJaegerZipkinSampling(t *testing.T) {
 	}
 	store := testkit.Start(t, memory.New())
 	reg := prometheus.NewRegistry()
-	in, err := f.BuildIntake(store, telemetry.Settings{Registerer: reg})
+	in, err := f.BuildIntake(store, nil, telemetry.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestIntakeJaegerZipkinSampling(t *testing.T) {
 func TestIntakeSamplingNeedsJaegerHTTP(t *testing.T) {
 	f := wiring.DefaultIntakeFlags()
 	f.Sampling.File, f.JaegerHTTP.Addr = "x.json", ""
-	if _, err := f.BuildIntake(memory.New(), telemetry.Nop()); err == nil ||
+	if _, err := f.BuildIntake(memory.New(), nil, telemetry.Nop()); err == nil ||
 		!strings.Contains(err.Error(), "--jaeger-http-addr") {
 		t.Fatalf("error %v", err)
 	}
@@ -127,7 +127,7 @@ func TestIntakeUDP(t *testing.T) {
 	}
 	store := testkit.Start(t, memory.New())
 	reg := prometheus.NewRegistry()
-	in, err := f.BuildIntake(store, telemetry.Settings{Registerer: reg})
+	in, err := f.BuildIntake(store, nil, telemetry.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/scrytrace/scry/internal/grpcserver"
 	"github.com/scrytrace/scry/internal/httpserver"
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/query"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/badger"
@@ -143,9 +144,10 @@ type Intake struct {
 	Parts      []app.Named          // in start order
 }
 
-// BuildIntake constructs the queue and the receivers (nothing is started).
-// A sampling strategies file that cannot be read or parsed is an error.
-func (f *IntakeFlags) BuildIntake(w storage.Writer, tel telemetry.Settings) (*Intake, error) {
+// BuildIntake constructs the queue and the receivers (nothing is started),
+// each with its listener's TLS in srvTLS (nil: all plain text). A sampling
+// strategies file that cannot be read or parsed is an error.
+func (f *IntakeFlags) BuildIntake(w storage.Writer, srvTLS *tlsconf.Servers, tel telemetry.Settings) (*Intake, error) {
 	if f.Sampling.File != "" && f.JaegerHTTP.Addr == "" {
 		return nil, errors.New("--sampling-strategies-file is set but --jaeger-http-addr is empty: the strategies would be served nowhere")
 	}
@@ -159,14 +161,14 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, tel telemetry.Settings) (*In
 	}
 	in := &Intake{Queue: q, Parts: []app.Named{{Name: "queue", Part: q}}}
 	if c := f.OTLPGRPC; c.Addr != "" {
-		c.MaxRequestBytes, c.MaxSpansPerRequest = f.MaxRequestBytes, f.MaxSpansPerRequest
+		c.MaxRequestBytes, c.MaxSpansPerRequest, c.TLS = f.MaxRequestBytes, f.MaxSpansPerRequest, srvTLS.For(tlsconf.OTLPGRPC)
 		if in.GRPC, err = otlpgrpc.New(c, q, m, tel.For("otlp-grpc")); err != nil {
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "OTLP/gRPC receiver", Part: in.GRPC})
 	}
 	if c := f.OTLPHTTP; c.Addr != "" {
-		c.MaxRequestBytes, c.MaxSpansPerRequest = f.MaxRequestBytes, f.MaxSpansPerRequest
+		c.MaxRequestBytes, c.MaxSpansPerRequest, c.TLS = f.MaxRequestBytes, f.MaxSpansPerRequest, srvTLS.For(tlsconf.OTLPHTTP)
 		if in.HTTP, err = otlphttp.New(c, q, m, tel.For("otlp-http")); err != nil {
 			return nil, err
 		}
@@ -177,19 +179,22 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, tel telemetry.Settings) (*In
 	}
 	in.Parts = append(in.Parts, app.Named{Name: "sampling strategies", Part: in.Sampling})
 	if c := f.JaegerHTTP; c.Addr != "" {
-		c.MaxRequestBytes, c.MaxSpansPerRequest = f.MaxRequestBytes, f.MaxSpansPerRequest
+		c.MaxRequestBytes, c.MaxSpansPerRequest, c.TLS = f.MaxRequestBytes, f.MaxSpansPerRequest, srvTLS.For(tlsconf.JaegerHTTP)
 		if in.JaegerHTTP, err = jaegerhttp.New(c, q, m, in.Sampling.Handler(), tel.For("jaeger-http")); err != nil {
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "Jaeger HTTP receiver", Part: in.JaegerHTTP})
 	}
 	if f.UDP.CompactAddr != "" || f.UDP.BinaryAddr != "" {
+		if err := tlsconf.CheckUDP(srvTLS.Policy(), f.UDP.CompactAddr, f.UDP.BinaryAddr); err != nil {
+			return nil, err
+		}
 		if err := f.buildUDP(in, m, tel.For("jaeger-udp")); err != nil {
 			return nil, err
 		}
 	}
 	if c := f.Zipkin; c.Addr != "" {
-		c.MaxRequestBytes, c.MaxSpansPerRequest = f.MaxRequestBytes, f.MaxSpansPerRequest
+		c.MaxRequestBytes, c.MaxSpansPerRequest, c.TLS = f.MaxRequestBytes, f.MaxSpansPerRequest, srvTLS.For(tlsconf.Zipkin)
 		if in.Zipkin, err = zipkin.New(c, q, m, tel.For("zipkin")); err != nil {
 			return nil, err
 		}
@@ -246,9 +251,9 @@ func (f *QueryFlags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Query.BasePath, "base-path", f.Query.BasePath, "URL prefix to serve the API and UI under (for a reverse proxy), e.g. /scry")
 }
 
-// BuildQuery constructs the query HTTP server over r, with the web UI and
-// latency metrics.
-func (f *QueryFlags) BuildQuery(r storage.Reader, tel telemetry.Settings) (*httpserver.Server, error) {
+// BuildQuery constructs the query HTTP server over r, with the web UI,
+// latency metrics and the TLS of l (nil: plain text).
+func (f *QueryFlags) BuildQuery(r storage.Reader, l *tlsconf.Listener, tel telemetry.Settings) (*httpserver.Server, error) {
 	tel = tel.For("query")
 	cfg := f.Query
 	cfg.UI = ui.Handler(cfg.BasePath)
@@ -264,7 +269,7 @@ func (f *QueryFlags) BuildQuery(r storage.Reader, tel telemetry.Settings) (*http
 	if err := tel.Registerer.Register(lat); err != nil {
 		return nil, fmt.Errorf("cannot register query metrics: %w", err)
 	}
-	return httpserver.New("query HTTP", f.HTTPAddr, instrument(h, lat, tel.Clock), tel), nil
+	return httpserver.New("query HTTP", f.HTTPAddr, instrument(h, lat, tel.Clock), l, tel), nil
 }
 
 func instrument(h http.Handler, lat *prometheus.HistogramVec, clock telemetry.Clock) http.Handler {
@@ -290,12 +295,13 @@ func (s *statusRecorder) WriteHeader(code int) {
 // (--storage-addr) and where scry-query looks for it (--storage) by default.
 const DefaultStorageAddr = "127.0.0.1:17271"
 
-// NewStorageServer serves r's read API (storage/remote) on addr.
-func NewStorageServer(addr string, r storage.Reader, tel telemetry.Settings) *grpcserver.Server {
+// NewStorageServer serves r's read API (storage/remote) on addr with the
+// TLS of l (nil: plain text).
+func NewStorageServer(addr string, r storage.Reader, l *tlsconf.Listener, tel telemetry.Settings) *grpcserver.Server {
 	tel = tel.For("storage-api")
-	srv := grpc.NewServer(grpc.MaxSendMsgSize(64 << 20))
-	remote.NewServer(r, tel).Register(srv)
-	return grpcserver.New("storage API", addr, srv, tel)
+	s := grpcserver.New("storage API", addr, l, tel, grpc.MaxSendMsgSize(64<<20))
+	remote.NewServer(r, tel).Register(s.GRPC())
+	return s
 }
 
 // RemoteFlags configure scry-query's connection to the collectors' stores.
@@ -303,6 +309,7 @@ func NewStorageServer(addr string, r storage.Reader, tel telemetry.Settings) *gr
 // one endpoint (DefaultRemoteFlags) and the flags write into it.
 type RemoteFlags struct {
 	Remote remote.Config
+	TLS    tlsconf.ClientFlags
 }
 
 // DefaultRemoteFlags returns remote.DefaultConfig with the endpoint
@@ -318,10 +325,21 @@ func (f *RemoteFlags) Add(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.Remote.Endpoints, "storage", f.Remote.Endpoints,
 		"a collector's storage API, host:port; repeat or separate by commas for several. A DNS name that resolves to several addresses (a Kubernetes headless Service) reaches each of them")
 	fs.DurationVar(&f.Remote.ResolveInterval, "storage-resolve-interval", f.Remote.ResolveInterval, "how often DNS names in --storage are resolved again")
+	f.TLS.Prefix = "storage"
+	f.TLS.Add(fs, "the storage APIs")
 }
 
 // NewClient constructs the client of the collectors' stores, a part that
-// Start connects.
+// Start connects, speaking TLS when the --storage-tls-* flags say so.
 func (f *RemoteFlags) NewClient(tel telemetry.Settings) (*remote.Client, error) {
-	return remote.New(f.Remote, tel.For("storage-client"))
+	tel = tel.For("storage-client")
+	cfg := f.Remote
+	opt, err := f.TLS.Config.DialOption(tel.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --storage-tls-* settings: %w", err)
+	}
+	if opt != nil {
+		cfg.DialOptions = append(cfg.DialOptions, opt)
+	}
+	return remote.New(cfg, tel)
 }

@@ -74,6 +74,11 @@ func (c *Client) dial(e *endpoint, addr string) (*backend, error) {
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes)),
 	}
+	if !e.fixed {
+		// TLS checks the certificate for the name given, not the
+		// address it resolved to.
+		opts = append(opts, grpc.WithAuthority(net.JoinHostPort(e.host, e.port)))
+	}
 	opts = append(opts, c.cfg.DialOptions...)
 	// passthrough: the address is resolved already.
 	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)

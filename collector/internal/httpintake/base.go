@@ -46,7 +46,7 @@ func NewBase(name, transport string, s Settings, consumer collector.Consumer, m 
 		Metrics:  m.Transport(transport),
 		Logger:   tel.Logger,
 		handler:  h,
-		server:   httpserver.New(name, s.Addr, h, tel),
+		server:   httpserver.New(name, s.Addr, h, s.TLS, tel),
 	}, nil
 }
 

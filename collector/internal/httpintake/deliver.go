@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/scrytrace/scry/internal/tlsconf"
+
 	"github.com/scrytrace/scry/collector"
 )
 
@@ -48,6 +50,8 @@ type Settings struct {
 	// RetryAfter is the delay sent in Retry-After (rounded up to whole
 	// seconds) when a client should retry.
 	RetryAfter time.Duration
+	// TLS is the listener's TLS; nil: plain text.
+	TLS *tlsconf.Listener
 }
 
 // Validate reports what is wrong with s, if anything; receiver names the

@@ -1,0 +1,12 @@
+// Package tlsconf is Scry's TLS in one place: the server flags every binary
+// registers (--tls-* for all its listeners, --<listener>-tls-* for one),
+// the client flags of the binaries that dial (--collector-tls-*,
+// --storage-tls-*, --endpoint-tls-*), the tls.Config of each, built so
+// that certificates are re-read when their files change, and the policy
+// on plain text: a plaintext listener on an address that is not loopback
+// is logged and counted in scry_plaintext_listeners, and refused with
+// --require-tls.
+//
+// internal/grpcserver and internal/httpserver take a *Listener; a nil one
+// is plain text with no policy, as in tests and library use.
+package tlsconf

@@ -1,0 +1,181 @@
+package tlsconf
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/scrytrace/scry/internal/telemetry"
+)
+
+// Listener names, as in the flags --<name>-tls-cert-file and the
+// scry_plaintext_listeners label. A binary registers those it has.
+const (
+	OTLPGRPC   = "otlp-grpc"
+	OTLPHTTP   = "otlp-http"
+	JaegerHTTP = "jaeger-http"
+	Zipkin     = "zipkin"
+	HTTP       = "http"     // the query API and UI
+	Storage    = "storage"  // a collector's storage read API
+	Sampling   = "sampling" // the agent's sampling endpoint
+	Admin      = "admin"
+)
+
+// ServerFlags are the TLS flags of a binary's listeners: --tls-cert-file,
+// --tls-key-file, --tls-client-ca-file and --tls-min-version for all of
+// them, --<listener>-tls-cert-file and so on for one, --tls-reload-interval
+// and --require-tls. In the --config file, a tls: block with the
+// OpenTelemetry Collector's keys (cert_file, key_file, client_ca_file,
+// min_version) sets the first four, and <listener>-tls: sets one
+// listener's (internal/cli flattens them to the flag names).
+type ServerFlags struct {
+	Default        ServerConfig
+	ReloadInterval time.Duration
+	RequireTLS     bool
+
+	names []string
+	per   map[string]*ServerConfig
+	fs    *pflag.FlagSet
+}
+
+// NewServerFlags returns the flags of a binary with the listeners names.
+func NewServerFlags(names ...string) *ServerFlags {
+	f := &ServerFlags{ReloadInterval: DefaultReloadInterval, names: names, per: map[string]*ServerConfig{}}
+	for _, n := range names {
+		f.per[n] = &ServerConfig{}
+	}
+	return f
+}
+
+// Add registers the flags on fs.
+func (f *ServerFlags) Add(fs *pflag.FlagSet) {
+	f.fs = fs
+	fs.StringVar(&f.Default.CertFile, "tls-cert-file", "", "PEM certificate (chain) every listener serves TLS with (empty: plain text); re-read when the file changes")
+	fs.StringVar(&f.Default.KeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	fs.StringVar(&f.Default.ClientCAFile, "tls-client-ca-file", "", "PEM CA certificates: when set, clients must present a certificate they signed (mutual TLS)")
+	fs.StringVar(&f.Default.MinVersion, "tls-min-version", "1.2", "oldest TLS version accepted: 1.2 or 1.3")
+	fs.DurationVar(&f.ReloadInterval, "tls-reload-interval", f.ReloadInterval,
+		"how often certificate, key and CA files are read again when a client connects; changed ones are used for new connections, open ones keep theirs (0: never)")
+	fs.BoolVar(&f.RequireTLS, "require-tls", false,
+		"refuse to start with a plaintext listener on an address that is not loopback (without it such a listener is logged and counted in scry_plaintext_listeners)")
+	for _, n := range f.names {
+		c := f.per[n]
+		fs.StringVar(&c.CertFile, n+"-tls-cert-file", "", "the "+n+" listener's certificate, instead of --tls-cert-file (set to empty: plain text there)")
+		fs.StringVar(&c.KeyFile, n+"-tls-key-file", "", "the "+n+" listener's key, instead of --tls-key-file")
+		fs.StringVar(&c.ClientCAFile, n+"-tls-client-ca-file", "", "the "+n+" listener's client CAs, instead of --tls-client-ca-file")
+		fs.StringVar(&c.MinVersion, n+"-tls-min-version", "", "the "+n+" listener's oldest TLS version, instead of --tls-min-version")
+	}
+}
+
+// Names returns the listeners the flags are for.
+func (f *ServerFlags) Names() []string { return slices.Clone(f.names) }
+
+// changed reports whether flag name was set, on the command line, in the
+// environment or in the config file.
+func (f *ServerFlags) changed(name string) bool {
+	if f.fs == nil {
+		return false
+	}
+	fl := f.fs.Lookup(name)
+	return fl != nil && fl.Changed
+}
+
+// Config returns the settings of listener name: the --tls-* defaults with
+// what its own flags set in their place. A listener whose own certificate
+// flag was set to empty is plain text.
+func (f *ServerFlags) Config(name string) ServerConfig {
+	c := f.Default
+	own, ok := f.per[name]
+	if !ok {
+		return c
+	}
+	if f.changed(name + "-tls-cert-file") {
+		if own.CertFile == "" {
+			return ServerConfig{MinVersion: c.MinVersion}
+		}
+		c.CertFile = own.CertFile
+	}
+	if f.changed(name + "-tls-key-file") {
+		c.KeyFile = own.KeyFile
+	}
+	if f.changed(name + "-tls-client-ca-file") {
+		c.ClientCAFile = own.ClientCAFile
+	}
+	if f.changed(name + "-tls-min-version") {
+		c.MinVersion = own.MinVersion
+	}
+	return c
+}
+
+// Servers are the Listeners of a binary, by name.
+type Servers struct {
+	policy *Policy
+	byName map[string]*Listener
+}
+
+// Build reads every listener's files and returns them with the binary's
+// Policy, whose gauge is registered on tel.Registerer. An error names the
+// listener and the file that is wrong.
+func (f *ServerFlags) Build(tel telemetry.Settings) (*Servers, error) {
+	tel = tel.Complete()
+	if f.ReloadInterval < 0 {
+		return nil, fmt.Errorf("--tls-reload-interval must not be negative, got %s", f.ReloadInterval)
+	}
+	p, err := NewPolicy(f.RequireTLS, tel.Registerer, tel.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &Servers{policy: p, byName: map[string]*Listener{}}
+	for _, n := range f.names {
+		l, err := NewListener(n, f.Config(n), f.ReloadInterval, p, tel.Logger)
+		if err != nil {
+			return nil, err
+		}
+		s.byName[n] = l
+	}
+	return s, nil
+}
+
+// For returns listener name's TLS; nil (plain text, no policy) when s is
+// nil or has no such listener.
+func (s *Servers) For(name string) *Listener {
+	if s == nil {
+		return nil
+	}
+	return s.byName[name]
+}
+
+// Policy returns the binary's plaintext policy (nil for a nil s), for
+// listeners that cannot serve TLS (UDP) to be checked against.
+func (s *Servers) Policy() *Policy {
+	if s == nil {
+		return nil
+	}
+	return s.policy
+}
+
+// ClientFlags are the TLS flags of one kind of connection a binary makes,
+// --<prefix>-tls-enabled, -ca-file, -cert-file, -key-file, -server-name and
+// -min-version: to collectors (prefix "collector"), to storage APIs
+// ("storage"), to tracegen's endpoint ("endpoint"). In the --config file,
+// a <prefix>-tls: block takes the OpenTelemetry Collector's client keys
+// (ca_file, cert_file, key_file, server_name_override, min_version,
+// insecure... as flag names with underscores).
+type ClientFlags struct {
+	Prefix string
+	Config ClientConfig
+}
+
+// Add registers the flags on fs; what names the servers dialled in help
+// ("collectors").
+func (f *ClientFlags) Add(fs *pflag.FlagSet, what string) {
+	p, c := f.Prefix+"-tls-", &f.Config
+	fs.BoolVar(&c.Enabled, p+"enabled", false, "speak TLS to "+what+", checking their certificates against the system's CAs unless --"+p+"ca-file is set (any other --"+p+"* flag turns TLS on too)")
+	fs.StringVar(&c.CAFile, p+"ca-file", "", "PEM CA certificates that must have signed the certificates of "+what+" (turns TLS on)")
+	fs.StringVar(&c.CertFile, p+"cert-file", "", "PEM client certificate presented to "+what+" that require one (mutual TLS; turns TLS on); re-read when the file changes")
+	fs.StringVar(&c.KeyFile, p+"key-file", "", "PEM private key of --"+p+"cert-file")
+	fs.StringVar(&c.ServerName, p+"server-name", "", "name the certificates of "+what+" must hold, instead of the host dialled (turns TLS on)")
+	fs.StringVar(&c.MinVersion, p+"min-version", "1.2", "oldest TLS version spoken to "+what+": 1.2 or 1.3")
+}

@@ -139,10 +139,9 @@ func (s *Store) mergeRound(b uint32, in []blockMeta) error {
 	for j := range cur {
 		cur[j].page = -1
 	}
-	var entries []postingEntry
-	var v []byte
+	runs := make([][]postingEntry, len(in))
+	var v, body []byte
 	for p := range uint32(1) << out.pageBits {
-		entries = entries[:0]
 		for j := range in {
 			ip := int(p >> (out.pageBits - in[j].pageBits))
 			c := &cur[j]
@@ -151,12 +150,13 @@ func (s *Store) mergeRound(b uint32, in []blockMeta) error {
 					return err
 				}
 			}
+			from := c.next
 			for c.next < len(c.entries) && pageOf(c.entries[c.next].hash, out.pageBits) == p {
-				entries = append(entries, c.entries[c.next])
 				c.next++
 			}
+			runs[j] = c.entries[from:c.next]
 		}
-		v = encodeMergedPage(v[:0], entries)
+		v, body = encodeMergedPage(v[:0], body[:0], runs)
 		if err := wb.Set(blockKey(b, out.seq, blockPosting, p), slices.Clone(v)); err != nil {
 			return err
 		}
@@ -243,17 +243,21 @@ type postingEntry struct {
 type postingPage struct {
 	page    int
 	entries []postingEntry
-	next    int // the first entry not yet taken
+	next    int      // the first entry not yet taken
+	buf     []uint32 // the entries' traces
 }
 
 // load decodes page ip of block m, with trace numbers mapped by num.
 func (c *postingPage) load(txn *badger.Txn, m *blockMeta, ip int, num func(uint32) uint32) error {
-	c.page, c.entries, c.next = ip, c.entries[:0], 0
+	c.page, c.entries, c.next, c.buf = ip, c.entries[:0], 0, c.buf[:0]
 	item, err := txn.Get(blockKey(m.bucket, m.seq, blockPosting, uint32(ip)))
 	if err != nil {
 		return fmt.Errorf("cannot read index block: %w", err)
 	}
-	return item.Value(func(v []byte) error {
+	// The traces of every entry go into one buffer; entries take their
+	// part of it once it is whole (it moves while it grows).
+	var ends []int
+	err = item.Value(func(v []byte) error {
 		d := &decoder{b: v}
 		n := d.count("posting entries")
 		h := uint32(0)
@@ -264,52 +268,66 @@ func (c *postingPage) load(txn *badger.Txn, m *blockMeta, ip int, num func(uint3
 			if sv&1 == 0 {
 				k = d.count("posting traces")
 			}
-			e := postingEntry{hash: h, svc: sv >> 1, traces: make([]uint32, 0, k)}
 			t := uint32(0)
 			for range k {
 				t += uint32(d.uvarint("posting trace"))
-				e.traces = append(e.traces, num(t))
+				c.buf = append(c.buf, num(t))
 			}
 			if d.err != nil {
 				return d.err
 			}
-			c.entries = append(c.entries, e)
+			c.entries = append(c.entries, postingEntry{hash: h, svc: sv >> 1})
+			ends = append(ends, len(c.buf))
 		}
 		return d.err
 	})
+	lo := 0
+	for i, hi := range ends {
+		c.entries[i].traces = c.buf[lo:hi:hi]
+		lo = hi
+	}
+	return err
 }
 
-// encodeMergedPage appends a posting page of entries (of several inputs,
-// each input's in order): one entry per (hash, service), its traces sorted
-// and each once.
-func encodeMergedPage(v []byte, entries []postingEntry) []byte {
-	slices.SortStableFunc(entries, func(x, y postingEntry) int {
-		if c := cmp.Compare(x.hash, y.hash); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.svc, y.svc)
-	})
+// encodeMergedPage appends a posting page of the entries of runs (one run
+// per input, each sorted by hash and service) to v: one entry per (hash,
+// service), its traces sorted and each once. body is scratch space; both
+// are returned for reuse.
+func encodeMergedPage(v, body []byte, runs [][]postingEntry) ([]byte, []byte) {
+	pos := make([]int, len(runs))
 	n := 0
-	for i := range entries {
-		if i == 0 || entries[i].hash != entries[i-1].hash || entries[i].svc != entries[i-1].svc {
-			n++
-		}
-	}
-	v = binary.AppendUvarint(v, uint64(n))
 	prevHash := uint32(0)
 	var traces []uint32
-	for i := 0; i < len(entries); {
-		j := i + 1
-		traces = append(traces[:0], entries[i].traces...)
-		for j < len(entries) && entries[j].hash == entries[i].hash && entries[j].svc == entries[i].svc {
-			traces = append(traces, entries[j].traces...)
-			j++
+	for {
+		// The smallest (hash, service) at the head of a run.
+		best := -1
+		for j, r := range runs {
+			if pos[j] == len(r) {
+				continue
+			}
+			e := &r[pos[j]]
+			if best < 0 || e.hash < runs[best][pos[best]].hash ||
+				e.hash == runs[best][pos[best]].hash && e.svc < runs[best][pos[best]].svc {
+				best = j
+			}
+		}
+		if best < 0 {
+			break
+		}
+		hash, svc := runs[best][pos[best]].hash, runs[best][pos[best]].svc
+		traces = traces[:0]
+		for j, r := range runs {
+			for pos[j] < len(r) && r[pos[j]].hash == hash && r[pos[j]].svc == svc {
+				traces = append(traces, r[pos[j]].traces...)
+				pos[j]++
+			}
 		}
 		slices.Sort(traces)
 		traces = slices.Compact(traces)
-		v = appendPosting(v, entries[i].hash-prevHash, entries[i].svc, traces)
-		prevHash = entries[i].hash
-		i = j
+		body = appendPosting(body, hash-prevHash, svc, traces)
+		prevHash = hash
+		n++
 	}
-	return v
+	v = binary.AppendUvarint(v, uint64(n))
+	return append(v, body...), body
 }

@@ -143,4 +143,3 @@ func (f *TokenFile) DialOption() grpc.DialOption {
 	}
 	return grpc.WithPerRPCCredentials(f)
 }
-

@@ -41,8 +41,8 @@ type Server struct {
 // Start, it reports the error with tel.Fail.
 func New(name, addr string, l *tlsconf.Listener, tel telemetry.Settings, opts ...grpc.ServerOption) *Server {
 	tel = tel.Complete()
-	opts = append(opts, l.GRPCServerOption())
-	opts = append(opts, l.Auth().ServerOptions()...)
+	// The guard's interceptors first, so that they run before any of opts.
+	opts = append(append(l.Auth().ServerOptions(), opts...), l.GRPCServerOption())
 	srv := grpc.NewServer(opts...)
 	return &Server{name: name, addr: addr, srv: srv, tls: l, tel: tel, logger: tel.Logger}
 }

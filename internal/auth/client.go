@@ -105,12 +105,22 @@ func (rt roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 type ClientFlags struct {
 	Prefix    string
 	TokenFile string
+	// TLSHint says how to turn TLS on, in help and errors; default
+	// "--<prefix>-tls-ca-file (or --<prefix>-tls-enabled)".
+	TLSHint string
+}
+
+func (f *ClientFlags) tlsHint() string {
+	if f.TLSHint != "" {
+		return f.TLSHint
+	}
+	return "--" + f.Prefix + "-tls-ca-file (or --" + f.Prefix + "-tls-enabled)"
 }
 
 // Add registers the flag on fs; what names the servers in help.
 func (f *ClientFlags) Add(fs *pflag.FlagSet, what string) {
 	fs.StringVar(&f.TokenFile, f.Prefix+"-auth-token-file", "",
-		"file holding a bearer token sent to "+what+" that require one (--auth-file there); re-read when it changes. Needs TLS (--"+f.Prefix+"-tls-*) unless every address is loopback")
+		"file holding a bearer token sent to "+what+" that require one (--auth-file there); re-read when it changes. Needs TLS ("+f.tlsHint()+") unless every address is loopback")
 }
 
 // Token reads the token file; nil without one. tlsOn says whether the
@@ -124,7 +134,7 @@ func (f *ClientFlags) Token(ctx context.Context, tlsOn bool, addrs []string, isL
 	if !tlsOn {
 		for _, a := range addrs {
 			if !isLoopback(ctx, a) {
-				return nil, fmt.Errorf("--%s-auth-token-file would send the token in plain text to %s, which is not loopback: turn TLS on with --%s-tls-ca-file (or --%s-tls-enabled)", f.Prefix, a, f.Prefix, f.Prefix)
+				return nil, fmt.Errorf("--%s-auth-token-file would send the token in plain text to %s, which is not loopback: turn TLS on with %s", f.Prefix, a, f.tlsHint())
 			}
 		}
 	}

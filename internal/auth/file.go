@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -272,4 +273,21 @@ func subjectMatcher(s string) (func(*certInfo) bool, error) {
 		return func(c *certInfo) bool { return c.dn == s }, nil
 	}
 	return func(c *certInfo) bool { return slices.Contains(c.dnsNames, s) }, nil
+}
+
+// HashToken returns the hex SHA-256 of a token, as an auth file's
+// tokens[].sha256 holds it.
+func HashToken(tok string) string {
+	s := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(s[:])
+}
+
+// HashPassword returns the bcrypt hash of a password (cost 10, Go's
+// default), as an auth file's users[].bcrypt holds it.
+func HashPassword(pw []byte) (string, error) {
+	h, err := bcrypt.GenerateFromPassword(pw, bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("cannot hash the password: %w", err)
+	}
+	return string(h), nil
 }

@@ -41,7 +41,7 @@ var (
 // authRoute is one route of a listener and the scope it needs.
 type authRoute struct {
 	listener, name string
-	need           string // write, read, admin, "write or read", open
+	need           string                               // write, read, admin, "write or read", open
 	call           func(t *testing.T, authz string) int // returns an HTTP status (gRPC codes mapped)
 }
 

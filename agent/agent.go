@@ -96,6 +96,7 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 	if err := tlsconf.CheckUDP(cfg.ListenTLS.Policy(), cfg.UDPCompactAddr, cfg.UDPBinaryAddr); err != nil {
 		return nil, err
 	}
+	cfg.ListenTLS.WarnUDP(cfg.UDPCompactAddr, cfg.UDPBinaryAddr)
 	if a.udp, err = jaegerudp.New(uc, udpSink{a: a}, tel.For("jaeger-udp")); err != nil {
 		return nil, err
 	}

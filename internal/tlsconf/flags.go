@@ -1,7 +1,9 @@
 package tlsconf
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -136,6 +138,8 @@ func (f *ServerFlags) Config(name string) ServerConfig {
 type Servers struct {
 	policy *Policy
 	byName map[string]*Listener
+	authn  *auth.Authenticator // nil: no auth file
+	logger *slog.Logger
 }
 
 // Build reads every listener's files and the auth file, and returns the
@@ -155,7 +159,7 @@ func (f *ServerFlags) Build(tel telemetry.Settings) (*Servers, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Servers{policy: p, byName: map[string]*Listener{}}
+	s := &Servers{policy: p, byName: map[string]*Listener{}, authn: authn, logger: tel.Logger}
 	for _, n := range f.names {
 		l, err := NewListener(n, f.Config(n), f.ReloadInterval, p, tel.Logger)
 		if err != nil {
@@ -174,6 +178,22 @@ func (s *Servers) For(name string) *Listener {
 		return nil
 	}
 	return s.byName[name]
+}
+
+// WarnUDP logs a warning for each of the UDP listeners on compact and
+// binary (either may be empty) that is on an address that is not loopback
+// while an auth file is in force: Jaeger Thrift over UDP carries no
+// credential, so anyone who can reach it can write.
+func (s *Servers) WarnUDP(compact, binary string) {
+	if s == nil || s.authn == nil {
+		return
+	}
+	for _, u := range []struct{ name, addr string }{{"udp-compact", compact}, {"udp-binary", binary}} {
+		if u.addr != "" && !IsLoopback(context.Background(), u.addr) {
+			s.logger.Warn("UDP listener takes spans without credentials although --auth-file is set: anyone who can reach it can write; turn it off with --"+u.name+"-addr= or bind it to 127.0.0.1",
+				"listener", u.name, "addr", u.addr)
+		}
+	}
 }
 
 // Policy returns the binary's plaintext policy (nil for a nil s), for

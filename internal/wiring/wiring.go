@@ -190,6 +190,7 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, srvTLS *tlsconf.Servers, tel
 		if err := tlsconf.CheckUDP(srvTLS.Policy(), f.UDP.CompactAddr, f.UDP.BinaryAddr); err != nil {
 			return nil, err
 		}
+		srvTLS.WarnUDP(f.UDP.CompactAddr, f.UDP.BinaryAddr)
 		if err := f.buildUDP(in, m, tel.For("jaeger-udp")); err != nil {
 			return nil, err
 		}

@@ -120,7 +120,7 @@ func (f *ClientFlags) tlsHint() string {
 // Add registers the flag on fs; what names the servers in help.
 func (f *ClientFlags) Add(fs *pflag.FlagSet, what string) {
 	fs.StringVar(&f.TokenFile, f.Prefix+"-auth-token-file", "",
-		"file holding a bearer token sent to "+what+" that require one (--auth-file there); re-read when it changes. Needs TLS ("+f.tlsHint()+") unless every address is loopback")
+		"file holding the bearer token sent to "+what+", for their --auth-file; re-read when it changes; needs TLS ("+f.tlsHint()+") unless every address is loopback")
 }
 
 // Token reads the token file; nil without one. tlsOn says whether the

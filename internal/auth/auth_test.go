@@ -188,6 +188,27 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
+// A $2y$ hash, as htpasswd -B writes it, is accepted; and a password
+// changed in the file is refused after the reload, though the old one was
+// cached.
+func TestPasswords(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	user := func(hash string) string {
+		return "users:\n  - name: alice\n    bcrypt: " + hash + "\n    tenants: [\"*\"]\n    scopes: [read]\n"
+	}
+	y := "$2y$" + strings.TrimPrefix(bcryptOf(t, "old password"), "$2a$")
+	a, path := newAuth(t, user(y), clock, nil)
+	ok := func(pw string) bool { id, _ := a.Authenticate(Credentials{Authorization: basicAuth("alice", pw)}); return id != nil }
+	if !ok("old password") || !ok("old password") {
+		t.Fatal("a $2y$ hash does not check")
+	}
+	writeAuthFile(t, path, user(bcryptOf(t, "new password")))
+	clock.Add(time.Second)
+	if ok("old password") || !ok("new password") {
+		t.Error("after the password changed in the file the old one is still accepted, or the new one not")
+	}
+}
+
 func TestValidation(t *testing.T) {
 	good := hashToken("x")
 	hash := bcryptOf(t, "pw")

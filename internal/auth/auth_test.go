@@ -198,7 +198,10 @@ func TestPasswords(t *testing.T) {
 	}
 	y := "$2y$" + strings.TrimPrefix(bcryptOf(t, "old password"), "$2a$")
 	a, path := newAuth(t, user(y), clock, nil)
-	ok := func(pw string) bool { id, _ := a.Authenticate(Credentials{Authorization: basicAuth("alice", pw)}); return id != nil }
+	ok := func(pw string) bool {
+		id, _ := a.Authenticate(Credentials{Authorization: basicAuth("alice", pw)})
+		return id != nil
+	}
 	if !ok("old password") || !ok("old password") {
 		t.Fatal("a $2y$ hash does not check")
 	}

@@ -339,3 +339,30 @@ func TestNoSecretInLogs(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAuthenticate: whatever Authorization header a client sends, checking
+// it does not panic and accepts only the credentials in the file.
+func FuzzAuthenticate(f *testing.F) {
+	a, _ := newAuth(f, sampleFile(f), nil, nil)
+	for _, s := range []string{"Bearer app-token", "bearer  app-token ", basicAuth("alice", "wonderland"), basicAuth("alice", ""),
+		"Basic", "Basic =", "Basic " + base64.StdEncoding.EncodeToString([]byte(":")), "Bearer", "\x00", strings.Repeat("A", 5000)} {
+		f.Add(s)
+	}
+	good := map[string]bool{"Bearer app-token": true, "Bearer reader-token": true, basicAuth("alice", "wonderland"): true}
+	f.Fuzz(func(t *testing.T, h string) {
+		id, r := a.Authenticate(Credentials{Authorization: h})
+		if (id == nil) == (r == "") {
+			t.Fatalf("%q: identity %v with reason %q", h, id, r)
+		}
+		if id == nil {
+			return
+		}
+		// Accepted: it must be one of the credentials, up to the scheme's
+		// case and white space.
+		scheme, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
+		canon := strings.ToUpper(scheme[:1]) + strings.ToLower(scheme[1:]) + " " + strings.TrimSpace(rest)
+		if !good[canon] {
+			t.Fatalf("%q accepted as %v", h, id)
+		}
+	})
+}

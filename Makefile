@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzZipkinProto$$' -fuzztime $(FUZZTIME) ./model/zipkin/
 	$(GO) test -run '^$$' -fuzz '^FuzzReplay$$' -fuzztime $(FUZZTIME_SPOOL) ./agent/spool/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./query/traceql/
+	$(GO) test -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME) ./internal/auth/
 
 # Benchmarks on the reference workload (DESIGN.md). Figures go in the README
 # and in issue notes; compare runs with benchstat.

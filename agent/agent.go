@@ -96,6 +96,7 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 	if err := tlsconf.CheckUDP(cfg.ListenTLS.Policy(), cfg.UDPCompactAddr, cfg.UDPBinaryAddr); err != nil {
 		return nil, err
 	}
+	cfg.ListenTLS.WarnUDP(cfg.UDPCompactAddr, cfg.UDPBinaryAddr)
 	if a.udp, err = jaegerudp.New(uc, udpSink{a: a}, tel.For("jaeger-udp")); err != nil {
 		return nil, err
 	}
@@ -120,8 +121,15 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 	if cfg.SamplingAddr != "" {
 		sc := sampling.DefaultConfig()
 		sc.URL = cfg.SamplingURL
-		if cfg.SamplingTLS != nil {
-			sc.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.SamplingTLS, Proxy: http.ProxyFromEnvironment}}
+		if cfg.SamplingTLS != nil || cfg.SamplingAuthorization != nil {
+			var rt http.RoundTripper = http.DefaultTransport
+			if cfg.SamplingTLS != nil {
+				rt = &http.Transport{TLSClientConfig: cfg.SamplingTLS, Proxy: http.ProxyFromEnvironment}
+			}
+			if cfg.SamplingAuthorization != nil {
+				rt = authorizing{base: rt, value: cfg.SamplingAuthorization}
+			}
+			sc.Client = &http.Client{Transport: rt}
 		}
 		p, err := sampling.New(sc, tel.For("sampling"))
 		if err != nil {
@@ -349,4 +357,17 @@ func (a *Agent) spoolBytes() int64 {
 // dropped counts n spans dropped for reason.
 func (a *Agent) dropped(reason string, n int) {
 	a.m.dropped.WithLabelValues(reason).Add(float64(n))
+}
+
+// authorizing sends the Authorization header value gives with every
+// request.
+type authorizing struct {
+	base  http.RoundTripper
+	value func() string
+}
+
+func (a authorizing) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", a.value())
+	return a.base.RoundTrip(r)
 }

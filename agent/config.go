@@ -113,6 +113,10 @@ type Config struct {
 	// SamplingTLS is the client TLS of fetches from an https SamplingURL;
 	// nil: the system's CAs.
 	SamplingTLS *tls.Config
+	// SamplingAuthorization, when set, gives the Authorization header of
+	// every fetch from SamplingURL (the collector's --auth-file lets a
+	// write or read credential read strategies).
+	SamplingAuthorization func() string
 }
 
 // DefaultConfig returns the defaults: Jaeger's and OTLP's ports on

@@ -89,6 +89,10 @@ type scryOptions struct {
 	// TLS, when set, is the client TLS the harness speaks to the query
 	// API and the admin port (readiness, /metrics), which then serve TLS.
 	TLS *tls.Config
+	// Authorization, when set, is sent by the harness to the query API
+	// and the admin port (an --auth-file credential with scopes read and
+	// admin), unless a request has its own.
+	Authorization string
 }
 
 // Scry is one running scry process.
@@ -165,6 +169,9 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 		if opts.TLS != nil {
 			client.Transport, scheme = &http.Transport{TLSClientConfig: opts.TLS}, "https://"
 		}
+		if opts.Authorization != "" {
+			client.Transport = withAuthorization{base: client.Transport, value: opts.Authorization}
+		}
 		return &Scry{
 			Proc: p, DataDir: dataDir,
 			OTLPGRPC: addrs[flagOTLPGRPC], OTLPHTTP: addrs[flagOTLPHTTP], Query: addrs[flagHTTP],
@@ -173,6 +180,25 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 			http: client, scheme: scheme,
 		}, nil
 	})
+}
+
+// withAuthorization sends an Authorization header with every request that
+// has none.
+type withAuthorization struct {
+	base  http.RoundTripper // nil: http.DefaultTransport
+	value string
+}
+
+func (w withAuthorization) RoundTrip(r *http.Request) (*http.Response, error) {
+	base := w.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", w.value)
+	}
+	return base.RoundTrip(r)
 }
 
 // givenFlags returns the values of the address flags and --data-dir in

@@ -5,11 +5,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/scrytrace/scry/internal/auth"
 	"github.com/scrytrace/scry/internal/cli"
 	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/internal/tracegen"
@@ -22,6 +26,8 @@ func main() {
 	var queryURL string
 	var queryRounds int
 	tlsFlags := tlsconf.ClientFlags{Prefix: "endpoint"}
+	authFlags := auth.ClientFlags{Prefix: "endpoint", TLSHint: "--endpoint-tls-ca-file, --endpoint-tls-enabled or an https:// --endpoint"}
+	queryAuth := auth.ClientFlags{Prefix: "query", TLSHint: "an https:// --query-url"}
 	cmd := &cobra.Command{
 		Use:          "scry-tracegen",
 		Short:        "Send synthetic traces over OTLP and report throughput and latency",
@@ -42,6 +48,31 @@ func main() {
 			if cfg.TLS, err = tlsFlags.Config.TLSConfig(log); err != nil {
 				return fmt.Errorf("invalid --endpoint-tls-* settings: %w", err)
 			}
+			endpoint := cfg.Endpoint
+			if u, err := url.Parse(cfg.Endpoint); err == nil && u.Host != "" {
+				endpoint = hostPort(u)
+			}
+			tok, err := authFlags.Token(context.Background(), cfg.TLS != nil || strings.HasPrefix(cfg.Endpoint, "https://"), []string{endpoint}, tlsconf.IsLoopback)
+			if err != nil {
+				return err
+			}
+			if tok != nil {
+				cfg.Authorization = tok.Authorization
+			}
+			var queryAuthz func() string
+			if queryURL != "" {
+				u, err := url.Parse(queryURL)
+				if err != nil || u.Host == "" {
+					return fmt.Errorf("--query-url %q is not a URL", queryURL)
+				}
+				qt, err := queryAuth.Token(context.Background(), u.Scheme == "https", []string{hostPort(u)}, tlsconf.IsLoopback)
+				if err != nil {
+					return err
+				}
+				if qt != nil {
+					queryAuthz = qt.Authorization
+				}
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+10*time.Minute)
 			defer cancel()
 			if cfg.Duration > 0 {
@@ -55,7 +86,7 @@ func main() {
 				}
 			}
 			if queryURL != "" {
-				res, err := tracegen.QueryBench(ctx, queryURL, queryRounds, cfg.TLS)
+				res, err := tracegen.QueryBench(ctx, queryURL, queryRounds, cfg.TLS, queryAuthz)
 				if err != nil {
 					return err
 				}
@@ -78,8 +109,21 @@ func main() {
 	f.IntVar(&cfg.ExtraAttributes, "extra-attributes", 0, "attributes per span beyond the ten every span has")
 	f.IntVar(&cfg.WatchPID, "watch-pid", 0, "a process (the server) whose peak resident memory to report (Linux)")
 	tlsFlags.Add(f, "the endpoint (and an https --query-url)")
+	authFlags.Add(f, "the endpoint (a token with scope write)")
+	queryAuth.Add(f, "--query-url (a token with scope read)")
 	cli.AddConfigFlags(cmd)
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
 	}
+}
+
+// hostPort returns u's host with its port, the scheme's when none is given.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
 }

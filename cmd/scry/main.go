@@ -108,5 +108,7 @@ func command() *cobra.Command {
 	listenTLS.Add(cmd.Flags())
 	cli.AddConfigFlags(cmd)
 	cli.AddMemoryLimitFlag(cmd, 200)
+	cmd.AddCommand(authCommand())
+	cmd.CompletionOptions.DisableDefaultCmd = true
 	return cmd
 }

@@ -5,7 +5,10 @@
 package agentflags
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -13,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/scrytrace/scry/agent"
+	"github.com/scrytrace/scry/internal/auth"
 	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/tlsconf"
 )
@@ -28,6 +32,7 @@ type Flags struct {
 	ShutdownTimeout time.Duration
 	ListenTLS       *tlsconf.ServerFlags
 	CollectorTLS    tlsconf.ClientFlags
+	CollectorAuth   auth.ClientFlags
 }
 
 // Listeners are the agent's TCP listeners, as its TLS flags name them.
@@ -38,12 +43,14 @@ func Default() Flags {
 	return Flags{
 		Agent: agent.DefaultConfig(), ShutdownTimeout: DefaultShutdownTimeout,
 		ListenTLS: tlsconf.NewServerFlags(Listeners...), CollectorTLS: tlsconf.ClientFlags{Prefix: "collector"},
+		CollectorAuth: auth.ClientFlags{Prefix: "collector"},
 	}
 }
 
 // Config returns the agent's Config with its TLS built from the flags:
 // the listeners' (srv, from ListenTLS.Build) and the collectors' client
-// TLS, also used to fetch sampling strategies from an https --sampling-url.
+// TLS, also used to fetch sampling strategies from an https --sampling-url;
+// and the token of --collector-auth-token-file, sent to both.
 func (f *Flags) Config(srv *tlsconf.Servers, tel telemetry.Settings) (agent.Config, error) {
 	c := f.Agent
 	c.ListenTLS = srv
@@ -55,7 +62,29 @@ func (f *Flags) Config(srv *tlsconf.Servers, tel telemetry.Settings) (agent.Conf
 		c.DialOptions = append(c.DialOptions, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 		c.SamplingTLS = tc
 	}
+	tok, err := f.CollectorAuth.Token(context.Background(), tc != nil, c.Collectors, tlsconf.IsLoopback)
+	if err != nil {
+		return c, err
+	}
+	if u, err := url.Parse(c.SamplingURL); tok != nil && c.SamplingAddr != "" && err == nil && u.Scheme == "http" && !tlsconf.IsLoopback(context.Background(), hostPort(u)) {
+		return c, fmt.Errorf("--collector-auth-token-file would send the token in plain text to --sampling-url %s, which is not loopback: use an https:// URL", c.SamplingURL)
+	}
+	if tok != nil {
+		c.DialOptions = append(c.DialOptions, tok.DialOption())
+		c.SamplingAuthorization = tok.Authorization
+	}
 	return c, nil
+}
+
+// hostPort returns u's host with its port, the scheme's when none is given.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
 }
 
 // Add registers the flags on fs, with f's values as their defaults.
@@ -87,4 +116,5 @@ func (f *Flags) Add(fs *pflag.FlagSet) {
 		"time to forward what the buffer holds at shutdown; what is left is spooled (with --spool-dir) or dropped and counted")
 	f.ListenTLS.Add(fs)
 	f.CollectorTLS.Add(fs, "collectors (and an https --sampling-url)")
+	f.CollectorAuth.Add(fs, "collectors (and --sampling-url)")
 }

@@ -5,7 +5,9 @@
 // that certificates are re-read when their files change, and the policy
 // on plain text: a plaintext listener on an address that is not loopback
 // is logged and counted in scry_plaintext_listeners, and refused with
-// --require-tls.
+// --require-tls. ServerFlags also carry --auth-file: each Listener then
+// has the internal/auth Guard of its scope (Listener.Auth), which
+// grpcserver and httpserver put in front of every request.
 //
 // internal/grpcserver and internal/httpserver take a *Listener; a nil one
 // is plain text with no policy, as in tests and library use.

@@ -1,12 +1,15 @@
 package tlsconf
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/scrytrace/scry/internal/auth"
 	"github.com/scrytrace/scry/internal/telemetry"
 )
 
@@ -23,17 +26,37 @@ const (
 	Admin      = "admin"
 )
 
+// authRules are the scopes each listener's requests need when an auth
+// file is in force: intake needs write; reading sampling strategies,
+// which SDKs and agents do with the credential they write with, write or
+// read; the query API, the UI and the storage read API read; the admin
+// port admin, except its probes, which the kubelet sends without
+// credentials.
+var authRules = map[string]auth.Rules{
+	OTLPGRPC:   {Default: []auth.Scope{auth.Write}},
+	OTLPHTTP:   {Default: []auth.Scope{auth.Write}},
+	JaegerHTTP: {Default: []auth.Scope{auth.Write}, Routes: map[string][]auth.Scope{"/api/sampling": {auth.Write, auth.Read}}},
+	Zipkin:     {Default: []auth.Scope{auth.Write}},
+	HTTP:       {Default: []auth.Scope{auth.Read}},
+	Storage:    {Default: []auth.Scope{auth.Read}},
+	Sampling:   {Default: []auth.Scope{auth.Write, auth.Read}},
+	Admin:      {Default: []auth.Scope{auth.Admin}, Routes: map[string][]auth.Scope{"/healthz": nil, "/livez": nil, "/readyz": nil}},
+}
+
 // ServerFlags are the TLS flags of a binary's listeners: --tls-cert-file,
 // --tls-key-file, --tls-client-ca-file and --tls-min-version for all of
 // them, --<listener>-tls-cert-file and so on for one, --tls-reload-interval
 // and --require-tls. In the --config file, a tls: block with the
 // OpenTelemetry Collector's keys (cert_file, key_file, client_ca_file,
 // min_version) sets the first four, and <listener>-tls: sets one
-// listener's (internal/cli flattens them to the flag names).
+// listener's (internal/cli flattens them to the flag names). They also
+// hold --auth-file, the credentials every listener requires (see
+// internal/auth), since a listener's security is both.
 type ServerFlags struct {
 	Default        ServerConfig
 	ReloadInterval time.Duration
 	RequireTLS     bool
+	Auth           auth.Config
 
 	names []string
 	per   map[string]*ServerConfig
@@ -42,7 +65,8 @@ type ServerFlags struct {
 
 // NewServerFlags returns the flags of a binary with the listeners names.
 func NewServerFlags(names ...string) *ServerFlags {
-	f := &ServerFlags{ReloadInterval: DefaultReloadInterval, names: names, per: map[string]*ServerConfig{}}
+	f := &ServerFlags{ReloadInterval: DefaultReloadInterval, names: names, per: map[string]*ServerConfig{},
+		Auth: auth.Config{ReloadInterval: auth.DefaultReloadInterval}}
 	for _, n := range names {
 		f.per[n] = &ServerConfig{}
 	}
@@ -67,6 +91,7 @@ func (f *ServerFlags) Add(fs *pflag.FlagSet) {
 		fs.StringVar(&c.ClientCAFile, n+"-tls-client-ca-file", "", "the "+n+" listener's client CAs, instead of --tls-client-ca-file")
 		fs.StringVar(&c.MinVersion, n+"-tls-min-version", "", "the "+n+" listener's oldest TLS version, instead of --tls-min-version")
 	}
+	f.Auth.AddFlags(fs)
 }
 
 // Names returns the listeners the flags are for.
@@ -113,11 +138,14 @@ func (f *ServerFlags) Config(name string) ServerConfig {
 type Servers struct {
 	policy *Policy
 	byName map[string]*Listener
+	authn  *auth.Authenticator // nil: no auth file
+	logger *slog.Logger
 }
 
-// Build reads every listener's files and returns them with the binary's
-// Policy, whose gauge is registered on tel.Registerer. An error names the
-// listener and the file that is wrong.
+// Build reads every listener's files and the auth file, and returns the
+// listeners with the binary's Policy, whose gauge is registered on
+// tel.Registerer, each with its auth Guard. An error names the listener
+// and the file that is wrong.
 func (f *ServerFlags) Build(tel telemetry.Settings) (*Servers, error) {
 	tel = tel.Complete()
 	if f.ReloadInterval < 0 {
@@ -127,12 +155,17 @@ func (f *ServerFlags) Build(tel telemetry.Settings) (*Servers, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Servers{policy: p, byName: map[string]*Listener{}}
+	authn, err := auth.New(f.Auth, tel.For("auth"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Servers{policy: p, byName: map[string]*Listener{}, authn: authn, logger: tel.Logger}
 	for _, n := range f.names {
 		l, err := NewListener(n, f.Config(n), f.ReloadInterval, p, tel.Logger)
 		if err != nil {
 			return nil, err
 		}
+		l.guard = authn.Guard(n, authRules[n])
 		s.byName[n] = l
 	}
 	return s, nil
@@ -145,6 +178,22 @@ func (s *Servers) For(name string) *Listener {
 		return nil
 	}
 	return s.byName[name]
+}
+
+// WarnUDP logs a warning for each of the UDP listeners on compact and
+// binary (either may be empty) that is on an address that is not loopback
+// while an auth file is in force: Jaeger Thrift over UDP carries no
+// credential, so anyone who can reach it can write.
+func (s *Servers) WarnUDP(compact, binary string) {
+	if s == nil || s.authn == nil {
+		return
+	}
+	for _, u := range []struct{ name, addr string }{{"udp-compact", compact}, {"udp-binary", binary}} {
+		if u.addr != "" && !IsLoopback(context.Background(), u.addr) {
+			s.logger.Warn("UDP listener takes spans without credentials although --auth-file is set: anyone who can reach it can write; turn it off with --"+u.name+"-addr= or bind it to 127.0.0.1",
+				"listener", u.name, "addr", u.addr)
+		}
+	}
 }
 
 // Policy returns the binary's plaintext policy (nil for a nil s), for

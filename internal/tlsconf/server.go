@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/scrytrace/scry/internal/auth"
 )
 
 // ServerConfig is the TLS of one listener, as the flags and the YAML
@@ -74,6 +76,16 @@ type Listener struct {
 	minVer uint16
 	mtls   bool
 	policy *Policy
+	guard  *auth.Guard // nil: no credential required
+}
+
+// Auth returns the guard checking the listener's requests against the
+// auth file; nil (nothing required) without one, and for a nil l.
+func (l *Listener) Auth() *auth.Guard {
+	if l == nil {
+		return nil
+	}
+	return l.guard
 }
 
 // NewListener reads cfg's files and returns the listener called name (as in

@@ -33,10 +33,18 @@ func summary(d []time.Duration) string {
 // QueryBench times Jaeger API requests against baseURL (http://host:16686)
 // for n rounds: each round searches one service's traces of the last hour
 // (limit 20) and fetches one of the traces found by ID.
-// tc is the client TLS of an https baseURL (nil: the system's CAs).
-func QueryBench(ctx context.Context, baseURL string, n int, tc *tls.Config) (QueryResult, error) {
+// tc is the client TLS of an https baseURL (nil: the system's CAs);
+// authz, when set, gives the Authorization header of every request.
+func QueryBench(ctx context.Context, baseURL string, n int, tc *tls.Config, authz func() string) (QueryResult, error) {
 	var res QueryResult
 	client := NewHTTPClient(tc)
+	if authz != nil {
+		base := client.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		client.Transport = authorizing{base: base, value: authz}
+	}
 	var services struct{ Data []string }
 	if _, err := getJSON(ctx, client, baseURL+"/api/services", &services); err != nil {
 		return res, err
@@ -97,4 +105,16 @@ func getJSON(ctx context.Context, c *http.Client, u string, out any) (time.Durat
 		}
 	}
 	return d, nil
+}
+
+// authorizing sends an Authorization header value with every request.
+type authorizing struct {
+	base  http.RoundTripper
+	value func() string
+}
+
+func (a authorizing) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", a.value())
+	return a.base.RoundTrip(r)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/scrytrace/scry/collector/sampling"
 	"github.com/scrytrace/scry/collector/zipkin"
 	"github.com/scrytrace/scry/internal/app"
+	"github.com/scrytrace/scry/internal/auth"
 	"github.com/scrytrace/scry/internal/bytesize"
 	"github.com/scrytrace/scry/internal/grpcserver"
 	"github.com/scrytrace/scry/internal/httpserver"
@@ -189,6 +190,7 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, srvTLS *tlsconf.Servers, tel
 		if err := tlsconf.CheckUDP(srvTLS.Policy(), f.UDP.CompactAddr, f.UDP.BinaryAddr); err != nil {
 			return nil, err
 		}
+		srvTLS.WarnUDP(f.UDP.CompactAddr, f.UDP.BinaryAddr)
 		if err := f.buildUDP(in, m, tel.For("jaeger-udp")); err != nil {
 			return nil, err
 		}
@@ -310,6 +312,7 @@ func NewStorageServer(addr string, r storage.Reader, l *tlsconf.Listener, tel te
 type RemoteFlags struct {
 	Remote remote.Config
 	TLS    tlsconf.ClientFlags
+	Auth   auth.ClientFlags
 }
 
 // DefaultRemoteFlags returns remote.DefaultConfig with the endpoint
@@ -327,10 +330,13 @@ func (f *RemoteFlags) Add(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.Remote.ResolveInterval, "storage-resolve-interval", f.Remote.ResolveInterval, "how often DNS names in --storage are resolved again")
 	f.TLS.Prefix = "storage"
 	f.TLS.Add(fs, "the storage APIs")
+	f.Auth.Prefix = "storage"
+	f.Auth.Add(fs, "the storage APIs")
 }
 
 // NewClient constructs the client of the collectors' stores, a part that
-// Start connects, speaking TLS when the --storage-tls-* flags say so.
+// Start connects, speaking TLS when the --storage-tls-* flags say so and
+// sending the token of --storage-auth-token-file.
 func (f *RemoteFlags) NewClient(tel telemetry.Settings) (*remote.Client, error) {
 	tel = tel.For("storage-client")
 	cfg := f.Remote
@@ -340,6 +346,13 @@ func (f *RemoteFlags) NewClient(tel telemetry.Settings) (*remote.Client, error) 
 	}
 	if opt != nil {
 		cfg.DialOptions = append(cfg.DialOptions, opt)
+	}
+	tok, err := f.Auth.Token(context.Background(), opt != nil, cfg.Endpoints, tlsconf.IsLoopback)
+	if err != nil {
+		return nil, err
+	}
+	if tok != nil {
+		cfg.DialOptions = append(cfg.DialOptions, tok.DialOption())
 	}
 	return remote.New(cfg, tel)
 }

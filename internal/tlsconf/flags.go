@@ -17,9 +17,10 @@ const (
 	OTLPHTTP   = "otlp-http"
 	JaegerHTTP = "jaeger-http"
 	Zipkin     = "zipkin"
-	HTTP       = "http"     // the query API and UI
-	Storage    = "storage"  // a collector's storage read API
-	Sampling   = "sampling" // the agent's sampling endpoint
+	HTTP       = "http"       // the query API and UI
+	TempoHTTP  = "tempo-http" // Grafana Tempo's query API (--tempo-http-addr)
+	Storage    = "storage"    // a collector's storage read API
+	Sampling   = "sampling"   // the agent's sampling endpoint
 	Admin      = "admin"
 )
 

@@ -65,6 +65,7 @@ const (
 	flagUDPCompact = "udp-compact-addr"
 	flagUDPBinary  = "udp-binary-addr"
 	flagDataDir    = "data-dir"
+	flagTempo      = "tempo-http-addr"
 )
 
 // addrFlags are filled with free TCP ports, udpAddrFlags with free UDP
@@ -89,6 +90,9 @@ type scryOptions struct {
 	// TLS, when set, is the client TLS the harness speaks to the query
 	// API and the admin port (readiness, /metrics), which then serve TLS.
 	TLS *tls.Config
+	// Tempo turns on the Tempo API listener (--tempo-http-addr) on a free
+	// port.
+	Tempo bool
 }
 
 // Scry is one running scry process.
@@ -99,6 +103,7 @@ type Scry struct {
 	// address is Proc.Admin.
 	OTLPGRPC, OTLPHTTP, Query string
 	JaegerHTTP, Zipkin        string
+	Tempo                     string // --tempo-http-addr, "" when off
 	UDPCompact, UDPBinary     string
 
 	http   *http.Client
@@ -137,6 +142,9 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 			needUDP = append(needUDP, f)
 		}
 	}
+	if opts.Tempo {
+		need = append(need, flagTempo)
+	}
 	return testbin.WithFreePorts(t, len(need), func(ports []string) (*Scry, error) {
 		addrs := maps.Clone(opts.External)
 		if addrs == nil {
@@ -168,7 +176,7 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 		return &Scry{
 			Proc: p, DataDir: dataDir,
 			OTLPGRPC: addrs[flagOTLPGRPC], OTLPHTTP: addrs[flagOTLPHTTP], Query: addrs[flagHTTP],
-			JaegerHTTP: addrs[flagJaegerHTTP], Zipkin: addrs[flagZipkin],
+			JaegerHTTP: addrs[flagJaegerHTTP], Zipkin: addrs[flagZipkin], Tempo: addrs[flagTempo],
 			UDPCompact: addrs[flagUDPCompact], UDPBinary: addrs[flagUDPBinary],
 			http: client, scheme: scheme,
 		}, nil

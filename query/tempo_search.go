@@ -217,7 +217,9 @@ func (h *handler) runTempoSearch(ctx context.Context, req *tempoSearchReq) (*tem
 			}
 		}
 		for len(fresh) > 0 {
-			batch := fresh[:min(len(fresh), tempoBatch)]
+			// As many as are still wanted (candidates usually match when
+			// the store could be told every condition), at most a batch.
+			batch := fresh[:min(len(fresh), tempoBatch, max(req.limit-len(resp.Traces), 8))]
 			fresh = fresh[len(batch):]
 			traces, err := h.fetchTraces(ctx, batch, hint)
 			if err != nil {

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scrytrace/scry/model"
@@ -204,6 +206,7 @@ func (h *handler) runTempoSearch(ctx context.Context, req *tempoSearchReq) (*tem
 	var spans uint64
 	seen := make(map[model.TraceID]bool)
 	hint := storage.TimeHint{Start: req.window.start, End: req.window.end}
+	waves := 1
 	for page := max(2*req.limit, tempoBatch); ; page = min(page*4, 1<<30) {
 		refs, err := h.reader.FindTraceIDs(ctx, req.conds.storageQuery(req.window, page))
 		if err != nil {
@@ -217,32 +220,102 @@ func (h *handler) runTempoSearch(ctx context.Context, req *tempoSearchReq) (*tem
 			}
 		}
 		for len(fresh) > 0 {
-			// As many as are still wanted (candidates usually match when
-			// the store could be told every condition), at most a batch.
-			batch := fresh[:min(len(fresh), tempoBatch, max(req.limit-len(resp.Traces), 8))]
-			fresh = fresh[len(batch):]
-			traces, err := h.fetchTraces(ctx, batch, hint)
+			// The first batch is as many as are still wanted (candidates
+			// usually all match when the store could be told every
+			// condition); when that was not enough, waves of full
+			// batches, fetched and evaluated in parallel, then taken in
+			// order.
+			var wave [][]model.TraceID
+			for len(wave) < waves && len(fresh) > 0 {
+				n := tempoBatch
+				if waves == 1 {
+					n = max(req.limit-len(resp.Traces), 8)
+				}
+				b := fresh[:min(len(fresh), n)]
+				fresh = fresh[len(b):]
+				wave = append(wave, b)
+			}
+			waves = h.searchParallelism()
+			done, err := h.evaluateWave(ctx, req, wave, hint)
 			if err != nil {
 				return nil, err
 			}
-			for _, tr := range traces {
-				if len(tr) == 0 {
+			// Every trace read counts as inspected, also those of the
+			// wave after the limit was reached.
+			for _, ev := range done {
+				if ev.spans == 0 {
 					continue // gone since the search (retention)
 				}
 				resp.Metrics.InspectedTraces++
-				spans += uint64(len(tr))
-				if meta, ok := req.answer(tr); ok {
-					resp.Traces = append(resp.Traces, meta)
-					if len(resp.Traces) == req.limit {
-						return resp.finish(spans), nil
-					}
+				spans += uint64(ev.spans)
+				if ev.ok && len(resp.Traces) < req.limit {
+					resp.Traces = append(resp.Traces, ev.meta)
 				}
+			}
+			if len(resp.Traces) == req.limit {
+				return resp.finish(spans), nil
 			}
 		}
 		if len(refs) < page || page == 1<<30 {
 			return resp.finish(spans), nil
 		}
 	}
+}
+
+// evaluated is one candidate trace: its span count (0: no longer stored)
+// and the answer.
+type evaluated struct {
+	spans int
+	meta  tempoTraceMeta
+	ok    bool
+}
+
+// evaluateWave fetches and evaluates batches of candidates, one goroutine
+// a batch, and returns the results in the order of the candidates.
+func (h *handler) evaluateWave(ctx context.Context, req *tempoSearchReq, wave [][]model.TraceID, hint storage.TimeHint) ([]evaluated, error) {
+	results := make([][]evaluated, len(wave))
+	errs := make([]error, len(wave))
+	run := func(i int) {
+		traces, err := h.fetchTraces(ctx, wave[i], hint)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		out := make([]evaluated, len(traces))
+		for j, tr := range traces {
+			out[j].spans = len(tr)
+			if len(tr) > 0 {
+				out[j].meta, out[j].ok = req.answer(tr)
+			}
+		}
+		results[i] = out
+	}
+	if len(wave) == 1 {
+		run(0)
+	} else {
+		var wg sync.WaitGroup
+		for i := range wave {
+			wg.Go(func() { run(i) })
+		}
+		wg.Wait()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var all []evaluated
+	for _, r := range results {
+		all = append(all, r...)
+	}
+	return all, nil
+}
+
+// searchParallelism is the number of candidate batches a search fetches
+// at once after its first: one a CPU, at most 4. Measured on 2 cores,
+// reference workload, 1M spans (BenchmarkTempoSearch/Structural, which
+// reads ~1700 traces to find 20): p99 139 ms one batch at a time, 108 ms
+// two at a time; reading (Badger, zstd, decoding) is 80% of it.
+func (h *handler) searchParallelism() int {
+	return min(max(runtime.GOMAXPROCS(0), 1), 4)
 }
 
 func (r *tempoSearchResponse) finish(spans uint64) *tempoSearchResponse {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -765,4 +766,77 @@ func TestTempoTraceByID(t *testing.T) {
 	if r := s.tempo.get(t, "/api/nothing"); r.status != http.StatusNotFound {
 		t.Errorf("/api/nothing on the Tempo port: %d, want 404", r.status)
 	}
+}
+
+// TestTempoSearchRandomIsExact compares random queries (filters of
+// pushable and unpushable conditions, spanset and structural operators,
+// pipelines) over random windows with the definition.
+func TestTempoSearchRandomIsExact(t *testing.T) {
+	s := newTempoServer(t, 150, nil)
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	atom := func() string {
+		switch rng.IntN(12) {
+		case 0:
+			return fmt.Sprintf(`resource.service.name = "svc-%d"`, rng.IntN(5))
+		case 1:
+			return fmt.Sprintf(`name = "op-%d"`, rng.IntN(3))
+		case 2:
+			return "kind = " + pick("server", "client", "internal")
+		case 3:
+			return fmt.Sprintf("duration %s %dms", pick(">", ">=", "<", "<=", "="), 1+rng.IntN(50))
+		case 4:
+			return "span.http.status_code = " + pick("500", "200")
+		case 5:
+			return "span.retry = " + pick("true", "false")
+		case 6:
+			return "status = " + pick("error", "unset")
+		case 7:
+			return `.db.system = "postgres"`
+		case 8:
+			return fmt.Sprintf("event.rows = %d", rng.IntN(150))
+		case 9:
+			return `span.http.method != "GET"`
+		case 10:
+			return `resource.service.name =~ "svc-[12]"`
+		}
+		return `name = "db"`
+	}
+	filter := func() string {
+		e := atom()
+		for range rng.IntN(3) {
+			e = "(" + e + ") " + pick("&&", "||") + " " + atom()
+		}
+		return "{ " + e + " }"
+	}
+	nonEmpty := 0
+	for i := range 300 {
+		q := filter()
+		if rng.IntN(2) == 0 {
+			q += " " + pick("&&", "||", ">>", ">", "<", "<<", "~", "!>>", "&>>") + " " + filter()
+		}
+		switch rng.IntN(4) {
+		case 0:
+			q += " | count() > 1"
+		case 1:
+			q += " | by(resource.service.name)"
+		}
+		from := now.Add(-time.Duration(rng.IntN(60)) * time.Minute)
+		to := from.Add(time.Duration(1+rng.IntN(30)) * time.Minute)
+		got := s.search(t, "q", q, "limit", "1000", "start", secs(from), "end", secs(to))
+		ids := got.ids()
+		slices.Sort(ids)
+		want := s.expected(t, q, from, to.Add(time.Second-1))
+		if len(want) > 0 {
+			nonEmpty++
+		}
+		if !slices.Equal(ids, want) {
+			t.Errorf("%d: %s over [%s, %s]: %d traces, want %d", i, q, secs(from), secs(to), len(ids), len(want))
+		}
+	}
+	// Most queries must find something, or the comparison says little.
+	if nonEmpty < 100 {
+		t.Errorf("only %d of 300 random queries found traces", nonEmpty)
+	}
+	t.Logf("%d of 300 random queries found traces", nonEmpty)
 }

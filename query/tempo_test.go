@@ -19,8 +19,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/query/traceql"
+	"github.com/scrytrace/scry/storage"
+	"github.com/scrytrace/scry/storage/badger"
 )
 
 // The Tempo API's tests run over generated traces of known structure in a
@@ -140,6 +143,15 @@ type tempoServer struct {
 func newTempoServer(t *testing.T, n int, mod func(*Config)) *tempoServer {
 	t.Helper()
 	store := newEmptyStore(t)
+	s := newTempoServerOver(t, n, mod, store)
+	s.query = newServerOver(t, mod, store)
+	return s
+}
+
+// newTempoServerOver loads n generated traces into store and serves the
+// Tempo port's handler over it (also as s.query).
+func newTempoServerOver(t *testing.T, n int, mod func(*Config), store storage.Store) *tempoServer {
+	t.Helper()
 	traces := genTraces(n)
 	var all []*model.Span
 	for _, tr := range traces {
@@ -160,11 +172,21 @@ func newTempoServer(t *testing.T, n int, mod func(*Config)) *tempoServer {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &tempoServer{
-		query:  newServerOver(t, mod, store),
-		tempo:  &server{Server: srv, store: store, log: &syncBuffer{}},
-		traces: traces,
+	tempo := &server{Server: srv, log: &syncBuffer{}}
+	return &tempoServer{query: tempo, tempo: tempo, traces: traces}
+}
+
+// newBadgerStore is a started Badger store in a temporary folder whose
+// clock says now.
+func newBadgerStore(t *testing.T) storage.Store {
+	t.Helper()
+	cfg := badger.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	s, err := badger.New(cfg, telemetry.Settings{Logger: slog.New(slog.DiscardHandler), Clock: fixedClock(now)})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return testkit.Start(t, s)
 }
 
 // expected is the definition of a search: the IDs of the traces q
@@ -772,7 +794,11 @@ func TestTempoTraceByID(t *testing.T) {
 // pushable and unpushable conditions, spanset and structural operators,
 // pipelines) over random windows with the definition.
 func TestTempoSearchRandomIsExact(t *testing.T) {
-	s := newTempoServer(t, 150, nil)
+	t.Run("memory", func(t *testing.T) { testRandomIsExact(t, newTempoServer(t, 150, nil)) })
+	t.Run("badger", func(t *testing.T) { testRandomIsExact(t, newTempoServerOver(t, 150, nil, newBadgerStore(t))) })
+}
+
+func testRandomIsExact(t *testing.T, s *tempoServer) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 	atom := func() string {

@@ -866,3 +866,18 @@ func testRandomIsExact(t *testing.T, s *tempoServer) {
 	}
 	t.Logf("%d of 300 random queries found traces", nonEmpty)
 }
+
+func TestTempoUnderBasePath(t *testing.T) {
+	s := newServer(t, func(c *Config) { c.BasePath = "/scry" })
+	if r := s.get(t, "/scry/api/echo"); r.status != http.StatusOK || string(r.body) != "echo" {
+		t.Errorf("/scry/api/echo: %d %q", r.status, r.body)
+	}
+	r := s.get(t, "/scry/api/search", "q", `{ resource.service.name = "driver" }`, "start", secs(t0.Add(-time.Minute)), "end", secs(t0.Add(time.Hour)))
+	r.checkJSON(t, http.StatusOK)
+	if got := decode[tSearch](t, r.body).ids(); !slices.Equal(got, []string{jaegerA}) {
+		t.Errorf("search under /scry: %v, want trace A", got)
+	}
+	if r := s.get(t, "/api/echo"); r.status == http.StatusOK {
+		t.Errorf("/api/echo outside the base path: %d, want not found", r.status)
+	}
+}

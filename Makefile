@@ -60,7 +60,7 @@ bench-agent:
 bench-storage:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./storage/badger/
 
-# The Tempo search over a Badger store of 1M spans (SCRY_BENCH_TEMPO_SPANS).
+# The Tempo API (search, tags) over a Badger store of 1M spans (SCRY_BENCH_TEMPO_SPANS).
 bench-query:
 	$(GO) test -run '^$$' -bench . -benchtime 30x -timeout 30m ./query/
 

@@ -19,7 +19,7 @@ import (
 	"github.com/scrytrace/scry/storage/badger"
 )
 
-// The Tempo search over a Badger store of the reference workload (10 spans
+// The Tempo API over a Badger store of the reference workload (10 spans
 // a trace, ~10 attributes a span, 8 services; 1% of traces end in an error
 // span of service-2 with http.response.status_code 500), spread over the
 // last two hours; each search covers the last hour, limit 20.
@@ -65,8 +65,15 @@ func tempoBenchHandler(b *testing.B) http.Handler {
 	return h
 }
 
-func BenchmarkTempoSearch(b *testing.B) {
+// BenchmarkTempo measures searches (Search/...) and tag requests
+// (Tags/...) over one store.
+func BenchmarkTempo(b *testing.B) {
 	h := tempoBenchHandler(b)
+	b.Run("Search", func(b *testing.B) { benchmarkTempoSearch(b, h) })
+	b.Run("Tags", func(b *testing.B) { benchmarkTempoTags(b, h) })
+}
+
+func benchmarkTempoSearch(b *testing.B, h http.Handler) {
 	for _, c := range []struct {
 		name, q string
 		want    int // traces each search must find
@@ -103,6 +110,34 @@ func BenchmarkTempoSearch(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 			b.ReportMetric(float64(inspected)/float64(b.N), "inspected/op")
+		})
+	}
+}
+
+// tags: the requests Grafana's TraceQL editor sends as it completes names
+// and values, over the same kind of store.
+func benchmarkTempoTags(b *testing.B, h http.Handler) {
+	for _, c := range []struct{ name, path string }{
+		{"TagsV2", "/api/v2/search/tags"},
+		{"TagValuesService", "/api/v2/search/tag/resource.service.name/values"},
+		{"TagValuesAttribute", "/api/v2/search/tag/span.http.request.method/values"},
+		{"TagValuesFiltered", "/api/v2/search/tag/name/values?q=" + url.QueryEscape(`{ resource.service.name = "service-3" }`)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for range b.N {
+				req := httptest.NewRequest(http.MethodGet, c.path, nil)
+				rec := httptest.NewRecorder()
+				t := time.Now()
+				h.ServeHTTP(rec, req)
+				lat = append(lat, time.Since(t))
+				if rec.Code != http.StatusOK || rec.Body.Len() < 20 {
+					b.Fatalf("%s: %d %.300s", c.path, rec.Code, rec.Body.String())
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
 }

@@ -311,7 +311,7 @@ func (h *handler) evaluateWave(ctx context.Context, req *tempoSearchReq, wave []
 
 // searchParallelism is the number of candidate batches a search fetches
 // at once after its first: one a CPU, at most 4. Measured on 2 cores,
-// reference workload, 1M spans (BenchmarkTempoSearch/Structural, which
+// reference workload, 1M spans (BenchmarkTempo/Search/Structural, which
 // reads ~1700 traces to find 20): p99 139 ms one batch at a time, 108 ms
 // two at a time; reading (Badger, zstd, decoding) is 80% of it.
 func (h *handler) searchParallelism() int {

@@ -319,3 +319,56 @@ func BenchmarkRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSeal measures the attribute index's upkeep on the reference
+// workload: each iteration seals one round of pending chunks (sealChunks
+// writes of 500 spans) into a block; every mergeFan rounds the blocks are
+// merged into one. Reported per span: sealing and merging time.
+func BenchmarkSeal(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.Dir, cfg.NoSync = b.TempDir(), true
+	cfg.MaintenanceInterval = time.Hour // sealing is by hand
+	s, err := New(cfg, telemetry.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.holdSeal, s.mergeFan = true, 1<<30
+	if err := s.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	ctx := context.Background()
+	g := workload.New(workload.Config{Seed: 7})
+	start := time.Now().Add(-time.Hour)
+	step := 10 * time.Millisecond
+	var seal, merge time.Duration
+	for i := range b.N {
+		for k := range sealChunks {
+			at := start.Add(time.Duration(i*sealChunks+k) * step)
+			if err := s.WriteSpans(ctx, g.Batch(batchSpans, at, step/(batchSpans/10))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t := time.Now()
+		if err := s.sealIndex(ctx, false); err != nil {
+			b.Fatal(err)
+		}
+		seal += time.Since(t)
+		if (i+1)%mergeFan == 0 {
+			t = time.Now()
+			s.idx.sealMu.Lock()
+			s.mergeFan = mergeFan
+			err := s.mergeBlocks(ctx)
+			s.mergeFan = 1 << 30
+			s.idx.sealMu.Unlock()
+			if err != nil {
+				b.Fatal(err)
+			}
+			merge += time.Since(t)
+		}
+	}
+	spans := float64(b.N * sealChunks * batchSpans)
+	b.ReportMetric(float64(seal.Nanoseconds())/spans, "seal-ns/span")
+	b.ReportMetric(float64(merge.Nanoseconds())/spans, "merge-ns/span")
+	b.ReportMetric(0, "ns/op")
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
+	"github.com/scrytrace/scry/storage/storagetest"
 )
 
 // kindTrace makes n spans of trace seed in service svc starting at start,
@@ -191,4 +192,19 @@ func TestRetentionByKind(t *testing.T) {
 		t.Errorf("%d buckets left on disk past every retention", left)
 	}
 	checkPendingCount(t, s)
+}
+
+// TestConformanceRetention runs the suite's retention-by-kind case.
+func TestConformanceRetention(t *testing.T) {
+	storagetest.RunRetention(t, func(t *testing.T, r storagetest.Retention, clock *storagetest.Clock) storagetest.RetentionStore {
+		cfg := DefaultConfig()
+		cfg.Dir, cfg.NoSync = t.TempDir(), true
+		cfg.Retention, cfg.RetentionErrors, cfg.RetentionSlow, cfg.SlowThreshold = r.Default, r.Errors, r.Slow, r.SlowThreshold
+		cfg.MaintenanceInterval = time.Hour // upkeep is the suite's
+		s, err := New(cfg, telemetry.Settings{Clock: clock, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return storagetest.RetentionStore{Store: s, Upkeep: s.Maintain}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -70,6 +71,7 @@ type mergedTrace struct {
 // mergeRound writes one block of tier 1 holding what the blocks in hold,
 // makes searches use it instead of them, and deletes them.
 func (s *Store) mergeRound(b uint32, in []blockMeta) error {
+	defer func(t time.Time) { s.metrics.merged.Observe(time.Since(t).Seconds()) }(time.Now())
 	txn := s.db.NewTransaction(false)
 	defer txn.Discard()
 

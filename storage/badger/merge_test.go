@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/storage/memory"
@@ -127,6 +128,11 @@ func TestMergedBlocksAgree(t *testing.T) {
 	// 8 blocks, merged 3 at a time: two merged blocks, two left.
 	if got := tiers(s); got[1] != 2 || got[0] != 2 {
 		t.Fatalf("blocks by tier after merging: %v, want 2 of tier 1 and 2 of tier 0", got)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.metrics.merged)
+	if n := gathered(t, reg, "scry_store_index_merge_seconds")[""]; n != 2 {
+		t.Errorf("scry_store_index_merge_seconds counts %v merges, want 2", n)
 	}
 	t.Logf("%d searches ran during the merges", searches)
 	w.compare(t, s, ref, attrs, 150, "merged")

@@ -17,12 +17,13 @@ const (
 type metrics struct {
 	dropped *prometheus.CounterVec
 	sealed  prometheus.Histogram // seconds a sealing round took
+	merged  prometheus.Histogram // seconds a merge of blocks took
 }
 
 // newMetrics registers the store's metrics on reg: the buckets it dropped,
 // its size on disk, the free space of its filesystem and whether it refuses
 // writes for lack of it, and the state of the attribute index (pending
-// chunks, sealed blocks, time per sealing round).
+// chunks, sealed blocks, time per sealing round and per merge).
 func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 	m := &metrics{
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -34,6 +35,11 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 			Help:    "Time one sealing round took: pending index chunks folded into one attribute block.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}),
+		merged: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "scry_store_index_merge_seconds",
+			Help:    "Time one merge took: eight sealed attribute blocks of a bucket rewritten as one.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}),
 	}
 	// Both series exist from the start, so a rate over them is defined.
 	m.dropped.WithLabelValues(reasonAge)
@@ -41,6 +47,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.dropped,
 		m.sealed,
+		m.merged,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "scry_store_index_pending_chunks",
 			Help: "Index chunks not yet sealed into attribute blocks: the recent tail that attribute searches scan chunk by chunk.",

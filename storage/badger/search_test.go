@@ -39,11 +39,13 @@ func TestSearchAgreesWithMemory(t *testing.T) {
 	attrs := w.attrs()
 	w.compare(t, s, ref, attrs, 100, "all pending")
 
-	s.blockVersion = 1
+	// The first blocks also go the way of postings of services past
+	// packSvcMask.
+	s.blockVersion, s.widePostings = 1, true
 	if err := s.sealIndex(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	s.blockVersion = 0
+	s.blockVersion, s.widePostings = 0, false
 	w.write(t, 40, 70, s, ref)
 	if n := s.sealedBlocks(); n == 0 {
 		t.Fatal("no block was sealed")
@@ -350,5 +352,54 @@ func TestSealedTraceAcrossWindowEnd(t *testing.T) {
 				t.Fatalf("found %v, want trace %s at the start of its first span", got, spans[0].TraceID)
 			}
 		})
+	}
+}
+
+// TestPackedPostingsLikeWide seals the same chunks with postings packed (the
+// usual way) and kept wide (the way of services past packSvcMask), and
+// checks that the blocks are the same bytes.
+func TestPackedPostingsLikeWide(t *testing.T) {
+	ctx := context.Background()
+	packed, wide := openTest(t, t.TempDir(), nil), openTest(t, t.TempDir(), nil)
+	wide.widePostings = true
+	w := newSearchLoad(time.Now().Add(-time.Hour).Truncate(time.Second))
+	w.write(t, 0, 40, packed, wide)
+	blocks := func(s *Store) []string {
+		t.Helper()
+		if err := s.sealIndex(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		err := s.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixBlock}})
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				k := it.Item().Key()
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				// Without the seq, which is the time of sealing.
+				out = append(out, fmt.Sprintf("bucket %x kind %d page %x: %x", k[1:5], k[13], k[14:], v))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	p, wd := blocks(packed), blocks(wide)
+	if len(p) < 3 {
+		t.Fatalf("%d block keys sealed, want a header and pages", len(p))
+	}
+	if !slices.Equal(p, wd) {
+		t.Errorf("blocks sealed with packed postings differ from wide ones:\npacked %d keys, wide %d", len(p), len(wd))
+		for i := range min(len(p), len(wd)) {
+			if p[i] != wd[i] {
+				t.Errorf("first difference:\npacked %.200s\nwide   %.200s", p[i], wd[i])
+				break
+			}
+		}
 	}
 }

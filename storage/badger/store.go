@@ -253,6 +253,12 @@ type Store struct {
 	// keepMergeInputs leaves a merge's inputs on disk, as a crash between
 	// the merged block's header and their deletion would.
 	keepMergeInputs bool
+	// holdSeal keeps writes from asking for sealing: benchmarks seal by
+	// hand.
+	holdSeal bool
+	// widePostings makes sealing keep every posting unpacked, as it does
+	// those of services it cannot pack: tests check both ways agree.
+	widePostings bool
 }
 
 type opKey struct {

@@ -22,9 +22,9 @@ import (
 )
 
 // The Tempo API's tests run over generated traces of known structure in a
-// memory store (and Badger), served on a real port; answers are checked against the
-// definition (traceql.Query.Match on every stored trace) and against
-// counts computed from the generated traces.
+// memory store (and a Badger one), served on a real port; answers are
+// checked against the definition (traceql.Query.Match on every stored
+// trace) and against counts computed from the generated traces.
 
 // Tempo's JSON as Grafana reads it, written out here so that a field name
 // the handler gets wrong fails the test.

@@ -8,7 +8,7 @@ FUZZTIME ?= 100000x
 FUZZTIME_SPOOL ?= 20000x
 PKGS     := ./...
 
-.PHONY: all build bin ui ui-test run test unit fuzz bench bench-storage bench-agent bench-e2e lint clean images
+.PHONY: all build bin ui ui-test run test unit fuzz bench bench-storage bench-query bench-agent bench-e2e lint clean images
 
 all: build
 
@@ -52,7 +52,7 @@ fuzz:
 # and in issue notes; compare runs with benchstat.
 # SCRY_BENCH_LARGE=10000000 also builds a 10M-span store and reports its
 # open time and resident memory (BenchmarkLargeStore; several minutes).
-bench: bench-storage bench-agent bench-e2e
+bench: bench-storage bench-query bench-agent bench-e2e
 
 # Agent forwarding throughput and UDP intake at 20k spans/s.
 bench-agent:
@@ -60,6 +60,10 @@ bench-agent:
 
 bench-storage:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./storage/badger/
+
+# The Tempo API (search, tags) over a Badger store of 1M spans (SCRY_BENCH_TEMPO_SPANS).
+bench-query:
+	$(GO) test -run '^$$' -bench . -benchtime 30x -timeout 30m ./query/
 
 # A fresh scry loaded by scry-tracegen (scripts/bench.sh).
 bench-e2e: bin

@@ -61,6 +61,7 @@ func TestAuth(t *testing.T) {
 	s := startScryWith(t, scryOptions{
 		Flags:         []string{"--auth-file=" + file, "--auth-reload-interval=100ms"},
 		Authorization: authtest.Basic(authOps.User, authOps.Password),
+		Tempo:         true,
 	})
 
 	httpCall := func(method, base, path, contentType string, body []byte) func(t *testing.T, authz string) int {
@@ -131,6 +132,10 @@ func TestAuth(t *testing.T) {
 		{"http", "GET /api/services", "read", httpCall("GET", s.Query, "/api/services", "", nil)},
 		{"http", "GET /api/traces", "read", httpCall("GET", s.Query, "/api/traces?service=checkout", "", nil)},
 		{"http", "GET /api/v3/services", "read", httpCall("GET", s.Query, "/api/v3/services", "", nil)},
+		{"http", "GET /api/search (Tempo)", "read", httpCall("GET", s.Query, "/api/search?q=%7B%7D", "", nil)},
+		{"tempo-http", "GET /api/echo", "read", httpCall("GET", s.Tempo, "/api/echo", "", nil)},
+		{"tempo-http", "GET /api/search", "read", httpCall("GET", s.Tempo, "/api/search?tags=service.name%3Dcheckout", "", nil)},
+		{"tempo-http", "GET /api/traces/{id}", "read", httpCall("GET", s.Tempo, "/api/traces/0af7651916cd43dd8448eb211c80319c", "", nil)},
 		{"admin", "GET /metrics", "admin", httpCall("GET", s.Admin, "/metrics", "", nil)},
 		{"admin", "GET /debug/pprof/", "admin", httpCall("GET", s.Admin, "/debug/pprof/", "", nil)},
 		{"admin", "GET /readyz", "open", httpCall("GET", s.Admin, "/readyz", "", nil)},

@@ -129,6 +129,8 @@ func TestHelp(t *testing.T) {
 		{"otlp-grpc-addr", `"127.0.0.1:4317"`},
 		{"otlp-http-addr", `"127.0.0.1:4318"`},
 		{"http-addr", `"127.0.0.1:16686"`},
+		{"tempo-http-addr", ""}, // off
+		{"tempo-http-tls-cert-file", ""},
 		{"admin-addr", `"127.0.0.1:14269"`},
 		{"queue-bytes", "67108864"},
 		{"queue-writers", "2"},

@@ -65,6 +65,7 @@ const (
 	flagUDPCompact = "udp-compact-addr"
 	flagUDPBinary  = "udp-binary-addr"
 	flagDataDir    = "data-dir"
+	flagTempo      = "tempo-http-addr"
 )
 
 // addrFlags are filled with free TCP ports, udpAddrFlags with free UDP
@@ -93,6 +94,9 @@ type scryOptions struct {
 	// and the admin port (an --auth-file credential with scopes read and
 	// admin), unless a request has its own.
 	Authorization string
+	// Tempo turns on the Tempo API listener (--tempo-http-addr) on a free
+	// port.
+	Tempo bool
 }
 
 // Scry is one running scry process.
@@ -103,6 +107,7 @@ type Scry struct {
 	// address is Proc.Admin.
 	OTLPGRPC, OTLPHTTP, Query string
 	JaegerHTTP, Zipkin        string
+	Tempo                     string // --tempo-http-addr, "" when off
 	UDPCompact, UDPBinary     string
 
 	http   *http.Client
@@ -141,6 +146,9 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 			needUDP = append(needUDP, f)
 		}
 	}
+	if opts.Tempo {
+		need = append(need, flagTempo)
+	}
 	return testbin.WithFreePorts(t, len(need), func(ports []string) (*Scry, error) {
 		addrs := maps.Clone(opts.External)
 		if addrs == nil {
@@ -175,7 +183,7 @@ func startScryWith(t testing.TB, opts scryOptions) *Scry {
 		return &Scry{
 			Proc: p, DataDir: dataDir,
 			OTLPGRPC: addrs[flagOTLPGRPC], OTLPHTTP: addrs[flagOTLPHTTP], Query: addrs[flagHTTP],
-			JaegerHTTP: addrs[flagJaegerHTTP], Zipkin: addrs[flagZipkin],
+			JaegerHTTP: addrs[flagJaegerHTTP], Zipkin: addrs[flagZipkin], Tempo: addrs[flagTempo],
 			UDPCompact: addrs[flagUDPCompact], UDPBinary: addrs[flagUDPBinary],
 			http: client, scheme: scheme,
 		}, nil

@@ -41,11 +41,12 @@ func TestTLS(t *testing.T) {
 	s := startScryWith(t, scryOptions{
 		Flags: []string{"--tls-cert-file=" + srv.CertFile, "--tls-key-file=" + srv.KeyFile,
 			"--tls-client-ca-file=" + ca.CAFile(t), "--tls-reload-interval=200ms"},
-		TLS: clientTLS,
+		TLS:   clientTLS,
+		Tempo: true,
 	})
 	listeners := map[string]string{
 		"otlp-grpc": s.OTLPGRPC, "otlp-http": s.OTLPHTTP, "jaeger-http": s.JaegerHTTP,
-		"zipkin": s.Zipkin, "http": s.Query, "admin": s.Admin,
+		"zipkin": s.Zipkin, "http": s.Query, "tempo-http": s.Tempo, "admin": s.Admin,
 	}
 	h2 := func(c *tls.Config) *tls.Config { c = c.Clone(); c.NextProtos = []string{"h2"}; return c }
 
@@ -53,6 +54,9 @@ func TestTLS(t *testing.T) {
 		foreign := tlstest.NewCA(t, "foreign CA").Client(t, "intruder")
 		for name, addr := range listeners {
 			tlstest.CheckListener(t, name, addr, ca, client, foreign)
+		}
+		if code, body, _ := tempoGet(t, s, s.Tempo, "/api/echo", ""); code != 200 || string(body) != "echo" {
+			t.Errorf("Tempo API over mutual TLS: %d %q", code, body)
 		}
 	})
 

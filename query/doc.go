@@ -1,8 +1,9 @@
 // Package query serves Scry's HTTP query API over a storage.Reader: the JSON
-// API that Jaeger UI and Grafana's Jaeger data source use (/api/...), and
-// Jaeger's OTLP-based API (/api/v3/...). It answers the same requests with the
-// same JSON as Jaeger's query service, so both clients work against Scry
-// unchanged; NewHandler also mounts the web UI when one is configured.
+// API that Jaeger UI and Grafana's Jaeger data source use (/api/...),
+// Jaeger's OTLP-based API (/api/v3/...), and Grafana Tempo's query API
+// (tempo*.go). It answers the same requests with the same JSON as Jaeger's
+// query service and Tempo, so their clients work against Scry unchanged;
+// NewHandler also mounts the web UI when one is configured.
 //
 // # Jaeger UI API (/api)
 //
@@ -44,6 +45,26 @@
 // trace or search that finds nothing is a 404, and errors are
 //
 //	{"error": {"httpCode": 400, "message": "malformed parameter ...: ..."}}
+//
+// # Tempo API
+//
+//	GET /api/echo                           echo
+//	GET /api/search?q=|tags=&limit=&spss=&start=&end=&minDuration=&maxDuration=
+//	                                        {"traces": [...], "metrics": {...}}
+//	GET /api/search/tags?scope=             {"tagNames": [...]}
+//	GET /api/v2/search/tags?scope=&q=       {"scopes": [{"name", "tags"}]}
+//	GET /api/search/tag/{tag}/values        {"tagValues": ["..."]}
+//	GET /api/v2/search/tag/{tag}/values?q=  {"tagValues": [{"type", "value"}]}
+//	GET /api/v2/traces/{traceID}            TraceByIDResponse (JSON or protobuf)
+//	GET /api/traces/{traceID}               Trace, on NewTempoHandler only
+//
+// NewHandler serves all but the last (there /api/traces/{traceID} is
+// Jaeger's); NewTempoHandler serves them all, for a port of its own.
+// tempo_search.go says what a search finds, tempo_pushdown.go which
+// TraceQL conditions go to the store, tempo_tags.go where tag names and
+// values come from. Errors are plain text, as Tempo's are: 400 for a bad
+// request (a TraceQL syntax error with its line and column), 404 for an
+// unknown trace.
 //
 // Every JSON answer has Content-Type application/json and
 // X-Content-Type-Options: nosniff. Answers with a 5xx status are logged.

@@ -44,6 +44,13 @@ type Config struct {
 	// gives neither start nor lookback. Default DefaultLookback (1h).
 	DefaultLookback time.Duration
 
+	// TagSampleTraces is the number of the newest traces in a Tempo tags
+	// request's window whose attribute names and values it answers with
+	// (the store has no index of names). 0 means DefaultTagSampleTraces
+	// (200): on the reference workload (10 spans, ~10 attributes per span)
+	// that reads ~2000 spans per request.
+	TagSampleTraces int
+
 	// UI, if set, serves every request under BasePath that no API route
 	// claims, with its path unchanged (so it sees BasePath itself). Unknown
 	// paths under /api/ are never passed to it: they get a JSON 404.
@@ -53,7 +60,7 @@ type Config struct {
 // DefaultConfig returns the defaults named on Config's fields, at the root
 // path and without a UI.
 func DefaultConfig() Config {
-	return Config{DefaultLimit: DefaultLimit, MaxLimit: DefaultMaxLimit, DefaultLookback: DefaultLookback}
+	return Config{DefaultLimit: DefaultLimit, MaxLimit: DefaultMaxLimit, DefaultLookback: DefaultLookback, TagSampleTraces: DefaultTagSampleTraces}
 }
 
 // Validate reports what is wrong with c, if anything.
@@ -75,6 +82,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLimit > 0 && c.DefaultLimit > c.MaxLimit {
 		errs = append(errs, fmt.Errorf("default limit %d is greater than max limit %d", c.DefaultLimit, c.MaxLimit))
+	}
+	if c.TagSampleTraces < 0 {
+		errs = append(errs, fmt.Errorf("tag sample must not be negative, got %d traces", c.TagSampleTraces))
 	}
 	if c.DefaultLookback <= 0 {
 		errs = append(errs, fmt.Errorf("default lookback must be positive, got %s", c.DefaultLookback))
@@ -139,6 +149,10 @@ func NewHandler(cfg Config, r storage.Reader, tel telemetry.Settings) (http.Hand
 	mux.HandleFunc(base+"/api/v3/", func(w http.ResponseWriter, r *http.Request) {
 		h.v3Error(w, r, http.StatusNotFound, fmt.Errorf("no API endpoint at %s", r.URL.Path))
 	})
+
+	// Grafana Tempo's API, but for /api/traces/{traceID}, which is Jaeger's
+	// here (Tempo's trace by ID is /api/v2/traces/{traceID}).
+	h.tempoRoutes(mux, base, false)
 
 	if cfg.UI != nil {
 		mux.Handle(base+"/", cfg.UI)

@@ -24,12 +24,13 @@ func main() {
 		rem       = wiring.DefaultRemoteFlags()
 		qry       = wiring.DefaultQueryFlags()
 		adminAddr string
-		listenTLS = tlsconf.NewServerFlags(tlsconf.HTTP, tlsconf.Admin)
+		listenTLS = tlsconf.NewServerFlags(tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin)
 	)
 	cmd := &cobra.Command{
-		Use:          "scry-query",
-		Short:        "Scry query: Jaeger's HTTP API over the stores of one or more scry-collectors",
-		Long:         "Scry query: Jaeger's HTTP API (and /api/v3) over the stores of one or more scry-collectors, merging their answers.\n\n" + cli.EnvHelp,
+		Use:   "scry-query",
+		Short: "Scry query: Jaeger's HTTP API over the stores of one or more scry-collectors",
+		Long: "Scry query: Jaeger's HTTP API (and /api/v3) and Grafana Tempo's query API (on the query port, and in full on\n" +
+			"--tempo-http-addr) over the stores of one or more scry-collectors, merging their answers.\n\n" + cli.EnvHelp,
 		Version:      version,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
@@ -51,11 +52,23 @@ func main() {
 			if err != nil {
 				return err
 			}
-			parts := []app.Named{{Name: "storage client", Part: client}, {Name: "query HTTP", Part: q}, {Name: "admin", Part: adm}}
+			tempo, err := qry.BuildTempo(client, srvTLS.For(tlsconf.TempoHTTP), tel)
+			if err != nil {
+				return err
+			}
+			parts := []app.Named{{Name: "storage client", Part: client}, {Name: "query HTTP", Part: q}}
+			if tempo != nil {
+				parts = append(parts, app.Named{Name: "Tempo HTTP", Part: tempo})
+			}
+			parts = append(parts, app.Named{Name: "admin", Part: adm})
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry-query started", "version", version, "storage", rem.Remote.Endpoints)
-				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: %s%s%s/\n  stores:     %v\n", version, srvTLS.For(tlsconf.HTTP).Scheme(), q.Addr(), qry.Query.BasePath, rem.Remote.Endpoints)
+				fmt.Fprintf(os.Stderr, "scry-query %s is running.\n  UI and API: %s%s%s/\n", version, srvTLS.For(tlsconf.HTTP).Scheme(), q.Addr(), qry.Query.BasePath)
+				if tempo != nil {
+					fmt.Fprintf(os.Stderr, "  Tempo API:  %s%s/ (Grafana's Tempo data source)\n", srvTLS.For(tlsconf.TempoHTTP).Scheme(), tempo.Addr())
+				}
+				fmt.Fprintf(os.Stderr, "  stores:     %v\n", rem.Remote.Endpoints)
 			}, 30*time.Second)
 		},
 	}

@@ -24,7 +24,8 @@ var version = "dev"
 // about is the description --help starts with.
 const about = "Scry all in one: OTLP, Jaeger (Thrift over HTTP, and over UDP as clients send to an agent: compact\n" +
 	"protocol on --udp-compact-addr, binary on --udp-binary-addr) and Zipkin intake, Jaeger remote sampling strategies,\n" +
-	"embedded Badger store, Jaeger-compatible query API."
+	"embedded Badger store, Jaeger-compatible query API, and Grafana Tempo's query API (on the query port, and\n" +
+	"in full on --tempo-http-addr)."
 
 func main() {
 	if err := command().Execute(); err != nil {
@@ -38,7 +39,7 @@ func command() *cobra.Command {
 		intake    = wiring.DefaultIntakeFlags()
 		qry       = wiring.DefaultQueryFlags()
 		adminAddr string
-		listenTLS = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.HTTP, tlsconf.Admin)
+		listenTLS = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin)
 	)
 	cmd := &cobra.Command{
 		Use:          "scry",
@@ -70,13 +71,24 @@ func command() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			tempo, err := qry.BuildTempo(s, srvTLS.For(tlsconf.TempoHTTP), tel)
+			if err != nil {
+				return err
+			}
 			parts := []app.Named{{Name: "store", Part: s}}
 			parts = append(parts, in.Parts...)
-			parts = append(parts, app.Named{Name: "query HTTP", Part: q}, app.Named{Name: "admin", Part: adm})
+			parts = append(parts, app.Named{Name: "query HTTP", Part: q})
+			if tempo != nil {
+				parts = append(parts, app.Named{Name: "Tempo HTTP", Part: tempo})
+			}
+			parts = append(parts, app.Named{Name: "admin", Part: adm})
 			return app.Run(context.Background(), tel, parts, func() {
 				adm.SetReady(true)
 				tel.Logger.Info("scry started", "version", version, "data_dir", store.Badger.Dir)
 				fmt.Fprintf(os.Stderr, "Scry %s is running.\n  UI and API:  %s%s%s/\n", version, srvTLS.For(tlsconf.HTTP).Scheme(), q.Addr(), qry.Query.BasePath)
+				if tempo != nil {
+					fmt.Fprintf(os.Stderr, "  Tempo API:   %s%s/ (Grafana's Tempo data source)\n", srvTLS.For(tlsconf.TempoHTTP).Scheme(), tempo.Addr())
+				}
 				if in.GRPC != nil {
 					fmt.Fprintf(os.Stderr, "  OTLP/gRPC:   %s\n", in.GRPC.Addr())
 				}

@@ -20,9 +20,10 @@ const (
 	OTLPHTTP   = "otlp-http"
 	JaegerHTTP = "jaeger-http"
 	Zipkin     = "zipkin"
-	HTTP       = "http"     // the query API and UI
-	Storage    = "storage"  // a collector's storage read API
-	Sampling   = "sampling" // the agent's sampling endpoint
+	HTTP       = "http"       // the query API and UI
+	TempoHTTP  = "tempo-http" // Grafana Tempo's query API (--tempo-http-addr)
+	Storage    = "storage"    // a collector's storage read API
+	Sampling   = "sampling"   // the agent's sampling endpoint
 	Admin      = "admin"
 )
 
@@ -38,6 +39,7 @@ var authRules = map[string]auth.Rules{
 	JaegerHTTP: {Default: []auth.Scope{auth.Write}, Routes: map[string][]auth.Scope{"/api/sampling": {auth.Write, auth.Read}}},
 	Zipkin:     {Default: []auth.Scope{auth.Write}},
 	HTTP:       {Default: []auth.Scope{auth.Read}},
+	TempoHTTP:  {Default: []auth.Scope{auth.Read}},
 	Storage:    {Default: []auth.Scope{auth.Read}},
 	Sampling:   {Default: []auth.Scope{auth.Write, auth.Read}},
 	Admin:      {Default: []auth.Scope{auth.Admin}, Routes: map[string][]auth.Scope{"/healthz": nil, "/livez": nil, "/readyz": nil}},
@@ -165,7 +167,12 @@ func (f *ServerFlags) Build(tel telemetry.Settings) (*Servers, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.guard = authn.Guard(n, authRules[n])
+		rules, ok := authRules[n]
+		if !ok && authn != nil {
+			// Fail closed: a listener nobody gave rules would be open.
+			return nil, fmt.Errorf("listener %s has no authentication rules", n)
+		}
+		l.guard = authn.Guard(n, rules)
 		s.byName[n] = l
 	}
 	return s, nil

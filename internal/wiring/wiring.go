@@ -235,11 +235,13 @@ func (f *IntakeFlags) buildUDP(in *Intake, m *collector.Metrics, tel telemetry.S
 // says otherwise.
 const DefaultQueryHTTPAddr = "127.0.0.1:16686"
 
-// QueryFlags configure the query HTTP server. Query starts as
-// query.DefaultConfig (DefaultQueryFlags) and the flags write into it.
+// QueryFlags configure the query HTTP server, and the Tempo API server
+// when TempoAddr is set. Query starts as query.DefaultConfig
+// (DefaultQueryFlags) and the flags write into it.
 type QueryFlags struct {
-	HTTPAddr string
-	Query    query.Config
+	HTTPAddr  string
+	TempoAddr string // "" (the default): no Tempo API listener of its own
+	Query     query.Config
 }
 
 // DefaultQueryFlags returns DefaultQueryHTTPAddr and query.DefaultConfig.
@@ -251,6 +253,30 @@ func DefaultQueryFlags() QueryFlags {
 func (f *QueryFlags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.HTTPAddr, "http-addr", f.HTTPAddr, "query HTTP listen address: Jaeger's /api, /api/v3 and the UI")
 	fs.StringVar(&f.Query.BasePath, "base-path", f.Query.BasePath, "URL prefix to serve the API and UI under (for a reverse proxy), e.g. /scry")
+	fs.StringVar(&f.TempoAddr, "tempo-http-addr", f.TempoAddr,
+		"listen address of Grafana Tempo's HTTP query API in full, for Grafana's Tempo data source, e.g. 127.0.0.1:3200 (empty: off; the query port serves it too, but for /api/traces/{id}, which is Jaeger's there)")
+}
+
+// BuildTempo constructs the Tempo API server over r with the TLS of l
+// (nil: plain text), or returns nil when --tempo-http-addr is empty.
+func (f *QueryFlags) BuildTempo(r storage.Reader, l *tlsconf.Listener, tel telemetry.Settings) (*httpserver.Server, error) {
+	if f.TempoAddr == "" {
+		return nil, nil
+	}
+	tel = tel.For("tempo")
+	h, err := query.NewTempoHandler(f.Query, r, tel)
+	if err != nil {
+		return nil, err
+	}
+	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "scry_tempo_request_duration_seconds",
+		Help:    "Tempo API HTTP request latency (--tempo-http-addr), by method and status code.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"method", "code"})
+	if err := tel.Registerer.Register(lat); err != nil {
+		return nil, fmt.Errorf("cannot register Tempo API metrics: %w", err)
+	}
+	return httpserver.New("Tempo HTTP", f.TempoAddr, instrument(h, lat, tel.Clock), l, tel), nil
 }
 
 // BuildQuery constructs the query HTTP server over r, with the web UI,

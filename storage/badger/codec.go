@@ -440,6 +440,23 @@ func (d *decoder) varint(what string) int64 {
 }
 
 // count reads a length whose elements each take at least one byte.
+// skipUvarints moves past n uvarints, false if the bytes end first.
+func (d *decoder) skipUvarints(n int) bool {
+	b := d.b
+	i := 0
+	for ; n > 0; n-- {
+		for i < len(b) && b[i] >= 0x80 {
+			i++
+		}
+		if i == len(b) {
+			return false
+		}
+		i++
+	}
+	d.b = b[i:]
+	return true
+}
+
 func (d *decoder) count(what string) int {
 	v := d.uvarint(what)
 	if v > uint64(len(d.b)) {

@@ -370,5 +370,6 @@ func BenchmarkSeal(b *testing.B) {
 	spans := float64(b.N * sealChunks * batchSpans)
 	b.ReportMetric(float64(seal.Nanoseconds())/spans, "seal-ns/span")
 	b.ReportMetric(float64(merge.Nanoseconds())/spans, "merge-ns/span")
+	b.ReportMetric(float64(s.idx.postings), "postings/round")
 	b.ReportMetric(0, "ns/op")
 }

@@ -69,6 +69,10 @@ type sealedIndex struct {
 
 	sealMu  sync.Mutex // serialises sealing
 	lastSeq uint64     // guarded by sealMu
+	// postings is how many postings the last sealed round had, guarded
+	// by sealMu: the next round's buffer starts that large, rather than
+	// growing to it (tens of MB) by doubling.
+	postings int
 }
 
 func (x *sealedIndex) reset() {
@@ -509,7 +513,8 @@ func (bb *blockBuilder) fold(k, v []byte, first, last uint64) error {
 // bucket b, writes it (pages, then the header) and deletes the markers.
 func (s *Store) sealBlock(b uint32, markers [][]byte) error {
 	defer func(t time.Time) { s.metrics.sealed.Observe(time.Since(t).Seconds()) }(time.Now())
-	bb := &blockBuilder{num: map[model.TraceID]uint32{}, min: ^uint64(0), allWide: s.widePostings}
+	bb := &blockBuilder{num: map[model.TraceID]uint32{}, min: ^uint64(0), allWide: s.widePostings,
+		packed: make([]uint64, 0, s.idx.postings+s.idx.postings/8)}
 	err := s.db.View(func(txn *badger.Txn) error {
 		ck := make([]byte, 29)
 		ck[0] = prefixIndex
@@ -534,6 +539,9 @@ func (s *Store) sealBlock(b uint32, markers [][]byte) error {
 	})
 	if err != nil {
 		return fmt.Errorf("cannot seal index chunks: %w", err)
+	}
+	if len(markers) == sealChunks {
+		s.idx.postings = len(bb.packed) + len(bb.wide)
 	}
 	if len(bb.ids) > 0 {
 		if err := s.writeBlock(b, bb); err != nil {

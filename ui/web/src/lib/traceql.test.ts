@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caretLine, complete, completionAt, likeThis, offsetAt, parseErrorAt, quote, tagSuggestions, valueSuggestions, type Completion } from './traceql';
+import { caretLine, complete, completionAt, coveringLookback, likeThis, lookbackMs, offsetAt, parseErrorAt, quote, searchWindow, tagSuggestions, valueSuggestions, type Completion } from './traceql';
 
 // at splits a text with a ‸ marking the caret.
 function at(s: string): [string, number] {
@@ -118,5 +118,25 @@ describe('likeThis', () => {
     expect(likeThis('payment', 'Charge')).toBe('{ resource.service.name = "payment" && name = "Charge" }');
     expect(likeThis('a"b', 'GET /x\\y')).toBe('{ resource.service.name = "a\\"b" && name = "GET /x\\\\y" }');
     expect(quote('line\nbreak')).toBe('"line\\nbreak"');
+  });
+});
+
+describe('time windows', () => {
+  it('reads lookbacks', () => {
+    expect(lookbackMs('15m')).toBe(900e3);
+    expect(lookbackMs('2d')).toBe(2 * 86400e3);
+    expect(lookbackMs('custom')).toBeNaN();
+  });
+  it('turns the page query into seconds', () => {
+    const now = 1_700_000_000_500;
+    expect(searchWindow(new URLSearchParams('lookback=1h'), now)).toEqual({ start: 1_699_996_400, end: 1_700_000_001 });
+    expect(searchWindow(new URLSearchParams('lookback=custom&start=1000000000&end=2000000000'), now)).toEqual({ start: 1000, end: 2000 });
+    expect(searchWindow(new URLSearchParams(''), now).start).toBe(1_699_996_400);
+  });
+  it('picks the shortest lookback that reaches a trace', () => {
+    const choices = ['5m', '15m', '1h', '1d', 'custom'];
+    expect(coveringLookback(10 * 60e3, choices)).toBe('15m');
+    expect(coveringLookback(14.5 * 60e3, choices)).toBe('1h');
+    expect(coveringLookback(3 * 86400e3, choices)).toBe('');
   });
 });

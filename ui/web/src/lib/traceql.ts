@@ -222,3 +222,40 @@ export function complete(text: string, c: Completion, s: Suggestion): { text: st
 export function likeThis(service: string, name: string): string {
   return `{ resource.service.name = ${quote(service)} && name = ${quote(name)} }`;
 }
+
+const unitMs: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
+
+// lookbackMs reads a lookback such as 15m, 1h or 2d; NaN if it is not one.
+export function lookbackMs(lb: string): number {
+  const m = lb.match(/^(\d+)([smhdw])$/);
+  return m ? Number(m[1]) * unitMs[m[2]] : NaN;
+}
+
+// searchWindow is the time range of a search page query (lookback, or
+// custom start and end in Unix µs) in Unix seconds, as the Tempo API takes
+// it: from the start's second to the end's (which the server counts whole).
+export function searchWindow(q: URLSearchParams, nowMs: number): { start: number; end: number } {
+  const lb = q.get('lookback') ?? '1h';
+  const a = Number(q.get('start'));
+  const b = Number(q.get('end'));
+  if (lb === 'custom' && a > 0 && b > a) return { start: Math.floor(a / 1e6), end: Math.floor(b / 1e6) };
+  const ms = lookbackMs(lb);
+  const span = Number.isFinite(ms) ? ms : 3600e3;
+  return { start: Math.floor((nowMs - span) / 1000), end: Math.ceil(nowMs / 1000) };
+}
+
+// coveringLookback is the shortest of the lookbacks (as the search form
+// offers them) that reaches back to a time ageMs ago, with a minute to
+// spare; '' when none does.
+export function coveringLookback(ageMs: number, choices: string[]): string {
+  let best = '';
+  let bestMs = Infinity;
+  for (const c of choices) {
+    const ms = lookbackMs(c);
+    if (ms >= ageMs + 60e3 && ms < bestMs) {
+      best = c;
+      bestMs = ms;
+    }
+  }
+  return best;
+}

@@ -233,6 +233,11 @@ export function TraceQLEditor(props: Props) {
             sync();
           }}
           onKeyDown={onKeyDown}
+          onKeyPress={(e) => {
+            // Enter was handled on keydown (a completion or a run); a key
+            // press after it (as a synthesized key sends) adds no line.
+            if (e.key === 'Enter' && !e.shiftKey) e.preventDefault();
+          }}
           onKeyUp={(e) => {
             if (['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key) || (!open && ['ArrowUp', 'ArrowDown'].includes(e.key))) sync();
           }}

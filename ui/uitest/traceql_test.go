@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
 
@@ -181,4 +182,66 @@ func TestFindTracesLikeThis(t *testing.T) {
 		t.Errorf("search %s, want the shortest lookback that reaches the trace", got)
 	}
 	e.shot(t, ctx, "traceql-like-this")
+}
+
+// TestTraceQLMultiLineError marks an error on the second line of a query
+// written over two (Shift+Enter adds a line).
+func TestTraceQLMultiLineError(t *testing.T) {
+	e := setup(t)
+	ctx := traceQLMode(t, e)
+	typeInto(t, ctx, "#tql-query", `{ name = "Charge" }`)
+	run(t, ctx, "Shift+Enter", chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	typeInto(t, ctx, "#tql-query", `>> { kind = }`)
+	if got := js[string](t, ctx, `document.querySelector('#tql-query').value`); got != "{ name = \"Charge\" }\n>> { kind = }" {
+		t.Fatalf("query = %q, want two lines", got)
+	}
+	key(t, ctx, kb.Enter)
+	waitJS(t, ctx, "the parse error", `document.querySelector('.tql-error')`)
+	if got := text(t, ctx, ".tql-error .field-error"); !strings.HasPrefix(got, "line 2, col 13: ") {
+		t.Errorf("error = %q, want line 2, col 13", got)
+	}
+	caret := strings.Split(text(t, ctx, ".tql-caret"), "\n")
+	if len(caret) != 2 || caret[0] != ">> { kind = }" || caret[1] != strings.Repeat(" ", 12)+"^" {
+		t.Errorf("caret lines = %q, want the second line and a ^ under column 13", caret)
+	}
+	if got := text(t, ctx, ".tql-mark"); got != "}" {
+		t.Errorf("marked text = %q, want }", got)
+	}
+	// The mark is on the box's second line, below the first.
+	if got := js[bool](t, ctx, `(() => {
+		const ta = document.querySelector('#tql-query').getBoundingClientRect(), m = document.querySelector('.tql-mark').getBoundingClientRect();
+		return m.top > ta.top + 18 && m.bottom < ta.top + 60;
+	})()`); !got {
+		t.Error("the mark is not on the second line of the box")
+	}
+}
+
+// TestTraceQLHostileNames: names and values from the hostile trace are
+// offered and shown as text, never run.
+func TestTraceQLHostileNames(t *testing.T) {
+	e := setup(t)
+	ctx := traceQLMode(t, e)
+	typeInto(t, ctx, "#tql-query", `{ span.`)
+	waitJS(t, ctx, "the hostile attribute name offered", `[...document.querySelectorAll('#tql-suggest [role=option] .tql-label')].some(o => o.textContent.includes('onmouseover'))`)
+	// Taken, it is quoted so that TraceQL reads it.
+	js[bool](t, ctx, `(() => {
+		const o = [...document.querySelectorAll('#tql-suggest [role=option]')].find(o => o.textContent.includes('onmouseover'));
+		o.dispatchEvent(new MouseEvent('mousedown', {bubbles: true, cancelable: true}));
+		return true;
+	})()`)
+	want := `{ span.` + strings.ReplaceAll(`"`+strings.ReplaceAll(xssKey, `"`, `\"`)+`"`, "\n", "") + ` `
+	waitJS(t, ctx, "the quoted name", `document.querySelector('#tql-query').value === `+q(want))
+	typeInto(t, ctx, "#tql-query", `= `)
+	waitJS(t, ctx, "its value offered", `[...document.querySelectorAll('#tql-suggest [role=option] .tql-label')].some(o => o.textContent.includes(`+q(`svg onload`)+`))`)
+	key(t, ctx, kb.Enter)
+	typeInto(t, ctx, "#tql-query", `}`)
+	key(t, ctx, kb.Enter)
+	waitJS(t, ctx, "the hostile trace", `document.querySelectorAll('.result').length === 1 &&
+		document.querySelector('.result').dataset.traceId === `+q(e.fixtures.hostile))
+	if got := text(t, ctx, ".matched-span"); !strings.Contains(got, xssScript) || !strings.Contains(got, xssImg) {
+		t.Errorf("matched span = %q, want its name and service as text", got)
+	}
+	if v := js[string](t, ctx, `String(window.__pwned)`); v != "undefined" {
+		t.Fatalf("a hostile string ran as script (window.__pwned = %s)", v)
+	}
 }

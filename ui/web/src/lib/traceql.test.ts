@@ -51,6 +51,8 @@ describe('completionAt', () => {
   it('completes values after a comparison', () => {
     expect(ctx('{ span.http.method = ‸')).toMatchObject({ kind: 'value', tag: 'span.http.method', prefix: '', query: '' });
     expect(ctx('{ status=er‸')).toMatchObject({ kind: 'value', tag: 'status', prefix: 'er' });
+    expect(ctx('{ span."a \\"b\\"" = ‸')).toMatchObject({ kind: 'value', tag: 'span."a \\"b\\""' });
+    expect(ctx('{ ."a b" = "x‸')).toMatchObject({ kind: 'value', tag: '."a b"', prefix: 'x' });
     expect(ctx('{ x = 1 && resource.service.name != "fro‸" }')).toMatchObject({
       kind: 'value',
       tag: 'resource.service.name',

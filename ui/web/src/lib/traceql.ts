@@ -57,7 +57,9 @@ export type Completion =
   | { kind: 'value'; from: number; to: number; prefix: string; tag: string; query: string };
 
 const attrChars = /[\w.:\-/]*$/;
-const valueOp = /([A-Za-z_.:][\w.:\-/]*)\s*(=~|!~|!=|>=|<=|=|>|<)\s*$/;
+// A comparison before the caret: an attribute (its name may be quoted, as
+// in span."a b") and an operator.
+const valueOp = /([A-Za-z_.:][\w.:\-/]*(?:"(?:[^"\\]|\\.)*")?|\."(?:[^"\\]|\\.)*")\s*(=~|!~|!=|>=|<=|=|>|<)\s*$/;
 
 // completionAt says what to complete at caret in text, or null.
 export function completionAt(text: string, caret: number): Completion | null {

@@ -245,3 +245,28 @@ func TestTraceQLHostileNames(t *testing.T) {
 		t.Fatalf("a hostile string ran as script (window.__pwned = %s)", v)
 	}
 }
+
+// TestTraceQLErrorInLongQuery: the box scrolls to an error below its fold,
+// and the mark scrolls with it.
+func TestTraceQLErrorInLongQuery(t *testing.T) {
+	e := setup(t)
+	ctx := traceQLMode(t, e)
+	lines := []string{"{ name = \"Charge\" }"}
+	for range 12 {
+		lines = append(lines, `  && { span.payment.method = "card" && resource.service.name = "payment" && status = error }`)
+	}
+	lines = append(lines, "  && { kind = }")
+	query := strings.Join(lines, "\n")
+	js[bool](t, ctx, `(() => { const el = document.querySelector('#tql-query'); el.value = `+q(query)+`;
+		el.dispatchEvent(new Event('input', {bubbles: true})); return true; })()`)
+	key(t, ctx, kb.Enter)
+	waitJS(t, ctx, "the parse error", `document.querySelector('.tql-error')`)
+	if got := text(t, ctx, ".tql-error .field-error"); !strings.HasPrefix(got, "line 14, col 15: ") {
+		t.Errorf("error = %q, want line 14, col 15", got)
+	}
+	waitJS(t, ctx, "the mark in view in the scrolled box", `(() => {
+		const el = document.querySelector('#tql-query'), ta = el.getBoundingClientRect(), m = document.querySelector('.tql-mark').getBoundingClientRect();
+		return el.scrollTop > 0 && m.top >= ta.top && m.bottom <= ta.bottom && m.left > ta.left;
+	})()`)
+	e.shot(t, ctx, "traceql-long-error")
+}

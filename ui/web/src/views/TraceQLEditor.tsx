@@ -102,6 +102,17 @@ export function TraceQLEditor(props: Props) {
     }
   }, [props.value]);
 
+  // The mirror wraps its text as the box does: as narrow as the box is
+  // once a scroll bar takes part of it.
+  useLayoutEffect(() => {
+    const el = ta.current;
+    const m = mirror.current;
+    if (!el || !m) return;
+    const bar = el.offsetWidth - el.clientWidth - el.clientLeft * 2;
+    m.style.paddingRight = bar > 0 ? `calc(8px + ${bar}px)` : '';
+    m.scrollTop = el.scrollTop;
+  });
+
   // The list sits under the start of the completed word.
   useLayoutEffect(() => {
     const m = mirror.current;

@@ -11,6 +11,7 @@ import (
 // fixtures names the hand-made traces that tests open.
 type fixtures struct {
 	checkoutA, checkoutB string // two traces of one request, compared
+	payA                 string // the payment span of checkoutA
 	hostile              string // names and values that are HTML and script
 	big                  string // 10,000 spans
 	bigSpans             int
@@ -85,6 +86,7 @@ func fixtureSpans(now time.Time) (*fixtures, [][]*model.Span) {
 	a, payA := checkout(0x01, now.Add(-10*time.Minute), false)
 	b, _ := checkout(0x02, now.Add(-9*time.Minute), true)
 	fx.checkoutA, fx.checkoutB = a.trace.String(), b.trace.String()
+	fx.payA = payA.SpanID.String()
 	// The first trace's payment span links to the second trace's root.
 	payA.Links = []model.Link{{TraceID: b.trace, SpanID: b.spans[0].SpanID,
 		Attributes: []model.KeyValue{str("link.reason", "retry of the same order")}}}

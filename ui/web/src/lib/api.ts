@@ -86,3 +86,86 @@ export async function dependencies(endTsMs: number, lookbackMs: number, signal?:
   const q = new URLSearchParams({ endTs: String(Math.round(endTsMs)), lookback: String(Math.round(lookbackMs)) });
   return (await get<DepLink[]>(`api/dependencies?${q}`, signal)).data ?? [];
 }
+
+// The Tempo HTTP API of the same server (api/search, api/v2/search/...):
+// JSON answers, errors as plain text.
+
+async function getTempo<T>(path: string, signal?: AbortSignal): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, { signal, headers: { Accept: 'application/json' } });
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw e;
+    throw new ApiError(`cannot reach the Scry server: ${(e as Error).message}`, 0);
+  }
+  const text = await res.text();
+  if (!res.ok) throw new ApiError(text.trim() || `${res.status} ${res.statusText}`, res.status);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(`the server's answer is not JSON: ${text.slice(0, 200)}`, res.status);
+  }
+}
+
+export interface TempoSpan {
+  spanID: string;
+  name?: string;
+  startTimeUnixNano: string;
+  durationNanos: string;
+  attributes?: unknown[]; // OTLP KeyValue JSON
+}
+
+export interface TempoSpanSet {
+  spans: TempoSpan[];
+  matched: number;
+  attributes?: unknown[];
+}
+
+export interface TempoTrace {
+  traceID: string;
+  rootServiceName: string;
+  rootTraceName?: string;
+  startTimeUnixNano: string;
+  durationMs?: number;
+  spanSets?: TempoSpanSet[];
+  spanSet?: TempoSpanSet;
+  serviceStats?: Record<string, { spanCount: number; errorCount?: number }>;
+}
+
+export interface TempoSearch {
+  traces: TempoTrace[];
+  metrics?: { inspectedTraces?: number; inspectedSpans?: string };
+}
+
+// tempoSearch runs a TraceQL search (q, start and end in Unix seconds,
+// limit, spss).
+export function tempoSearch(q: URLSearchParams, signal?: AbortSignal): Promise<TempoSearch> {
+  return getTempo<TempoSearch>(`api/search?${q}`, signal);
+}
+
+export interface TempoWindow {
+  start: number; // Unix seconds
+  end: number;
+}
+
+function windowParams(w: TempoWindow, query: string): URLSearchParams {
+  const p = new URLSearchParams({ start: String(w.start), end: String(w.end) });
+  if (query) p.set('q', query);
+  return p;
+}
+
+// tempoTags lists attribute names by scope (and the intrinsics), of the
+// spans query answers when it is given.
+export async function tempoTags(w: TempoWindow, query: string, signal?: AbortSignal): Promise<{ name: string; tags: string[] }[]> {
+  const r = await getTempo<{ scopes?: { name: string; tags?: string[] }[] }>(`api/v2/search/tags?${windowParams(w, query)}`, signal);
+  return (r.scopes ?? []).map((s) => ({ name: s.name, tags: s.tags ?? [] }));
+}
+
+// tempoTagValues lists the typed values of a scoped tag.
+export async function tempoTagValues(tag: string, w: TempoWindow, query: string, signal?: AbortSignal): Promise<{ type: string; value: string }[]> {
+  const r = await getTempo<{ tagValues?: { type: string; value: string }[] }>(
+    `api/v2/search/tag/${encodeURIComponent(tag)}/values?${windowParams(w, query)}`,
+    signal,
+  );
+  return r.tagValues ?? [];
+}

@@ -2,9 +2,13 @@ import { useMemo, useState } from 'preact/hooks';
 import * as api from '../lib/api';
 import { parseDurationInput } from '../lib/format';
 import { parseLogfmt } from '../lib/logfmt';
+import { searchWindow, type ParseErrorAt } from '../lib/traceql';
 import { navigate } from '../router';
 import { useSettings } from '../settings';
 import { useAsync } from './common';
+import { TraceQLEditor } from './TraceQLEditor';
+
+export type SearchMode = 'form' | 'traceql';
 
 export const lookbacks: [string, string][] = [
   ['5m', 'Last 5 minutes'], ['15m', 'Last 15 minutes'], ['30m', 'Last 30 minutes'], ['1h', 'Last hour'],
@@ -29,9 +33,15 @@ function fromInputTime(s: string, utc: boolean): number {
   return ms * 1000;
 }
 
-export function SearchForm({ query }: { query: URLSearchParams }) {
+// SearchForm searches by service, operation and attributes (Jaeger's
+// search), or by a TraceQL query (mode=traceql, run against the Tempo API).
+// tqlError is the parse error of the query in the URL, once its search
+// answered.
+export function SearchForm({ query, tqlError }: { query: URLSearchParams; tqlError?: ParseErrorAt | null }) {
   const { tz } = useSettings();
   const utc = tz === 'utc';
+  const [mode, setMode] = useState<SearchMode>(query.get('mode') === 'traceql' ? 'traceql' : 'form');
+  const [tql, setTql] = useState(query.get('q') ?? '');
   const [service, setService] = useState(query.get('service') ?? '');
   const [operation, setOperation] = useState(query.get('operation') ?? '');
   const [spanKind, setSpanKind] = useState(query.get('spanKind') ?? '');
@@ -60,14 +70,18 @@ export function SearchForm({ query }: { query: URLSearchParams }) {
     set((e.target as HTMLInputElement).value);
   };
 
-  const submit = (e: Event) => {
-    e.preventDefault();
+  const submit = (e?: Event) => {
+    e?.preventDefault();
     const q = new URLSearchParams();
     try {
-      if (service) q.set('service', service);
-      if (operation) q.set('operation', operation);
-      if (operation && spanKind) q.set('spanKind', spanKind);
-      if (attrs.trim()) {
+      if (mode === 'traceql') {
+        q.set('mode', 'traceql');
+        q.set('q', tql.trim() || '{}');
+      }
+      if (mode === 'form' && service) q.set('service', service);
+      if (mode === 'form' && operation) q.set('operation', operation);
+      if (mode === 'form' && operation && spanKind) q.set('spanKind', spanKind);
+      if (mode === 'form' && attrs.trim()) {
         parseLogfmt(attrs);
         q.set('attrs', attrs.trim());
       }
@@ -82,8 +96,8 @@ export function SearchForm({ query }: { query: URLSearchParams }) {
       }
       const minD = parseDurationInput(minDuration);
       const maxD = parseDurationInput(maxDuration);
-      if (minD) q.set('minDuration', minD);
-      if (maxD) q.set('maxDuration', maxD);
+      if (mode === 'form' && minD) q.set('minDuration', minD);
+      if (mode === 'form' && maxD) q.set('maxDuration', maxD);
       const n = Number(limit);
       if (!Number.isInteger(n) || n < 1) throw new Error('the limit must be a whole number of at least 1');
       q.set('limit', String(n));
@@ -108,9 +122,27 @@ export function SearchForm({ query }: { query: URLSearchParams }) {
     else navigate(`/search?${list.map((id) => `traceID=${encodeURIComponent(id.toLowerCase())}`).join('&')}`);
   };
 
+  // The window of the form as it is, for completions.
+  const formWindow = () => {
+    const w = new URLSearchParams({ lookback });
+    if (lookback === 'custom') {
+      w.set('start', String(fromInputTime(start, utc)));
+      w.set('end', String(fromInputTime(end, utc)));
+    }
+    return searchWindow(w, Date.now());
+  };
+  const tab = (m: SearchMode, label: string) => (
+    <button type="button" role="tab" id={`mode-${m}`} aria-selected={mode === m} class={mode === m ? 'active' : ''} onClick={() => {
+      setError('');
+      setMode(m);
+    }}>
+      {label}
+    </button>
+  );
+
   const opValue = operation ? `${operation}\u0000${spanKind}` : '';
   return (
-    <aside class="search-form">
+    <aside class={`search-form ${mode === 'traceql' ? 'wide' : ''}`}>
       <form onSubmit={openIDs} class="ids-form" aria-label="Open traces by ID">
         <label for="trace-ids">Trace IDs</label>
         <div class="frow">
@@ -118,36 +150,58 @@ export function SearchForm({ query }: { query: URLSearchParams }) {
           <button type="submit">Open</button>
         </div>
       </form>
+      <div class="tabs mode-tabs" role="tablist" aria-label="Search by">
+        {tab('form', 'Search form')}
+        {tab('traceql', 'TraceQL')}
+      </div>
       <form onSubmit={submit} aria-label="Search traces">
-        <label for="f-service">Service</label>
-        <select id="f-service" name="service" value={service} onChange={(e) => {
-          setService((e.target as HTMLSelectElement).value);
-          setOperation('');
-          setSpanKind('');
-        }}>
-          <option value="">All services</option>
-          {serviceList.map((s) => (
-            <option key={s} value={s}>{s}</option>
-          ))}
-        </select>
-        {services.error && <p class="field-error">{services.error}</p>}
-        <label for="f-operation">Operation</label>
-        <select id="f-operation" name="operation" value={opValue} disabled={!service} onChange={(e) => {
-          const [name, kind] = (e.target as HTMLSelectElement).value.split('\u0000');
-          setOperation(name ?? '');
-          setSpanKind(kind ?? '');
-        }}>
-          <option value="">All operations</option>
-          {operation && !(ops.data ?? []).some((o) => o.name === operation && o.spanKind === spanKind) && <option value={opValue}>{operation}</option>}
-          {(ops.data ?? []).map((o) => (
-            <option key={o.name + o.spanKind} value={`${o.name}\u0000${o.spanKind}`}>
-              {o.spanKind ? `${o.name} · ${o.spanKind}` : o.name}
-            </option>
-          ))}
-        </select>
-        <label for="f-attrs">Attributes</label>
-        <input id="f-attrs" name="attrs" placeholder="http.status_code=500 error=true" value={attrs} onInput={upd(setAttrs)} spellcheck={false} />
-        <p class="hint">logfmt: key=value, quote values with spaces</p>
+        {mode === 'traceql' ? (
+          <>
+            <label for="tql-query">TraceQL query</label>
+            <TraceQLEditor
+              value={tql}
+              onInput={(v) => {
+                setError('');
+                setTql(v);
+              }}
+              error={tqlError && tql === (query.get('q') ?? '') ? tqlError : null}
+              window={formWindow}
+              onSubmit={() => submit()}
+            />
+          </>
+        ) : (
+          <>
+            <label for="f-service">Service</label>
+            <select id="f-service" name="service" value={service} onChange={(e) => {
+              setService((e.target as HTMLSelectElement).value);
+              setOperation('');
+              setSpanKind('');
+            }}>
+              <option value="">All services</option>
+              {serviceList.map((s) => (
+                <option key={s} value={s}>{s}</option>
+              ))}
+            </select>
+            {services.error && <p class="field-error">{services.error}</p>}
+            <label for="f-operation">Operation</label>
+            <select id="f-operation" name="operation" value={opValue} disabled={!service} onChange={(e) => {
+              const [name, kind] = (e.target as HTMLSelectElement).value.split('\u0000');
+              setOperation(name ?? '');
+              setSpanKind(kind ?? '');
+            }}>
+              <option value="">All operations</option>
+              {operation && !(ops.data ?? []).some((o) => o.name === operation && o.spanKind === spanKind) && <option value={opValue}>{operation}</option>}
+              {(ops.data ?? []).map((o) => (
+                <option key={o.name + o.spanKind} value={`${o.name}\u0000${o.spanKind}`}>
+                  {o.spanKind ? `${o.name} · ${o.spanKind}` : o.name}
+                </option>
+              ))}
+            </select>
+            <label for="f-attrs">Attributes</label>
+            <input id="f-attrs" name="attrs" placeholder="http.status_code=500 error=true" value={attrs} onInput={upd(setAttrs)} spellcheck={false} />
+            <p class="hint">logfmt: key=value, quote values with spaces</p>
+          </>
+        )}
         <label for="f-lookback">Lookback</label>
         <select id="f-lookback" name="lookback" value={lookback} onChange={upd(setLookback)}>
           {lookbacks.map(([v, l]) => (
@@ -162,20 +216,22 @@ export function SearchForm({ query }: { query: URLSearchParams }) {
             <input id="f-end" type="datetime-local" value={end} onInput={upd(setEnd)} />
           </div>
         )}
-        <div class="frow two">
-          <div>
-            <label for="f-min">Min duration</label>
-            <input id="f-min" name="minDuration" placeholder="e.g. 100ms" value={minDuration} onInput={upd(setMinDuration)} />
+        {mode === 'form' && (
+          <div class="frow two">
+            <div>
+              <label for="f-min">Min duration</label>
+              <input id="f-min" name="minDuration" placeholder="e.g. 100ms" value={minDuration} onInput={upd(setMinDuration)} />
+            </div>
+            <div>
+              <label for="f-max">Max duration</label>
+              <input id="f-max" name="maxDuration" placeholder="e.g. 2s" value={maxDuration} onInput={upd(setMaxDuration)} />
+            </div>
           </div>
-          <div>
-            <label for="f-max">Max duration</label>
-            <input id="f-max" name="maxDuration" placeholder="e.g. 2s" value={maxDuration} onInput={upd(setMaxDuration)} />
-          </div>
-        </div>
+        )}
         <label for="f-limit">Limit</label>
         <input id="f-limit" name="limit" type="number" min="1" max="1500" value={limit} onInput={upd(setLimit)} />
         {error && <p class="field-error" role="alert">{error}</p>}
-        <button type="submit" class="primary" id="find-traces">Find traces</button>
+        <button type="submit" class="primary" id="find-traces">{mode === 'traceql' ? 'Run query' : 'Find traces'}</button>
       </form>
     </aside>
   );
@@ -202,5 +258,18 @@ export function apiQuery(q: URLSearchParams): URLSearchParams {
   } else {
     out.set('lookback', lookback === 'custom' ? '1h' : lookback);
   }
+  return out;
+}
+
+// spansPerSet is how many matched spans of each trace a TraceQL search
+// shows (Tempo's spss).
+export const spansPerSet = 10;
+
+// tempoQuery turns the page's TraceQL query into /api/search parameters.
+export function tempoQuery(q: URLSearchParams, nowMs: number): URLSearchParams {
+  const w = searchWindow(q, nowMs);
+  const out = new URLSearchParams({ q: q.get('q') || '{}', start: String(w.start), end: String(w.end), spss: String(spansPerSet) });
+  const limit = q.get('limit');
+  if (limit) out.set('limit', limit);
   return out;
 }

@@ -1,7 +1,25 @@
 import { formatDuration, formatTime, type TimeZone } from '../lib/format';
+import { coveringLookback, likeThis } from '../lib/traceql';
 import type { Span, Trace } from '../lib/types';
 import { href, onLinkClick } from '../router';
 import { CopyButton, KVTable, ServiceDot, valueText } from './common';
+import { lookbacks } from './SearchForm';
+
+// likeThisPath is the TraceQL search for spans of s's service and name,
+// over the shortest lookback that reaches back to s (a range around it
+// when s is older than a week).
+export function likeThisPath(s: Span, nowUs: number): string {
+  const q = new URLSearchParams({ mode: 'traceql', q: likeThis(s.service, s.operation) });
+  const lb = coveringLookback((nowUs - s.start) / 1000, lookbacks.map(([v]) => v));
+  if (lb) q.set('lookback', lb);
+  else {
+    q.set('lookback', 'custom');
+    q.set('start', String(Math.floor(s.start - 3600e6)));
+    q.set('end', String(Math.ceil(s.start + s.duration + 3600e6)));
+  }
+  q.set('limit', '20');
+  return `/search?${q}`;
+}
 
 // spanJSON is a span as plain JSON, for the copy button.
 function spanJSON(s: Span): string {
@@ -78,6 +96,7 @@ export function SpanDetail(props: { trace: Trace; span: Span; tz: TimeZone; onSe
       </dl>
       <div class="detail-actions">
         <CopyButton text={spanJSON(s)} label="Copy span as JSON" />
+        <FindLikeThis span={s} />
       </div>
       <section>
         <h3>Attributes <span class="count">{s.tags.length}</span></h3>
@@ -148,6 +167,15 @@ function LinkTarget(props: { trace: Trace; link: Span['links'][number]; onSelect
   return (
     <a class="mono" href={href(to)} onClick={onLinkClick(to)} title="Open the linked trace">
       trace {link.traceID.slice(0, 12)}… span {link.spanID}
+    </a>
+  );
+}
+
+function FindLikeThis({ span }: { span: Span }) {
+  const to = likeThisPath(span, Date.now() * 1000);
+  return (
+    <a class="button-link" id="find-like-this" href={href(to)} onClick={onLinkClick(to)} title={`TraceQL: ${likeThis(span.service, span.operation)}`}>
+      Find traces like this
     </a>
   );
 }

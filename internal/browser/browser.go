@@ -30,6 +30,15 @@ const AppPolicy = "default-src 'none'; base-uri 'none'; form-action 'none'; fram
 // tells another site what was looked at (trace IDs, service names).
 const ReferrerPolicy = "no-referrer"
 
+// Header values set on every answer (see Wrap).
+var (
+	nosniff    = []string{"nosniff"}
+	noReferrer = []string{ReferrerPolicy}
+	appPolicy  = []string{AppPolicy}
+	deny       = []string{"DENY"}
+	varyOrigin = []string{"Origin"}
+)
+
 // allowedMethods are the methods cross-origin requests may use: reads,
 // and POST for exports.
 var allowedMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost}
@@ -115,12 +124,14 @@ func (p *Policy) Wrap(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The values are shared, read-only slices of one element: a
+		// handler that adds to one gets a new array (len == cap).
 		hd := w.Header()
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", ReferrerPolicy)
+		hd["X-Content-Type-Options"] = nosniff
+		hd["Referrer-Policy"] = noReferrer
 		if p.rules.Pages {
-			hd.Set("Content-Security-Policy", AppPolicy)
-			hd.Set("X-Frame-Options", "DENY")
+			hd["Content-Security-Policy"] = appPolicy
+			hd["X-Frame-Options"] = deny
 		}
 		if !p.rules.Debug && (r.URL.Path == "/debug" || strings.HasPrefix(r.URL.Path, "/debug/")) {
 			http.Error(w, "404 page not found: debug endpoints are served on the admin port only", http.StatusNotFound)
@@ -162,7 +173,11 @@ func (p *Policy) allowOrigin(hd http.Header, origin string) {
 // actual adds the CORS headers of a request that is not a preflight.
 func (p *Policy) actual(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
-	hd.Add("Vary", "Origin")
+	if v := hd["Vary"]; v == nil {
+		hd["Vary"] = varyOrigin
+	} else {
+		hd["Vary"] = append(v, "Origin")
+	}
 	if origin := r.Header.Get("Origin"); p.allowed(origin) {
 		p.allowOrigin(hd, origin)
 		hd.Set("Access-Control-Expose-Headers", exposedHeaders)

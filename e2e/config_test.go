@@ -154,6 +154,9 @@ func TestHelp(t *testing.T) {
 		{"otlp-grpc-tls-cert-file", ""},
 		{"http-tls-client-ca-file", ""},
 		{"admin-tls-min-version", ""},
+		{"http-cors-allowed-origins", ""}, // CORS off
+		{"http-cors-allowed-headers", ""},
+		{"http-cors-max-age", "10m0s"},
 	} {
 		line := regexp.MustCompile(`(?m)^\s+(-\w, )?--` + regexp.QuoteMeta(f.name) + `\s.*$`).FindString(help)
 		switch {

@@ -147,8 +147,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A missing file (a name with an extension, or anything under
-	// assets/) is a 404; every other path is a route of the app.
-	if p != "" && (strings.HasPrefix(p, "assets/") || strings.Contains(path.Base(p), ".")) {
+	// assets/) is a 404, and so is anything under debug/ (pprof's paths,
+	// served on the admin port only); every other path is a route of the
+	// app.
+	if p != "" && (strings.HasPrefix(p, "assets/") || p == "debug" || strings.HasPrefix(p, "debug/") || strings.Contains(path.Base(p), ".")) {
 		http.NotFound(w, r)
 		return
 	}

@@ -93,6 +93,22 @@ func TestMissingFilesAre404(t *testing.T) {
 	}
 }
 
+// pprof's paths are not routes of the app: they are 404 (served on the
+// admin port only), with a base path too, rather than the app's page.
+func TestDebugPathsAre404(t *testing.T) {
+	for base, paths := range map[string][]string{
+		"":      {"/debug", "/debug/pprof/", "/debug/pprof/heap"},
+		"/scry": {"/scry/debug/pprof/", "/scry/debug/pprof/goroutine"},
+	} {
+		h := Handler(base)
+		for _, p := range paths {
+			if res := get(t, h, http.MethodGet, p); res.StatusCode != http.StatusNotFound {
+				t.Errorf("base %q: GET %s = %d, want 404", base, p, res.StatusCode)
+			}
+		}
+	}
+}
+
 func TestOnlyGetAndHead(t *testing.T) {
 	res := get(t, Handler(""), http.MethodPost, "/search")
 	if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" {

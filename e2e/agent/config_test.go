@@ -43,7 +43,7 @@ func TestHelp(t *testing.T) {
 		"max-message-bytes", "max-spans-per-request", "collector-resolve-interval", "collector-timeout", "forwarders",
 		"batch-spans", "batch-timeout", "buffer-bytes", "retry-initial-backoff", "retry-max-backoff", "spool-bytes",
 		"sampling-addr", "sampling-url", "shutdown-timeout", "admin-addr", "log-level", "log-format", "memory-limit-mb",
-		"tls-min-version", "tls-reload-interval", "collector-tls-min-version",
+		"tls-min-version", "tls-reload-interval", "collector-tls-min-version", "http-cors-max-age",
 	} {
 		line := ""
 		for _, l := range strings.Split(help, "\n") {
@@ -56,7 +56,8 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	for _, f := range []string{"--collector ", "--spool-dir ", "--config ", "SCRY_", "--tls-cert-file ", "--sampling-tls-cert-file ",
-		"--collector-tls-ca-file ", "--collector-tls-cert-file ", "--collector-tls-key-file ", "--collector-tls-server-name ", "--require-tls "} {
+		"--collector-tls-ca-file ", "--collector-tls-cert-file ", "--collector-tls-key-file ", "--collector-tls-server-name ", "--require-tls ",
+		"--http-cors-allowed-origins ", "--http-cors-allowed-headers "} {
 		if !strings.Contains(help, f) {
 			t.Errorf("--help does not mention %s", f)
 		}

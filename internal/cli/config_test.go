@@ -3,8 +3,10 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -63,6 +65,32 @@ collector-tls:
 	}
 	if err := Apply(bad); err == nil || !strings.Contains(err.Error(), `"tls.cert_fil"`) {
 		t.Errorf("a misspelt key in a tls: block: %v, want an error naming it", err)
+	}
+}
+
+// An http-cors: block with the OpenTelemetry Collector's cors: keys sets
+// the --http-cors-* flags; max_age in seconds, as the Collector writes it.
+func TestConfigCORSBlock(t *testing.T) {
+	srv := tlsconf.NewServerFlags(tlsconf.OTLPHTTP)
+	cmd := &cobra.Command{Use: "test", RunE: func(*cobra.Command, []string) error { return nil }}
+	srv.Add(cmd.Flags())
+	AddConfigFlags(cmd)
+	cmd.SetArgs([]string{"--config", writeFile(t, `
+http-cors:
+  allowed_origins: [https://app.example.com, "http://localhost:3000"]
+  allowed_headers: [X-Custom]
+  max_age: 7200
+`)})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(cmd); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.CORS
+	if !slices.Equal(c.AllowedOrigins, []string{"https://app.example.com", "http://localhost:3000"}) ||
+		!slices.Equal(c.AllowedHeaders, []string{"X-Custom"}) || c.MaxAge != 2*time.Hour {
+		t.Errorf("CORS from the config file: %+v", c)
 	}
 }
 

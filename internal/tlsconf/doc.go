@@ -7,7 +7,11 @@
 // is logged and counted in scry_plaintext_listeners, and refused with
 // --require-tls. ServerFlags also carry --auth-file: each Listener then
 // has the internal/auth Guard of its scope (Listener.Auth), which
-// grpcserver and httpserver put in front of every request.
+// grpcserver and httpserver put in front of every request; and the
+// --http-cors-* flags: each Listener has the internal/browser Policy of
+// what it is to browsers (Listener.Browser: CORS where browsers' scripts
+// call, cross-origin protection, security headers, /debug/ only on the
+// admin port), which httpserver puts in front of the guard.
 //
 // internal/grpcserver and internal/httpserver take a *Listener; a nil one
 // is plain text with no policy, as in tests and library use.

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/scrytrace/scry/internal/auth"
+	"github.com/scrytrace/scry/internal/browser"
 	"github.com/scrytrace/scry/internal/telemetry"
 )
 
@@ -45,6 +46,22 @@ var authRules = map[string]auth.Rules{
 	Admin:      {Default: []auth.Scope{auth.Admin}, Routes: map[string][]auth.Scope{"/healthz": nil, "/livez": nil, "/readyz": nil}},
 }
 
+// browserRules are what each HTTP listener is to browsers: the intake
+// that browser SDKs post to (OTLP/HTTP, Zipkin) and the query APIs take
+// the CORS of --http-cors-allowed-origins; the query and Tempo ports serve
+// pages (the UI, and answers a browser may open); only the admin port
+// serves /debug/. A listener missing here gets the strictest: no CORS, no
+// debug.
+var browserRules = map[string]browser.Rules{
+	OTLPHTTP:   {CORS: true},
+	Zipkin:     {CORS: true},
+	JaegerHTTP: {},
+	HTTP:       {CORS: true, Pages: true},
+	TempoHTTP:  {CORS: true, Pages: true},
+	Sampling:   {},
+	Admin:      {Debug: true},
+}
+
 // ServerFlags are the TLS flags of a binary's listeners: --tls-cert-file,
 // --tls-key-file, --tls-client-ca-file and --tls-min-version for all of
 // them, --<listener>-tls-cert-file and so on for one, --tls-reload-interval
@@ -53,12 +70,14 @@ var authRules = map[string]auth.Rules{
 // min_version) sets the first four, and <listener>-tls: sets one
 // listener's (internal/cli flattens them to the flag names). They also
 // hold --auth-file, the credentials every listener requires (see
-// internal/auth), since a listener's security is both.
+// internal/auth), and the CORS of --http-cors-allowed-origins (see
+// internal/browser), since a listener's security is all three.
 type ServerFlags struct {
 	Default        ServerConfig
 	ReloadInterval time.Duration
 	RequireTLS     bool
 	Auth           auth.Config
+	CORS           browser.Config
 
 	names []string
 	per   map[string]*ServerConfig
@@ -94,6 +113,7 @@ func (f *ServerFlags) Add(fs *pflag.FlagSet) {
 		fs.StringVar(&c.MinVersion, n+"-tls-min-version", "", "the "+n+" listener's oldest TLS version, instead of --tls-min-version")
 	}
 	f.Auth.AddFlags(fs)
+	f.CORS.AddFlags(fs)
 }
 
 // Names returns the listeners the flags are for.
@@ -153,6 +173,9 @@ func (f *ServerFlags) Build(tel telemetry.Settings) (*Servers, error) {
 	if f.ReloadInterval < 0 {
 		return nil, fmt.Errorf("--tls-reload-interval must not be negative, got %s", f.ReloadInterval)
 	}
+	if err := f.CORS.Validate(f.Auth.File != ""); err != nil {
+		return nil, err
+	}
 	p, err := NewPolicy(f.RequireTLS, tel.Registerer, tel.Logger)
 	if err != nil {
 		return nil, err
@@ -173,6 +196,9 @@ func (f *ServerFlags) Build(tel telemetry.Settings) (*Servers, error) {
 			return nil, fmt.Errorf("listener %s has no authentication rules", n)
 		}
 		l.guard = authn.Guard(n, rules)
+		if l.browser, err = browser.New(n, f.CORS, browserRules[n]); err != nil {
+			return nil, err
+		}
 		s.byName[n] = l
 	}
 	return s, nil

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/scrytrace/scry/internal/auth"
+	"github.com/scrytrace/scry/internal/browser"
 )
 
 // ServerConfig is the TLS of one listener, as the flags and the YAML
@@ -71,12 +72,23 @@ func NewPolicy(require bool, reg prometheus.Registerer, logger *slog.Logger) (*P
 // plain text), reloaded as their files change, and the binary's Policy. A
 // nil *Listener is plain text with no policy.
 type Listener struct {
-	name   string
-	src    *source // nil: plain text
-	minVer uint16
-	mtls   bool
-	policy *Policy
-	guard  *auth.Guard // nil: no credential required
+	name    string
+	src     *source // nil: plain text
+	minVer  uint16
+	mtls    bool
+	policy  *Policy
+	guard   *auth.Guard     // nil: no credential required
+	browser *browser.Policy // nil: none (gRPC, or a listener not built by ServerFlags)
+}
+
+// Browser returns the listener's browser safety (CORS, cross-origin
+// protection, security headers), which HTTP servers wrap their handler
+// in; nil for a nil l.
+func (l *Listener) Browser() *browser.Policy {
+	if l == nil {
+		return nil
+	}
+	return l.browser
 }
 
 // Auth returns the guard checking the listener's requests against the

@@ -254,8 +254,9 @@ var dummyHash = []byte("$2a$10$Oeu7v9lcybTs4c0PKryLk.RDssxM1G1UHnbSNq.ldEAe4hvA5
 
 // basic checks a basic-auth credential (base64 of user:password).
 func (a *Authenticator) basic(st *state, b64 string) *Identity {
+	// Go's decoder skips CR and LF; a credential has one spelling.
 	raw, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
+	if err != nil || strings.ContainsAny(b64, "\r\n") {
 		return nil
 	}
 	name, pass, ok := strings.Cut(string(raw), ":")

@@ -3,7 +3,6 @@ package uitest
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -34,33 +33,13 @@ func TestBasicAuthPrompt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dataDir := t.TempDir()
-	s, err := testbin.RetryPorts(3, t.Logf, func(addrs []string) (*scry, error) {
-		p, err := testbin.Cmd{Bin: bin, Admin: addrs[2], Args: []string{
-			"--data-dir=" + dataDir, "--http-addr=" + addrs[0], "--otlp-grpc-addr=" + addrs[1], "--admin-addr=" + addrs[2],
-			"--otlp-http-addr=", "--jaeger-http-addr=", "--zipkin-addr=", "--udp-compact-addr=", "--udp-binary-addr=",
-			"--auth-file=" + file,
-		}}.Start()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.WaitReady(); err != nil {
-			_ = p.Stop()
-			return nil, err
-		}
-		return &scry{Proc: p, query: addrs[0], otlpGRPC: addrs[1]}, nil
-	})
+	s, err := startScryWith(bin, t.TempDir(), false, "--auth-file="+file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop() })
 
-	profile := t.TempDir()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath()), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(filepath.Join(profile, "p")))
-	defer cancelAlloc()
+	actx := newBrowser(t)
 
 	var (
 		mu         sync.Mutex

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,37 +45,13 @@ func TestCrossOriginExportFromPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dataDir := t.TempDir()
-	type server struct {
-		*testbin.Proc
-		query, otlpHTTP string
-	}
-	s, err := testbin.RetryPorts(4, t.Logf, func(addrs []string) (*server, error) {
-		p, err := testbin.Cmd{Bin: bin, Admin: addrs[2], Args: []string{
-			"--data-dir=" + dataDir, "--http-addr=" + addrs[0], "--otlp-grpc-addr=" + addrs[1], "--admin-addr=" + addrs[2],
-			"--otlp-http-addr=" + addrs[3], "--jaeger-http-addr=", "--zipkin-addr=", "--udp-compact-addr=", "--udp-binary-addr=",
-			"--http-cors-allowed-origins=" + allowed,
-		}}.Start()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.WaitReady(); err != nil {
-			_ = p.Stop()
-			return nil, err
-		}
-		return &server{Proc: p, query: addrs[0], otlpHTTP: addrs[3]}, nil
-	})
+	s, err := startScryWith(bin, t.TempDir(), true, "--http-cors-allowed-origins="+allowed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop() })
 
-	profile := t.TempDir()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath()), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(filepath.Join(profile, "p")))
-	defer cancelAlloc()
+	actx := newBrowser(t)
 	tabCtx, cancelTab := chromedp.NewContext(actx)
 	defer cancelTab()
 	ctx, cancel := context.WithTimeout(tabCtx, 60*time.Second)

@@ -171,6 +171,19 @@ func start(basePath string) (*env, error) {
 	return e, nil
 }
 
+// newBrowser starts a Chromium of its own, with a fresh profile (no
+// credentials or state shared with the suite's browser), and returns its
+// allocator context; it is closed when t ends.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath()), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "p")))
+	t.Cleanup(cancel)
+	return actx
+}
+
 // cspProbe runs before the app in every page: it records CSP violations
 // and errors, so a test sees what the console alone would not show.
 const cspProbe = `window.__problems = [];

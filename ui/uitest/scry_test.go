@@ -24,6 +24,7 @@ const exportTimeout = 60 * time.Second
 type scry struct {
 	*testbin.Proc
 	query, otlpGRPC string // listen addresses (host:port); the admin address is Proc.Admin
+	otlpHTTP        string // "" unless asked for
 }
 
 // startScry starts bin on free loopback ports with its data in dataDir and
@@ -31,34 +32,45 @@ type scry struct {
 // 200. The listeners the tests do not use (OTLP/HTTP, Jaeger HTTP and UDP,
 // Zipkin) are off, so they take no fixed ports. Stop it with Stop.
 func startScry(bin, dataDir, basePath string) (*scry, error) {
-	return testbin.RetryPorts(3, nil, func(addrs []string) (*scry, error) {
-		return tryStartScry(bin, dataDir, basePath, addrs)
-	})
+	return startScryWith(bin, dataDir, false, "--base-path="+basePath)
 }
 
-func tryStartScry(bin, dataDir, basePath string, addrs []string) (*scry, error) {
-	s := &scry{query: addrs[0], otlpGRPC: addrs[1]}
-	p, err := testbin.Cmd{Bin: bin, Admin: addrs[2], Args: []string{
-		"--data-dir=" + dataDir,
-		"--base-path=" + basePath,
-		"--http-addr=" + s.query,
-		"--otlp-grpc-addr=" + s.otlpGRPC,
-		"--admin-addr=" + addrs[2],
-		"--otlp-http-addr=",
-		"--jaeger-http-addr=",
-		"--zipkin-addr=",
-		"--udp-compact-addr=",
-		"--udp-binary-addr=",
-	}}.Start()
-	if err != nil {
-		return nil, err
+// startScryWith is startScry with OTLP/HTTP on a free port too when
+// otlpHTTP is set, and extra arguments after the others (a later flag
+// wins).
+func startScryWith(bin, dataDir string, otlpHTTP bool, extra ...string) (*scry, error) {
+	ports := 3
+	if otlpHTTP {
+		ports = 4
 	}
-	if err := p.WaitReady(); err != nil {
-		_ = p.Stop()
-		return nil, err
-	}
-	s.Proc = p
-	return s, nil
+	return testbin.RetryPorts(ports, nil, func(addrs []string) (*scry, error) {
+		s := &scry{query: addrs[0], otlpGRPC: addrs[1]}
+		args := []string{
+			"--data-dir=" + dataDir,
+			"--http-addr=" + s.query,
+			"--otlp-grpc-addr=" + s.otlpGRPC,
+			"--admin-addr=" + addrs[2],
+			"--otlp-http-addr=",
+			"--jaeger-http-addr=",
+			"--zipkin-addr=",
+			"--udp-compact-addr=",
+			"--udp-binary-addr=",
+		}
+		if otlpHTTP {
+			s.otlpHTTP = addrs[3]
+			args = append(args, "--otlp-http-addr="+s.otlpHTTP)
+		}
+		p, err := testbin.Cmd{Bin: bin, Admin: addrs[2], Args: append(args, extra...)}.Start()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.WaitReady(); err != nil {
+			_ = p.Stop()
+			return nil, err
+		}
+		s.Proc = p
+		return s, nil
+	})
 }
 
 // send exports each group of spans to scry over OTLP/gRPC, one export per

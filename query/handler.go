@@ -108,19 +108,28 @@ type handler struct {
 	clock  telemetry.Clock // for default time windows
 }
 
+// newHandler validates cfg and r and returns the handler state both APIs'
+// handlers share; what names the handler in the error.
+func newHandler(cfg Config, r storage.Reader, tel telemetry.Settings, what string) (*handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("cannot create %s: storage reader is nil", what)
+	}
+	tel = tel.Complete()
+	return &handler{cfg: cfg, reader: r, logger: tel.Logger, clock: tel.Clock}, nil
+}
+
 // NewHandler returns the HTTP handler of the query API (and of the UI, when
 // cfg.UI is set) over r, logging to tel.Logger and reading tel.Clock for
 // default time windows. The handler is safe for concurrent use; it starts
 // no goroutines of its own beyond a request's lifetime.
 func NewHandler(cfg Config, r storage.Reader, tel telemetry.Settings) (http.Handler, error) {
-	if err := cfg.Validate(); err != nil {
+	h, err := newHandler(cfg, r, tel, "query handler")
+	if err != nil {
 		return nil, err
 	}
-	if r == nil {
-		return nil, errors.New("cannot create query handler: storage reader is nil")
-	}
-	tel = tel.Complete()
-	h := &handler{cfg: cfg, reader: r, logger: tel.Logger, clock: tel.Clock}
 
 	base := strings.TrimSuffix(cfg.BasePath, "/")
 	mux := http.NewServeMux()

@@ -68,14 +68,10 @@ func (h *handler) tempoRoutes(mux *http.ServeMux, base string, traceV1 bool) {
 // as it does against Tempo's own port 3200. Safe for concurrent use.
 func NewTempoHandler(cfg Config, r storage.Reader, tel telemetry.Settings) (http.Handler, error) {
 	cfg.BasePath, cfg.UI = "", nil
-	if err := cfg.Validate(); err != nil {
+	h, err := newHandler(cfg, r, tel, "Tempo API handler")
+	if err != nil {
 		return nil, err
 	}
-	if r == nil {
-		return nil, errors.New("cannot create Tempo API handler: storage reader is nil")
-	}
-	tel = tel.Complete()
-	h := &handler{cfg: cfg, reader: r, logger: tel.Logger, clock: tel.Clock}
 	mux := http.NewServeMux()
 	h.tempoRoutes(mux, "", true)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -274,20 +274,23 @@ func TestTempoSearchIsExact(t *testing.T) {
 	}
 }
 
+// countOf is how many of the generated traces 0..n-1 f holds for.
+func countOf(n int, f func(i int) bool) int {
+	c := 0
+	for i := range n {
+		if f(i) {
+			c++
+		}
+	}
+	return c
+}
+
 // TestTempoSearchCounts checks answers against counts computed from the
 // generator's rules, not from Match.
 func TestTempoSearchCounts(t *testing.T) {
 	const n = 150
 	s := newTempoServer(t, n, nil)
-	count := func(f func(i int) bool) int {
-		c := 0
-		for i := 0; i < n; i++ {
-			if f(i) {
-				c++
-			}
-		}
-		return c
-	}
+	count := func(f func(i int) bool) int { return countOf(n, f) }
 	cases := []struct {
 		q    string
 		want int
@@ -413,15 +416,7 @@ func TestTempoSearchWindowAndDuration(t *testing.T) {
 func TestTempoSearchTags(t *testing.T) {
 	const n = 150
 	s := newTempoServer(t, n, nil)
-	count := func(f func(i int) bool) int {
-		c := 0
-		for i := 0; i < n; i++ {
-			if f(i) {
-				c++
-			}
-		}
-		return c
-	}
+	count := func(f func(i int) bool) int { return countOf(n, f) }
 	cases := []struct {
 		tags string
 		want int

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -195,7 +196,15 @@ type Credentials struct {
 	Authorization string
 	// Cert is the client's verified leaf certificate, if any.
 	Cert *x509.Certificate
+	// Remote is the address the request came from, if known.
+	Remote netip.Addr
+	// Header returns the value of a request header (gRPC metadata), for
+	// the user header of a trusted proxy; nil: none.
+	Header func(name string) string
 }
+
+// maxProxyUser bounds the user name a proxy may send.
+const maxProxyUser = 256
 
 // Authenticate returns who c is, or why it cannot say. An Authorization
 // given decides (a bad one is refused even with a certificate the file
@@ -206,6 +215,29 @@ func (a *Authenticator) Authenticate(c Credentials) (*Identity, Reason) {
 		return nil, ""
 	}
 	st := a.current()
+	var ci *certInfo
+	if c.Cert != nil {
+		ci = &certInfo{commonName: c.Cert.Subject.CommonName, dn: c.Cert.Subject.String(), dnsNames: c.Cert.DNSNames}
+		for _, u := range c.Cert.URIs {
+			ci.uris = append(ci.uris, u.String())
+		}
+	}
+	// A trusted proxy's user decides: the proxy authenticated them, and
+	// what it forwards in Authorization (an OAuth token of the user's) is
+	// not for Scry to check.
+	if c.Header != nil {
+		for i := range st.c.proxies {
+			p := &st.c.proxies[i]
+			u := c.Header(p.header)
+			if u == "" || !p.trusts(ci, c.Remote) {
+				continue
+			}
+			if len(u) > maxProxyUser || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				return nil, Bad
+			}
+			return &Identity{Kind: "proxy user", Name: u, Tenants: p.id.Tenants, Scopes: p.id.Scopes}, ""
+		}
+	}
 	if h := strings.TrimSpace(c.Authorization); h != "" {
 		scheme, rest, _ := strings.Cut(h, " ")
 		rest = strings.TrimSpace(rest)
@@ -221,11 +253,7 @@ func (a *Authenticator) Authenticate(c Credentials) (*Identity, Reason) {
 		}
 		return nil, Bad
 	}
-	if c.Cert != nil {
-		ci := &certInfo{commonName: c.Cert.Subject.CommonName, dn: c.Cert.Subject.String(), dnsNames: c.Cert.DNSNames}
-		for _, u := range c.Cert.URIs {
-			ci.uris = append(ci.uris, u.String())
-		}
+	if ci != nil {
 		for _, e := range st.c.certs {
 			if e.match(ci) {
 				return e.id, ""

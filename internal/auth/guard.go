@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -109,7 +110,10 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := Credentials{Authorization: r.Header.Get("Authorization")}
+		c := Credentials{Authorization: r.Header.Get("Authorization"), Header: r.Header.Get}
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			c.Remote = ap.Addr()
+		}
 		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
 			c.Cert = r.TLS.VerifiedChains[0][0]
 		}
@@ -139,11 +143,20 @@ func (g *Guard) grpcCheck(ctx context.Context, method string) (context.Context, 
 		if v := md.Get("authorization"); len(v) > 0 {
 			c.Authorization = v[0]
 		}
+		c.Header = func(name string) string {
+			if v := md.Get(name); len(v) > 0 {
+				return v[0]
+			}
+			return ""
+		}
 	}
 	remote := ""
 	if p, ok := peer.FromContext(ctx); ok {
 		if p.Addr != nil {
 			remote = p.Addr.String()
+			if ap, err := netip.ParseAddrPort(remote); err == nil {
+				c.Remote = ap.Addr()
+			}
 		}
 		if info, ok := p.AuthInfo.(credentials.TLSInfo); ok {
 			c.Cert = verifiedLeaf(info.State.VerifiedChains)

@@ -43,6 +43,7 @@ const (
 	prefixKept    = 'k'
 	prefixPending = 'p'
 	prefixBlock   = 'x'
+	prefixRED     = 'm' // RED series (redseries.go)
 )
 
 var (
@@ -129,6 +130,11 @@ type Config struct {
 	// margin, only a write failing with ENOSPC refuses writes (Badger may
 	// then crash). Linux only; elsewhere as zero.
 	MinFreeDisk int64
+	// REDRetention is how long RED series (redseries.go) are kept as
+	// 5-minute roll-ups, REDFineRetention how long at their own step
+	// (collector/red, 15 s by default). Zero: DefaultREDRetention,
+	// DefaultREDFineRetention.
+	REDRetention, REDFineRetention time.Duration
 }
 
 // DefaultConfig returns the defaults named on Config's fields, with no Dir.

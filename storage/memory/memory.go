@@ -23,6 +23,9 @@ type Store struct {
 	// spaces holds each tenant's data, "" the default tenant's; a tenant
 	// that wrote nothing has none.
 	spaces map[string]*space
+	// red holds each tenant's RED points by step start and series key
+	// (red.go).
+	red map[string]map[redKey]*storage.REDPoint
 }
 
 // space is the data of one tenant.
@@ -65,6 +68,7 @@ func New() *Store {
 	return &Store{
 		closed: true,
 		spaces: make(map[string]*space),
+		red:    make(map[string]map[redKey]*storage.REDPoint),
 	}
 }
 

@@ -51,6 +51,14 @@ type Config struct {
 	// that reads ~2000 spans per request.
 	TagSampleTraces int
 
+	// RED, if set, answers Jaeger's metrics API (/api/metrics/..., the
+	// Monitor tab) from the RED series written at ingest; without it those
+	// endpoints answer 501, as Jaeger's do without a metrics store.
+	RED storage.REDReader
+	// REDStep is the step the RED series are written at, the answer of
+	// /api/metrics/minstep. 0: DefaultREDStep.
+	REDStep time.Duration
+
 	// UI, if set, serves every request under BasePath that no API route
 	// claims, with its path unchanged (so it sees BasePath itself). Unknown
 	// paths under /api/ are never passed to it: they get a JSON 404.
@@ -142,6 +150,10 @@ func NewHandler(cfg Config, r storage.Reader, tel telemetry.Settings) (http.Hand
 	api("/api/traces", h.traces)
 	api("/api/traces/{traceID}", h.trace)
 	api("/api/dependencies", h.dependencies)
+	api("/api/metrics/latencies", h.metricsLatencies)
+	api("/api/metrics/calls", h.metricsCalls)
+	api("/api/metrics/errors", h.metricsErrors)
+	api("/api/metrics/minstep", h.metricsMinStep)
 	mux.HandleFunc(base+"/api/", func(w http.ResponseWriter, r *http.Request) {
 		h.jaegerError(w, r, http.StatusNotFound, fmt.Errorf("no API endpoint at %s", r.URL.Path))
 	})

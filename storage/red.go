@@ -234,3 +234,12 @@ func (h *Histogram) Quantile(q float64) float64 {
 	}
 	return HistogramLower(h.Min + int32(len(h.Counts)))
 }
+
+// Sub takes o's counts (added to h before) out of h.
+func (h *Histogram) Sub(o *Histogram) {
+	for j, n := range o.Counts {
+		if i := o.Min + int32(j) - h.Min; n != 0 && i >= 0 && int(i) < len(h.Counts) {
+			h.Counts[i] -= min(n, h.Counts[i])
+		}
+	}
+}

@@ -31,6 +31,7 @@ func main() {
 		store       = wiring.DefaultStoreFlags()
 		intake      = wiring.DefaultIntakeFlags()
 		lim         = wiring.DefaultLimitsFlags()
+		redf        = wiring.DefaultREDFlags()
 		storageAddr string
 		adminAddr   string
 		listenTLS   = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.Storage, tlsconf.Admin)
@@ -62,12 +63,17 @@ func main() {
 				return err
 			}
 			adm.AddCheck(s.DiskFull) // not ready while writes are refused for a full disk
-			in, err := intake.BuildIntake(s, srvTLS, tel)
+			w, redParts, err := redf.Build(s, s, tel)
+			if err != nil {
+				return err
+			}
+			in, err := intake.BuildIntake(w, srvTLS, tel)
 			if err != nil {
 				return err
 			}
 			api := wiring.NewStorageServer(storageAddr, s, srvTLS.For(tlsconf.Storage), tel)
 			parts := []app.Named{{Name: "store", Part: s}}
+			parts = append(parts, redParts...)
 			parts = append(parts, in.Parts...)
 			parts = append(parts, app.Named{Name: "storage API", Part: api}, app.Named{Name: "admin", Part: adm})
 			return app.Run(context.Background(), tel, parts, func() {
@@ -80,6 +86,7 @@ func main() {
 	store.Add(cmd.Flags())
 	intake.Add(cmd.Flags())
 	lim.Add(cmd.Flags())
+	redf.Add(cmd.Flags(), &store)
 	cmd.Flags().StringVar(&storageAddr, "storage-addr", wiring.DefaultStorageAddr, "listen address of the store's read API (gRPC) for scry-query")
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14270")
 	listenTLS.Add(cmd.Flags())

@@ -39,6 +39,7 @@ func command() *cobra.Command {
 		intake    = wiring.DefaultIntakeFlags()
 		qry       = wiring.DefaultQueryFlags()
 		lim       = wiring.DefaultLimitsFlags()
+		redf      = wiring.DefaultREDFlags()
 		adminAddr string
 		listenTLS = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin)
 	)
@@ -69,9 +70,16 @@ func command() *cobra.Command {
 				return err
 			}
 			adm.AddCheck(s.DiskFull) // not ready while writes are refused for a full disk
-			in, err := intake.BuildIntake(s, srvTLS, tel)
+			w, redParts, err := redf.Build(s, s, tel)
 			if err != nil {
 				return err
+			}
+			in, err := intake.BuildIntake(w, srvTLS, tel)
+			if err != nil {
+				return err
+			}
+			if redf.Enabled {
+				qry.Query.RED, qry.Query.REDStep = s, redf.RED.Step
 			}
 			q, err := qry.BuildQuery(s, srvTLS.For(tlsconf.HTTP), tel)
 			if err != nil {
@@ -82,6 +90,7 @@ func command() *cobra.Command {
 				return err
 			}
 			parts := []app.Named{{Name: "store", Part: s}}
+			parts = append(parts, redParts...)
 			parts = append(parts, in.Parts...)
 			parts = append(parts, app.Named{Name: "query HTTP", Part: q})
 			if tempo != nil {
@@ -123,6 +132,7 @@ func command() *cobra.Command {
 	intake.Add(cmd.Flags())
 	qry.Add(cmd.Flags())
 	lim.Add(cmd.Flags())
+	redf.Add(cmd.Flags(), &store)
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14269")
 	listenTLS.Add(cmd.Flags())
 	cli.AddConfigFlags(cmd)

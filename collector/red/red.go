@@ -77,6 +77,9 @@ func (c *Config) Validate() error {
 	if c.Step < time.Second {
 		errs = append(errs, fmt.Errorf("RED step %s is shorter than 1s", c.Step))
 	}
+	if c.Step > 0 && (5*time.Minute)%c.Step != 0 {
+		errs = append(errs, fmt.Errorf("RED step %s does not divide 5m, the step of the stored roll-ups", c.Step))
+	}
 	if c.MaxValuesPerDimension < 1 {
 		errs = append(errs, fmt.Errorf("RED max series per dimension must be positive, got %d", c.MaxValuesPerDimension))
 	}

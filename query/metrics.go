@@ -190,7 +190,9 @@ func (h *handler) metricsLatencies(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) metricsCalls(w http.ResponseWriter, r *http.Request) { h.metrics(w, r, metricCalls) }
 
-func (h *handler) metricsErrors(w http.ResponseWriter, r *http.Request) { h.metrics(w, r, metricErrors) }
+func (h *handler) metricsErrors(w http.ResponseWriter, r *http.Request) {
+	h.metrics(w, r, metricErrors)
+}
 
 func (h *handler) metricsMinStep(w http.ResponseWriter, r *http.Request) {
 	if h.metricsDisabled(w, r) {

@@ -222,15 +222,6 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request, kind metricKin
 	h.writeJSON(w, r, http.StatusOK, fam)
 }
 
-// groupAgg is what one group (service, or service and operation) counted in
-// the storage steps that ended at one time.
-type groupAgg struct {
-	end    uint64
-	calls  uint64
-	errors uint64
-	hist   storage.Histogram
-}
-
 func (h *handler) computeMetrics(r *http.Request, q metricsQuery, kind metricKind) (*metricFamily, error) {
 	end := uint64(q.end.UnixNano())
 	first := end - uint64(q.lookback)
@@ -247,29 +238,14 @@ func (h *handler) computeMetrics(r *http.Request, q metricsQuery, kind metricKin
 		return nil, fmt.Errorf("cannot read RED metrics: %w", err)
 	}
 	type gkey struct{ svc, op string }
-	groups := map[gkey]map[uint64]*groupAgg{}
+	groups := map[gkey][]*storage.REDPoint{}
 	for i := range pts {
 		p := &pts[i]
 		k := gkey{svc: p.Series.Service}
 		if q.byOp {
 			k.op = p.Series.Operation
 		}
-		g := groups[k]
-		if g == nil {
-			g = map[uint64]*groupAgg{}
-			groups[k] = g
-		}
-		pe := p.Start + p.Step
-		a := g[pe]
-		if a == nil {
-			a = &groupAgg{end: pe}
-			g[pe] = a
-		}
-		a.calls += p.Calls
-		a.errors += p.Errors
-		if kind == metricLatencies {
-			a.hist.Merge(&p.Latency)
-		}
+		groups[k] = append(groups[k], p)
 	}
 	fam := &metricFamily{Type: "GAUGE", Metrics: []metric{}}
 	by := "service"
@@ -287,34 +263,30 @@ func (h *handler) computeMetrics(r *http.Request, q metricsQuery, kind metricKin
 	}
 	secs := q.ratePer.Seconds()
 	for k, g := range groups {
-		aggs := make([]*groupAgg, 0, len(g))
-		for _, a := range g {
-			aggs = append(aggs, a)
-		}
-		slices.SortFunc(aggs, func(a, b *groupAgg) int { return cmp.Compare(a.end, b.end) })
+		slices.SortFunc(g, func(a, b *storage.REDPoint) int { return cmp.Compare(a.Start+a.Step, b.Start+b.Step) })
 		m := metric{Labels: []metricLabel{{Name: "service_name", Value: k.svc}}, MetricPoints: []metricPoint{}}
 		if q.byOp {
 			m.Labels = append([]metricLabel{{Name: "operation", Value: k.op}}, m.Labels...)
 		}
-		// Slide (t-window, t] over the sorted ends: lo is the first agg
-		// in the window, hi the first after it.
+		// Slide (t-window, t] over the points sorted by end: lo is the
+		// first point in the window, hi the first after it.
 		var calls, errs uint64
 		var hist storage.Histogram
 		lo, hi := 0, 0
 		for t := first; t <= end; t += uint64(q.step) {
-			for hi < len(aggs) && aggs[hi].end <= t {
-				calls += aggs[hi].calls
-				errs += aggs[hi].errors
+			for hi < len(g) && g[hi].Start+g[hi].Step <= t {
+				calls += g[hi].Calls
+				errs += g[hi].Errors
 				if kind == metricLatencies {
-					hist.Merge(&aggs[hi].hist)
+					hist.Merge(&g[hi].Latency)
 				}
 				hi++
 			}
-			for lo < hi && aggs[lo].end+window <= t {
-				calls -= aggs[lo].calls
-				errs -= aggs[lo].errors
+			for lo < hi && g[lo].Start+g[lo].Step+window <= t {
+				calls -= g[lo].Calls
+				errs -= g[lo].Errors
 				if kind == metricLatencies {
-					hist.Sub(&aggs[lo].hist)
+					hist.Sub(&g[lo].Latency)
 				}
 				lo++
 			}

@@ -197,10 +197,25 @@ func (h *Histogram) addAt(i int32, n uint64) {
 
 // Merge adds o's counts to h.
 func (h *Histogram) Merge(o *Histogram) {
+	if len(o.Counts) == 0 {
+		return
+	}
+	if len(h.Counts) == 0 {
+		h.Min = o.Min
+		h.Counts = append(h.Counts[:0], o.Counts...)
+		return
+	}
+	lo, hi := min(h.Min, o.Min), max(h.Min+int32(len(h.Counts)), o.Min+int32(len(o.Counts)))
+	if lo < h.Min {
+		h.Counts = slices.Insert(h.Counts, 0, make([]uint64, h.Min-lo)...)
+		h.Min = lo
+	}
+	if n := int(hi - h.Min); n > len(h.Counts) {
+		h.Counts = append(h.Counts, make([]uint64, n-len(h.Counts))...)
+	}
+	dst := h.Counts[o.Min-h.Min:]
 	for j, n := range o.Counts {
-		if n != 0 {
-			h.addAt(o.Min+int32(j), n)
-		}
+		dst[j] += n
 	}
 }
 

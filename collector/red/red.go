@@ -77,8 +77,8 @@ func (c *Config) Validate() error {
 	if c.Step < time.Second {
 		errs = append(errs, fmt.Errorf("RED step %s is shorter than 1s", c.Step))
 	}
-	if c.Step > 0 && (5*time.Minute)%c.Step != 0 {
-		errs = append(errs, fmt.Errorf("RED step %s does not divide 5m, the step of the stored roll-ups", c.Step))
+	if c.Step > 0 && time.Minute%c.Step != 0 && c.Step != 5*time.Minute {
+		errs = append(errs, fmt.Errorf("RED step %s does not divide 1m (or is 5m), the steps of the stored roll-ups", c.Step))
 	}
 	if c.MaxValuesPerDimension < 1 {
 		errs = append(errs, fmt.Errorf("RED max series per dimension must be positive, got %d", c.MaxValuesPerDimension))

@@ -284,38 +284,3 @@ func TestShutdownFlushesTenants(t *testing.T) {
 	}
 }
 
-func BenchmarkObserve(b *testing.B) {
-	clk := newClock(time.Unix(1_700_000_000, 0))
-	cfg := DefaultConfig()
-	cfg.Dimensions = []string{"deployment.environment", "http.route"}
-	mem := memory.New()
-	mem.Start(context.Background())
-	a, _ := New(cfg, mem, mem, telemetry.Settings{Clock: clk})
-	batch := benchSpans(500)
-	b.ResetTimer()
-	for b.Loop() {
-		a.Observe(context.Background(), batch, false)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/span")
-}
-
-// benchSpans is the reference workload's shape: 8 services, 10 spans per
-// trace, ~10 attributes per span.
-func benchSpans(n int) []*model.Span {
-	out := make([]*model.Span, n)
-	ress := make([]*model.Resource, 8)
-	for i := range ress {
-		ress[i] = &model.Resource{Attributes: []model.KeyValue{{Key: "service.name", Value: model.StringValue(fmt.Sprintf("service-%d", i))},
-			{Key: "deployment.environment", Value: model.StringValue("prod")}}}
-	}
-	for i := range out {
-		attrs := make([]model.KeyValue, 0, 10)
-		for j := range 9 {
-			attrs = append(attrs, model.KeyValue{Key: fmt.Sprintf("attr.%d", j), Value: model.IntValue(int64(j))})
-		}
-		attrs = append(attrs, model.KeyValue{Key: "http.route", Value: model.StringValue(fmt.Sprintf("/route/%d", i%10))})
-		out[i] = &model.Span{Resource: ress[i%8], TraceID: traceID(i / 10), SpanID: spanID(i), Name: fmt.Sprintf("op-%d", i%12),
-			Kind: model.SpanKindServer, StartTime: 1e18, EndTime: 1e18 + uint64(1e6+i*1000), Attributes: attrs}
-	}
-	return out
-}

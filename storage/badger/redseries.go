@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -35,9 +37,13 @@ const (
 )
 
 const (
-	redFine   = 0
-	redRollup = 1
+	redFine   = 0 // at the writer's step
+	redRollup = 1 // 5 minutes
+	redMinute = 2 // 1 minute
 	redValueV = 1 // first byte of every value
+	// REDMinuteStep is the step of the 1-minute roll-ups, kept as long as
+	// the fine points: a 1 h chart at 60 s steps reads 4x fewer points.
+	REDMinuteStep = time.Minute
 )
 
 var _ storage.REDWriter = (*Store)(nil)
@@ -147,9 +153,24 @@ func encodeRedValue(p *storage.REDPoint) []byte {
 	b = binary.AppendUvarint(b, p.Calls)
 	b = binary.AppendUvarint(b, p.Errors)
 	b = binary.AppendVarint(b, int64(p.Latency.Min))
-	b = binary.AppendUvarint(b, uint64(len(p.Latency.Counts)))
-	for _, c := range p.Latency.Counts {
-		b = binary.AppendUvarint(b, c)
+	// Counts as runs: zeros skipped, then a run of non-zero counts.
+	cs := p.Latency.Counts
+	b = binary.AppendUvarint(b, uint64(len(cs)))
+	for i := 0; i < len(cs); {
+		z := i
+		for z < len(cs) && cs[z] == 0 {
+			z++
+		}
+		nz := z
+		for nz < len(cs) && cs[nz] != 0 {
+			nz++
+		}
+		b = binary.AppendUvarint(b, uint64(z-i))
+		b = binary.AppendUvarint(b, uint64(nz-z))
+		for _, c := range cs[z:nz] {
+			b = binary.AppendUvarint(b, c)
+		}
+		i = nz
 	}
 	b = binary.AppendUvarint(b, uint64(len(p.Exemplars)))
 	for _, e := range p.Exemplars {
@@ -188,8 +209,17 @@ func decodeRedValue(v []byte, p *storage.REDPoint) error {
 	}
 	if d.err == nil {
 		p.Latency.Counts = make([]uint64, nc)
-		for i := range p.Latency.Counts {
-			p.Latency.Counts[i] = d.uvarint()
+		for i := uint64(0); i < nc && d.err == nil; {
+			i += d.uvarint()
+			run := d.uvarint()
+			if i+run > nc {
+				d.err = errors.New("damaged RED series value")
+				break
+			}
+			for j := range run {
+				p.Latency.Counts[i+j] = d.uvarint()
+			}
+			i += run
 		}
 	}
 	ne := d.uvarint()
@@ -259,6 +289,9 @@ func (s *Store) WriteRED(ctx context.Context, points []storage.REDPoint) error {
 			return fmt.Errorf("cannot write RED series: step %s does not divide the roll-up step %s", time.Duration(p.Step), REDRollupStep)
 		}
 		add(redFine, p.Start, p, fine, p.Step)
+		if minute := uint64(REDMinuteStep); p.Step < minute && minute%p.Step == 0 {
+			add(redMinute, p.Start-p.Start%minute, p, fine, minute)
+		}
 		add(redRollup, p.Start-p.Start%roll, p, coarse, roll)
 	}
 	for attempt := 0; ; attempt++ {
@@ -297,9 +330,40 @@ func (s *Store) WriteRED(ctx context.Context, points []storage.REDPoint) error {
 	}
 }
 
+// redMinuteRollups reports whether the points of q's window have 1-minute
+// roll-ups: not when they are written at a step of a minute or more (then
+// the fine points are as coarse). It looks at the first fine point.
+func (s *Store) redMinuteRollups(q storage.REDQuery) bool {
+	found := false
+	_ = s.db.View(func(txn *kvTxn) error {
+		for _, svc := range q.Services {
+			pre := redServicePrefix(redFine, svc)
+			it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: pre})
+			it.Seek(binary.BigEndian.AppendUint64(slices.Clip(pre), q.Start))
+			if it.ValidForPrefix(pre) {
+				var p storage.REDPoint
+				if it.Item().Value(func(v []byte) error { return decodeRedValue(v, &p) }) == nil {
+					found = p.Step < uint64(REDMinuteStep) && uint64(REDMinuteStep)%p.Step == 0
+				}
+				it.Close()
+				return nil
+			}
+			it.Close()
+		}
+		return nil
+	})
+	return found
+}
+
+// redFineRange is the longest window read at the fine step: past it a
+// query reads the roll-ups (~20x fewer points at a 15 s step), so that a
+// 24 h chart does not decode 5760 points per series.
+const redFineRange = 6 * time.Hour
+
 // ReadRED implements storage.REDReader: the finest points for windows the
 // fine retention still covers, the 5-minute roll-ups when q.MaxStep
-// allows them or the window starts before the fine points do.
+// allows them, the window starts before the fine points do or is longer
+// than redFineRange.
 func (s *Store) ReadRED(ctx context.Context, q storage.REDQuery) ([]storage.REDPoint, error) {
 	if sp, err := s.space(ctx); sp != s {
 		if err != nil {
@@ -314,46 +378,68 @@ func (s *Store) ReadRED(ctx context.Context, q storage.REDQuery) ([]storage.REDP
 	_, fine := s.redRetentions()
 	res := byte(redFine)
 	now := uint64(s.clock.Now().UnixNano())
-	if q.MaxStep >= uint64(REDRollupStep) || q.Start+uint64(fine) < now {
+	switch {
+	case q.MaxStep >= uint64(REDRollupStep) || q.Start+uint64(fine) < now || q.End-q.Start > uint64(redFineRange):
 		res = redRollup
 		q.Start -= q.Start % uint64(REDRollupStep)
+	case q.MaxStep >= uint64(REDMinuteStep) && s.redMinuteRollups(q):
+		res = redMinute
+		q.Start -= q.Start % uint64(REDMinuteStep)
 	}
-	var out []storage.REDPoint
-	err := s.db.View(func(txn *kvTxn) error {
-		for _, svc := range slices.Compact(slices.Sorted(slices.Values(q.Services))) {
-			pre := redServicePrefix(res, svc)
-			it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: pre})
-			seek := binary.BigEndian.AppendUint64(slices.Clip(pre), q.Start)
-			for it.Seek(seek); it.ValidForPrefix(pre); it.Next() {
-				if err := ctx.Err(); err != nil {
-					it.Close()
-					return err
-				}
-				item := it.Item()
-				start, ser, err := parseRedKey(item.Key(), len(pre), svc)
-				if err != nil {
-					it.Close()
-					return err
-				}
-				if start >= q.End {
-					break
-				}
-				if len(q.Kinds) > 0 && !slices.Contains(q.Kinds, ser.Kind) {
-					continue
-				}
-				p := storage.REDPoint{Series: ser, Start: start}
-				if err := item.Value(func(v []byte) error { return decodeRedValue(v, &p) }); err != nil {
-					it.Close()
-					return fmt.Errorf("%w: key %x", err, item.Key())
-				}
-				out = append(out, p)
-			}
-			it.Close()
-		}
-		return nil
-	})
+	// One goroutine per service, at most GOMAXPROCS at once: decoding
+	// the histograms is most of a read's cost.
+	svcs := slices.Compact(slices.Sorted(slices.Values(q.Services)))
+	parts := make([][]storage.REDPoint, len(svcs))
+	errs := make([]error, len(svcs))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, svc := range svcs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			parts[i], errs[i] = s.readREDService(ctx, res, svc, q)
+		}()
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	out := slices.Concat(parts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read RED series: %w", err)
 	}
 	return out, nil
+}
+
+// readREDService reads the points of one service for ReadRED.
+func (s *Store) readREDService(ctx context.Context, res byte, svc string, q storage.REDQuery) ([]storage.REDPoint, error) {
+	var out []storage.REDPoint
+	err := s.db.View(func(txn *kvTxn) error {
+		pre := redServicePrefix(res, svc)
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: pre})
+		defer it.Close()
+		seek := binary.BigEndian.AppendUint64(slices.Clip(pre), q.Start)
+		for it.Seek(seek); it.ValidForPrefix(pre); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			start, ser, err := parseRedKey(item.Key(), len(pre), svc)
+			if err != nil {
+				return err
+			}
+			if start >= q.End {
+				break
+			}
+			if len(q.Kinds) > 0 && !slices.Contains(q.Kinds, ser.Kind) {
+				continue
+			}
+			p := storage.REDPoint{Series: ser, Start: start}
+			if err := item.Value(func(v []byte) error { return decodeRedValue(v, &p) }); err != nil {
+				return fmt.Errorf("%w: key %x", err, item.Key())
+			}
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
 }

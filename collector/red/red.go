@@ -117,6 +117,11 @@ type Aggregator struct {
 	pending  []closedStep
 	seen     map[string]*tenantSeen // by tenant
 	keyBuf   []byte
+	// counted holds the spans counted from a write that rejected some of
+	// its spans: the queue writes such a batch again request by request
+	// (collector/queue), and those spans must not count twice. Cleared at
+	// each step.
+	counted map[*model.Span]struct{}
 
 	flushMu  sync.Mutex // one flush at a time
 	stop     chan struct{}
@@ -198,9 +203,22 @@ func (a *Aggregator) WriteSpans(ctx context.Context, spans []*model.Span) error 
 		a.Observe(ctx, spans, false)
 	case errors.As(err, &rej):
 		a.Observe(ctx, spans, true)
+		a.mu.Lock()
+		if a.counted == nil {
+			a.counted = map[*model.Span]struct{}{}
+		}
+		if len(a.counted) < maxRecount {
+			for _, sp := range spans {
+				a.counted[sp] = struct{}{}
+			}
+		}
+		a.mu.Unlock()
 	}
 	return err
 }
+
+// maxRecount bounds Aggregator.counted.
+const maxRecount = 1 << 16
 
 // Observe counts spans for the tenant of ctx; with checkIDs, spans a store
 // would reject (nil, zero IDs) are skipped.
@@ -229,6 +247,10 @@ func (a *Aggregator) Observe(ctx context.Context, spans []*model.Span, checkIDs 
 	var dimVals [8]string
 	for _, sp := range spans {
 		if sp == nil || (checkIDs && sp.ValidateIDs() != nil) {
+			continue
+		}
+		if _, ok := a.counted[sp]; ok {
+			delete(a.counted, sp) // written again after a partial rejection
 			continue
 		}
 		svc, ops := a.service(seen, sp.ServiceName())
@@ -346,6 +368,7 @@ func (a *Aggregator) rotateLocked(start uint64) {
 		}
 	}
 	a.curStart = start
+	a.counted = nil
 }
 
 // Flush writes the steps that are over; with all, the one under way too.

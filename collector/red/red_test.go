@@ -284,3 +284,26 @@ func TestShutdownFlushesTenants(t *testing.T) {
 	}
 }
 
+
+// TestPartialRejectionCountsOnce: when a batch of several requests has a
+// span the store rejects, the queue writes each request again; the spans
+// stored count once.
+func TestPartialRejectionCountsOnce(t *testing.T) {
+	clk := newClock(time.Unix(1_700_000_000, 0))
+	a, mem := newAgg(t, DefaultConfig(), clk, nil)
+	ctx := context.Background()
+	r1 := []*model.Span{{Resource: res("a"), TraceID: traceID(1), SpanID: spanID(1), Name: "op", StartTime: 1, EndTime: 2}}
+	r2 := []*model.Span{{Resource: res("a"), TraceID: traceID(2), SpanID: spanID(2), Name: "op", StartTime: 1, EndTime: 2}, {Resource: res("a"), Name: "op"}}
+	if err := a.WriteSpans(ctx, append(slices.Clone(r1), r2...)); err == nil {
+		t.Fatal("a span with zero IDs was accepted")
+	}
+	if err := a.WriteSpans(ctx, r1); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.WriteSpans(ctx, r2)
+	a.Flush(ctx, true)
+	pts, _ := mem.ReadRED(ctx, storage.REDQuery{Services: []string{"a"}, End: math.MaxUint64})
+	if len(pts) != 1 || pts[0].Calls != 2 {
+		t.Fatalf("points %+v, want one of 2 calls", pts)
+	}
+}

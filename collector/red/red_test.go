@@ -284,7 +284,6 @@ func TestShutdownFlushesTenants(t *testing.T) {
 	}
 }
 
-
 // TestPartialRejectionCountsOnce: when a batch of several requests has a
 // span the store rejects, the queue writes each request again; the spans
 // stored count once.

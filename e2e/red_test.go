@@ -115,11 +115,20 @@ func TestREDMetrics(t *testing.T) {
 	s.exportOK(t, c, resourceSpans("burst", nil, burst...))
 
 	var end time.Time
-	testkit.Eventually(t, "the calls of shop's operations in /api/metrics/calls", func() bool {
+	var got map[string]float64
+	if !testkit.Poll(30*time.Second, func() bool {
 		end = time.Now()
-		got := s.red(t, monitorQuery("calls", "shop", end, "groupByOperation", "true")).last()
+		got = s.red(t, monitorQuery("calls", "shop", end, "groupByOperation", "true")).last()
 		return math.Round(got["GET /cart"]*600) == 200 && math.Round(got["POST /pay"]*600) == 50
-	})
+	}) {
+		t.Fatalf("calls per 10 min by operation: %v, want GET /cart 200, POST /pay 50", func() map[string]float64 {
+			out := map[string]float64{}
+			for k, v := range got {
+				out[k] = v * 600
+			}
+			return out
+		}())
+	}
 	calls := s.red(t, monitorQuery("calls", "shop", end))
 	if calls.Name != "service_call_rate" || calls.Type != "GAUGE" || len(calls.Metrics) != 1 {
 		t.Fatalf("calls: %+v", calls)

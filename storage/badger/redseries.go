@@ -389,6 +389,15 @@ func (s *Store) ReadRED(ctx context.Context, q storage.REDQuery) ([]storage.REDP
 	// One goroutine per service, at most GOMAXPROCS at once: decoding
 	// the histograms is most of a read's cost.
 	svcs := slices.Compact(slices.Sorted(slices.Values(q.Services)))
+	rq, cur := q, q.End
+	if res != redFine {
+		roll := uint64(REDRollupStep)
+		if res == redMinute {
+			roll = uint64(REDMinuteStep)
+		}
+		cur = now - now%roll
+		rq.End = min(q.End, cur)
+	}
 	parts := make([][]storage.REDPoint, len(svcs))
 	errs := make([]error, len(svcs))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -398,7 +407,18 @@ func (s *Store) ReadRED(ctx context.Context, q storage.REDQuery) ([]storage.REDP
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			parts[i], errs[i] = s.readREDService(ctx, res, svc, q)
+			parts[i], errs[i] = s.readREDService(ctx, res, svc, rq)
+			if res != redFine && q.End > cur {
+				// The roll-up under way is not complete: its steps
+				// come from the fine points, so that the newest step
+				// shows as soon as it is written.
+				fq := q
+				fq.Start = max(q.Start, cur)
+				var fine []storage.REDPoint
+				var err error
+				fine, err = s.readREDService(ctx, redFine, svc, fq)
+				parts[i], errs[i] = append(parts[i], fine...), errors.Join(errs[i], err)
+			}
 		}()
 	}
 	wg.Wait()

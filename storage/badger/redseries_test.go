@@ -104,3 +104,33 @@ func TestREDSeriesRefusesBadStep(t *testing.T) {
 		t.Fatalf("write after shutdown: %v, want ErrClosed", err)
 	}
 }
+
+// TestREDSeriesNewestStepShows: a read at roll-up resolution answers the
+// roll-up period under way from the fine points, so the newest step shows
+// at once.
+func TestREDSeriesNewestStepShows(t *testing.T) {
+	s := openTest(t, t.TempDir(), nil)
+	ctx := context.Background()
+	now := time.Now()
+	step := now.Truncate(15 * time.Second).Add(-15 * time.Second)
+	if err := s.WriteRED(ctx, []storage.REDPoint{redPoint("checkout", "GET /cart", step, 10, 1, 1e6)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, maxStep := range []time.Duration{0, time.Minute, 5 * time.Minute} {
+		got, err := s.ReadRED(ctx, storage.REDQuery{Services: []string{"checkout"}, Start: uint64(now.Add(-time.Hour).UnixNano()),
+			End: uint64(now.UnixNano()), MaxStep: uint64(maxStep)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls uint64
+		for _, p := range got {
+			calls += p.Calls
+			if p.Start+p.Step > uint64(now.Add(time.Second).UnixNano()) && p.Step > uint64(15*time.Second) {
+				t.Errorf("max step %s: a point ends in the future: %+v", maxStep, p)
+			}
+		}
+		if calls != 10 {
+			t.Errorf("max step %s: %d calls, want 10", maxStep, calls)
+		}
+	}
+}

@@ -427,3 +427,24 @@ proxies:
 		}
 	}
 }
+
+// TestPasswordFloodBounded: with every bcrypt slot taken, a basic-auth
+// request waits a bounded time and is told it was busy, rather than
+// queueing behind a flood of attempts.
+func TestPasswordFloodBounded(t *testing.T) {
+	a, _ := newAuth(t, sampleFile(t), nil, nil)
+	a.slotWait = 20 * time.Millisecond
+	for range cap(a.bcrypts) {
+		a.bcrypts <- struct{}{}
+	}
+	id, r := a.Authenticate(Credentials{Authorization: basicAuth("alice", "wonderland")})
+	if id != nil || r != Busy {
+		t.Errorf("with every slot taken: %v, %q; want busy", id, r)
+	}
+	for range cap(a.bcrypts) {
+		<-a.bcrypts
+	}
+	if id, r := a.Authenticate(Credentials{Authorization: basicAuth("alice", "wonderland")}); id == nil || r != "" {
+		t.Errorf("with slots free: %v, %q; want alice", id, r)
+	}
+}

@@ -61,6 +61,7 @@ type Authenticator struct {
 	failures *prometheus.CounterVec
 	cacheKey []byte        // HMAC key of the cache of verified passwords
 	bcrypts  chan struct{} // bounds the bcrypt comparisons run at once
+	slotWait time.Duration // bcryptWait; tests shorten it
 
 	cur     atomic.Pointer[state]
 	checked atomic.Int64 // Unix ns of the last look at the file
@@ -95,7 +96,7 @@ func New(cfg Config, tel telemetry.Settings) (*Authenticator, error) {
 	tel = tel.Complete()
 	a := &Authenticator{
 		file: cfg.File, interval: cfg.ReloadInterval, clock: tel.Clock, logger: tel.Logger,
-		cacheKey: make([]byte, 32), bcrypts: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		cacheKey: make([]byte, 32), bcrypts: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)), slotWait: bcryptWait,
 	}
 	_, _ = rand.Read(a.cacheKey)
 	st, err := a.load(nil)
@@ -106,7 +107,7 @@ func New(cfg Config, tel telemetry.Settings) (*Authenticator, error) {
 	a.checked.Store(a.clock.Now().UnixNano())
 	a.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "scry_auth_failures_total",
-		Help: "Requests refused by authentication, by listener and reason: missing (no credential), bad (a credential the auth file does not accept), forbidden (a valid credential without the listener's scope).",
+		Help: "Requests refused by authentication, by listener and reason: missing (no credential), bad (a credential the auth file does not accept), forbidden (a valid credential without the listener's scope), busy (a password not checked: every bcrypt slot stayed taken for a second; answered 503 / UNAVAILABLE).",
 	}, []string{"listener", "reason"})
 	if err := tel.Registerer.Register(a.failures); err != nil {
 		return nil, fmt.Errorf("cannot register auth metrics: %w", err)
@@ -187,7 +188,17 @@ const (
 	Missing   Reason = "missing"   // no credential the auth file could know
 	Bad       Reason = "bad"       // a credential it does not accept
 	Forbidden Reason = "forbidden" // a valid one without the scope needed
+	// Busy: a password could not be checked because as many bcrypt
+	// comparisons as there are slots waited longer than bcryptWait (a
+	// flood of basic-auth attempts); the client may retry.
+	Busy Reason = "busy"
 )
+
+// bcryptWait bounds how long a basic-auth request waits for a bcrypt slot:
+// a comparison takes tens of milliseconds, so a second is a queue of tens
+// of attempts per slot; past it the request is told to retry rather than
+// pile up goroutines behind a flood.
+const bcryptWait = time.Second
 
 // Credentials are what a request presents.
 type Credentials struct {
@@ -247,7 +258,11 @@ func (a *Authenticator) Authenticate(c Credentials) (*Identity, Reason) {
 				return id, ""
 			}
 		case strings.EqualFold(scheme, "Basic") && rest != "":
-			if id := a.basic(st, rest); id != nil {
+			id, busy := a.basic(st, rest)
+			if busy {
+				return nil, Busy
+			}
+			if id != nil {
 				return id, ""
 			}
 		}
@@ -280,16 +295,17 @@ func (c *compiled) token(tok string) *Identity {
 // unknown user takes as long as a wrong password.
 var dummyHash = []byte("$2a$10$Oeu7v9lcybTs4c0PKryLk.RDssxM1G1UHnbSNq.ldEAe4hvA5Tq3G")
 
-// basic checks a basic-auth credential (base64 of user:password).
-func (a *Authenticator) basic(st *state, b64 string) *Identity {
+// basic checks a basic-auth credential (base64 of user:password); busy
+// when no bcrypt slot came free within bcryptWait.
+func (a *Authenticator) basic(st *state, b64 string) (id *Identity, busy bool) {
 	// Go's decoder skips CR and LF; a credential has one spelling.
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || strings.ContainsAny(b64, "\r\n") {
-		return nil
+		return nil, false
 	}
 	name, pass, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return nil
+		return nil, false
 	}
 	mac := hmac.New(sha256.New, a.cacheKey)
 	mac.Write([]byte(name))
@@ -299,23 +315,29 @@ func (a *Authenticator) basic(st *state, b64 string) *Identity {
 	u := st.c.users[name]
 	if u != nil {
 		if v, ok := st.verified.Load(name); ok && hmac.Equal(v.([]byte), sum) {
-			return u.id
+			return u.id, false
 		}
 	}
-	a.bcrypts <- struct{}{}
+	wait := time.NewTimer(a.slotWait)
+	defer wait.Stop()
+	select {
+	case a.bcrypts <- struct{}{}:
+	case <-wait.C:
+		return nil, true
+	}
 	defer func() { <-a.bcrypts }()
 	if u == nil {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
-		return nil
+		return nil, false
 	}
 	if v, ok := st.verified.Load(name); ok && hmac.Equal(v.([]byte), sum) {
-		return u.id // verified by another request while this one waited
+		return u.id, false // verified by another request while this one waited
 	}
 	if bcrypt.CompareHashAndPassword(u.hash, []byte(pass)) != nil {
-		return nil
+		return nil, false
 	}
 	st.verified.Store(name, sum)
-	return u.id
+	return u.id, false
 }
 
 // failed counts a refusal.

@@ -29,6 +29,9 @@ var helmValueSets = []struct{ Name, Values string }{
 	{"production+ingress+sidecar", "mode: production\ningress: {enabled: true, className: nginx}\nexampleApp: {enabled: true}"},
 	{"production+daemonset", "mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}"},
 	{"allInOne+daemonset", "mode: allInOne\nagent: {daemonSet: {enabled: true}}"},
+	{"allInOne+sidecar+security", "mode: allInOne\nexampleApp: {enabled: true}\n" + securityValues},
+	{"production+sidecar+security", "mode: production\nexampleApp: {enabled: true}\n" + securityValues},
+	{"production+daemonset+security", "mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}\n" + securityValues},
 }
 
 // allRenderings renders every overlay, the production overlay with the

@@ -4,7 +4,6 @@ package deploytest
 // and helm lint.
 
 import (
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/diff"
+	"sigs.k8s.io/yaml"
 )
 
 // TestChartMatchesOverlays: the chart, released as "scry" in namespace
@@ -36,6 +36,7 @@ func TestChartMatchesOverlays(t *testing.T) {
 		{"mode: allInOne", renderOverlay(t, "all-in-one")},
 		{"mode: production", prod},
 		{"mode: production\ningress: {enabled: true}", renderWithComponent(t, "production", "ingress")},
+		{"mode: production\ntls: {enabled: true, secretName: scry-tls}\nauth: {secretName: scry-auth, queryTokenSecret: scry-query-token}", renderWithComponent(t, "production", "security")},
 		{"mode: production\nexampleApp: {enabled: true}", append(renderOverlay(t, "sidecar"), prod...)},
 		{"mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}", append(renderOverlay(t, "daemonset"), prod...)},
 	}
@@ -132,10 +133,10 @@ func compareObjects(t *testing.T, want, got object) {
 		}
 		for k, v := range w.Data {
 			var a, b any
-			if err := json.Unmarshal([]byte(v), &a); err != nil {
+			if err := yaml.Unmarshal([]byte(v), &a); err != nil {
 				t.Fatalf("ConfigMap %s key %s: %v", w.Name, k, err)
 			}
-			if err := json.Unmarshal([]byte(g.Data[k]), &b); err != nil {
+			if err := yaml.Unmarshal([]byte(g.Data[k]), &b); err != nil {
 				t.Fatalf("chart's ConfigMap %s key %s: %v", g.Name, k, err)
 			}
 			if !reflect.DeepEqual(a, b) {

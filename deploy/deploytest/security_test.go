@@ -291,7 +291,13 @@ func TestChartTenancy(t *testing.T) {
 	t.Parallel()
 	for _, m := range securityModes {
 		t.Run(m.Name, func(t *testing.T) {
-			objs, _ := renderChart(t, m.Values+"multiTenancy: {enabled: true, header: X-Scope-OrgID, tenants: [team-a, team-b]}\nagent: {tenant: team-a}\n")
+			values := m.Values + "multiTenancy: {enabled: true, header: X-Scope-OrgID, tenants: [team-a, team-b]}\n"
+			if strings.Contains(values, "agent: {daemonSet: {enabled: true}}") {
+				values = strings.Replace(values, "agent: {daemonSet: {enabled: true}}", "agent: {daemonSet: {enabled: true}, tenant: team-a}", 1)
+			} else {
+				values += "agent: {tenant: team-a}\n"
+			}
+			objs, _ := renderChart(t, values)
 			for _, w := range workloadsOf(objs) {
 				for _, c := range allContainers(&w.Template.Spec) {
 					bin := scryBinary(c)

@@ -29,6 +29,7 @@ import (
 func TestChartMatchesOverlays(t *testing.T) {
 	t.Parallel()
 	prod := renderOverlay(t, "production")
+	prodSecure := renderWithComponent(t, "production", "security")
 	cases := []struct {
 		values string
 		want   []object
@@ -36,9 +37,11 @@ func TestChartMatchesOverlays(t *testing.T) {
 		{"mode: allInOne", renderOverlay(t, "all-in-one")},
 		{"mode: production", prod},
 		{"mode: production\ningress: {enabled: true}", renderWithComponent(t, "production", "ingress")},
-		{"mode: production\ntls: {enabled: true, secretName: scry-tls}\nauth: {secretName: scry-auth, queryTokenSecret: scry-query-token}", renderWithComponent(t, "production", "security")},
+		{"mode: production\n" + securedByComponents, prodSecure},
 		{"mode: production\nexampleApp: {enabled: true}", append(renderOverlay(t, "sidecar"), prod...)},
 		{"mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}", append(renderOverlay(t, "daemonset"), prod...)},
+		{"mode: production\nexampleApp: {enabled: true}\n" + securedByComponents, append(renderWithComponent(t, "sidecar", "sidecar-security"), prodSecure...)},
+		{"mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}\n" + securedByComponents, append(renderWithComponent(t, "daemonset", "daemonset-security"), prodSecure...)},
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.values, "\n", " "), func(t *testing.T) {
@@ -64,6 +67,10 @@ func TestChartMatchesOverlays(t *testing.T) {
 		})
 	}
 }
+
+// securedByComponents are the chart's values that components/security
+// and components/sidecar-security (or daemonset-security) stand for.
+const securedByComponents = "tls: {enabled: true, secretName: scry-tls}\nauth: {secretName: scry-auth, agentTokenSecret: scry-agent-token, queryTokenSecret: scry-query-token}"
 
 // matchingObject finds the chart's object for an overlay's: same kind and
 // name (the chart prefixes the example app's name with the release's, and

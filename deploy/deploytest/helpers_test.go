@@ -48,6 +48,11 @@ func allRenderings(t *testing.T) []rendering {
 		out = append(out, r)
 	}
 	out = append(out, rendering{Name: "kustomize/production+ingress", Objects: renderWithComponent(t, "production", "ingress")})
+	prodSecure := renderWithComponent(t, "production", "security")
+	out = append(out, rendering{Name: "kustomize/production+security", Objects: prodSecure})
+	for _, o := range []string{"sidecar", "daemonset"} {
+		out = append(out, rendering{Name: "kustomize/" + o + "+security", Objects: renderWithComponent(t, o, o+"-security"), Cluster: prodSecure})
+	}
 	for _, v := range helmValueSets {
 		objs, _ := renderChart(t, v.Values)
 		out = append(out, rendering{Name: "helm/" + v.Name, Objects: objs})

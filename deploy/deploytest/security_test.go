@@ -371,3 +371,22 @@ func TestChartRejectsBadSecurityValues(t *testing.T) {
 		})
 	}
 }
+
+// TestChartTLSServerName: tls.serverName is the name the agents and
+// scry-query expect in the collectors' certificates.
+func TestChartTLSServerName(t *testing.T) {
+	t.Parallel()
+	objs, _ := renderChart(t, "mode: production\nexampleApp: {enabled: true}\ntls: {enabled: true, secretName: scry-tls, serverName: collectors.scry.example}\n")
+	for bin, flag := range map[string]string{"scry-agent": "collector-tls-server-name", "scry-query": "storage-tls-server-name"} {
+		ws := scryWorkloads(objs, bin)
+		if len(ws) != 1 {
+			t.Fatalf("%s: %d workloads", bin, len(ws))
+		}
+		if v, _ := argValue(mustArgs(t, scryContainer(ws[0], bin)), flag); v != "collectors.scry.example" {
+			t.Errorf("%s: --%s=%q, want collectors.scry.example", bin, flag, v)
+		}
+		if _, ok := flagsOf(t, bin)[flag]; !ok {
+			t.Errorf("%s --help has no --%s", bin, flag)
+		}
+	}
+}

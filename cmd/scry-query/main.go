@@ -24,7 +24,7 @@ func main() {
 		rem       = wiring.DefaultRemoteFlags()
 		qry       = wiring.DefaultQueryFlags()
 		adminAddr string
-		listenTLS = tlsconf.NewServerFlags(tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin)
+		listenTLS = tlsconf.NewServerFlags(tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin).WithTenancy()
 	)
 	cmd := &cobra.Command{
 		Use:   "scry-query",

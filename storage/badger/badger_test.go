@@ -59,6 +59,17 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestConformanceTenants(t *testing.T) {
+	storagetest.RunTenants(t, func(t *testing.T) storage.Store {
+		return newTest(t, t.TempDir(), nil)
+	})
+	t.Run("Sealed", func(t *testing.T) {
+		storagetest.RunTenants(t, func(t *testing.T) storage.Store {
+			return sealingStore{newTest(t, t.TempDir(), nil)}
+		})
+	})
+}
+
 // TestConformanceSealed runs the suite on a store that seals its index
 // after every write, so that searches with attribute conditions are
 // answered from sealed blocks.
@@ -73,7 +84,11 @@ type sealingStore struct{ *Store }
 
 func (s sealingStore) WriteSpans(ctx context.Context, spans []*model.Span) error {
 	err := s.Store.WriteSpans(ctx, spans)
-	if serr := s.sealIndex(ctx, true); serr != nil && err == nil {
+	sp, serr := s.space(ctx)
+	if serr == nil {
+		serr = sp.sealIndex(ctx, true)
+	}
+	if serr != nil && err == nil {
 		err = serr
 	}
 	return err
@@ -275,7 +290,7 @@ func (f clockFunc) Now() time.Time { return f() }
 // Badger alone keeps the arena in it for two seconds or more.
 func TestBuilderArenasReleased(t *testing.T) {
 	s := openTest(t, t.TempDir(), nil)
-	ch, ok := builderPool(s.db)
+	ch, ok := builderPool(s.bdb)
 	if !ok {
 		t.Fatal("Badger's builder pool is not where releaseBuilderArenas looks for it")
 	}
@@ -284,13 +299,13 @@ func TestBuilderArenasReleased(t *testing.T) {
 	}
 	// Dropping a prefix that has data makes Badger flush the memtable into
 	// a table first.
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("~test"), nil) }); err != nil {
+	if err := s.bdb.Update(func(txn *badger.Txn) error { return txn.Set([]byte("~test"), nil) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.DropPrefix([]byte("~test")); err != nil {
+	if err := s.bdb.DropPrefix([]byte("~test")); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.db.Tables()) == 0 {
+	if len(s.bdb.Tables()) == 0 {
 		t.Fatal("no table was built")
 	}
 	testkit.EventuallyWithin(t, time.Second, "the pooled arenas freed once a table was built", func() bool { return len(ch) == 0 })

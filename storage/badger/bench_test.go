@@ -32,10 +32,19 @@ func benchBatches(n int, start time.Time) [][]*model.Span {
 }
 
 // BenchmarkWrite measures WriteSpans throughput with durable (fsync) and
-// non-durable writes, four writers at once.
+// non-durable writes, four writers at once, for the default tenant and
+// (tenant=4) for four tenants, one per writer, whose keys carry a prefix.
 func BenchmarkWrite(b *testing.B) {
-	for _, durable := range []bool{true, false} {
-		b.Run(fmt.Sprintf("sync=%v", durable), func(b *testing.B) {
+	for _, c := range []struct {
+		durable bool
+		tenants int
+	}{{true, 0}, {false, 0}, {false, 4}} {
+		durable := c.durable
+		name := fmt.Sprintf("sync=%v", durable)
+		if c.tenants > 0 {
+			name += fmt.Sprintf("/tenants=%d", c.tenants)
+		}
+		b.Run(name, func(b *testing.B) {
 			s, err := startBench(b.TempDir(), !durable)
 			if err != nil {
 				b.Fatal(err)
@@ -45,15 +54,22 @@ func BenchmarkWrite(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			var mu sync.Mutex
-			next := 0
+			next, writers := 0, 0
 			b.SetParallelism(2) // 2 cores x 2 = 4 writers
 			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				mu.Lock()
+				if c.tenants > 0 {
+					ctx = storage.WithTenant(ctx, fmt.Sprintf("tenant-%d", writers%c.tenants))
+				}
+				writers++
+				mu.Unlock()
 				for pb.Next() {
 					mu.Lock()
 					batch := batches[next%len(batches)]
 					next++
 					mu.Unlock()
-					if err := s.WriteSpans(context.Background(), batch); err != nil {
+					if err := s.WriteSpans(ctx, batch); err != nil {
 						b.Error(err)
 						return
 					}

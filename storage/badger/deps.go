@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/scrytrace/scry/model"
 )
 
@@ -157,7 +155,7 @@ func (s *Store) flushDeps() error {
 		byBucket[b] = v
 	}
 	seq := uint64(s.clock.Now().UnixNano())
-	err := s.db.Update(func(txn *badger.Txn) error {
+	err := s.db.Update(func(txn *kvTxn) error {
 		for b, v := range byBucket {
 			k := idKey(prefixDeps, b)
 			k = binary.BigEndian.AppendUint64(k, seq)

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/scrytrace/scry/model"
 )
@@ -118,7 +117,7 @@ func (w *groupWriter) lookupBlobs(blobs []dictBlob) (missing bool) {
 // registerBlobs adds the missing blobs to the dictionaries in txn and
 // returns a function that records them in memory once txn is committed. The
 // caller holds writeMu and no other lock.
-func (w *groupWriter) registerBlobs(txn *badger.Txn, blobs []dictBlob) (func(), error) {
+func (w *groupWriter) registerBlobs(txn *kvTxn, blobs []dictBlob) (func(), error) {
 	s := w.s
 	type add struct {
 		kind int
@@ -198,7 +197,7 @@ func copyEntry(v any) (*model.Resource, *model.Scope, bool) {
 }
 
 // loadDicts reads the resource and scope dictionaries.
-func (s *Store) loadDicts(it *badger.Iterator) error {
+func (s *Store) loadDicts(it *kvIter) error {
 	for k, p := range []byte{prefixResource, prefixScope} {
 		for it.Seek([]byte{p}); it.ValidForPrefix([]byte{p}); it.Next() {
 			key := it.Item().Key()

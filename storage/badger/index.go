@@ -7,7 +7,6 @@ import (
 	"sort"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
@@ -40,7 +39,7 @@ const maxIndexedSvc = 1<<24 - 1
 const pairBlock = 32
 
 // writeIndex adds the chunks over every span of the write to wb.
-func (w *groupWriter) writeIndex(wb *badger.WriteBatch) error {
+func (w *groupWriter) writeIndex(wb *kvBatch) error {
 	spans, ops := w.indexed, w.indexedOps
 	order := make([]int, len(spans))
 	for i := range order {

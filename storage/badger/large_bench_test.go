@@ -139,7 +139,7 @@ func waitCompacted(s *Store) time.Duration {
 	for calm < 2 && time.Since(t0) < 10*time.Minute {
 		time.Sleep(time.Second)
 		calm++
-		for _, l := range s.db.Levels() {
+		for _, l := range s.bdb.Levels() {
 			if l.Adjusted >= 1 {
 				calm = 0
 			}

@@ -180,7 +180,7 @@ func (s *Store) mergeRound(b uint32, in []blockMeta) error {
 	// searches take their snapshot under: a search sees either the inputs
 	// or the merged block, each whole.
 	s.idx.mu.Lock()
-	err := s.db.Update(func(txn *badger.Txn) error {
+	err := s.db.Update(func(txn *kvTxn) error {
 		return txn.Set(blockKey(b, out.seq, blockHeader, 0), encodeBlockHeader(out))
 	})
 	if err == nil {
@@ -209,7 +209,7 @@ func (s *Store) mergeRound(b uint32, in []blockMeta) error {
 func (s *Store) deleteBlocks(b uint32, seqs []uint64) error {
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(func(txn *kvTxn) error {
 		for _, seq := range seqs {
 			p := blockKey(b, seq, 0, 0)[:13]
 			it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: p})
@@ -248,7 +248,7 @@ type postingPage struct {
 }
 
 // load decodes page ip of block m, with trace numbers mapped by num.
-func (c *postingPage) load(txn *badger.Txn, m *blockMeta, ip int, num func(uint32) uint32) error {
+func (c *postingPage) load(txn *kvTxn, m *blockMeta, ip int, num func(uint32) uint32) error {
 	c.page, c.entries, c.next, c.buf = ip, c.entries[:0], 0, c.buf[:0]
 	item, err := txn.Get(blockKey(m.bucket, m.seq, blockPosting, uint32(ip)))
 	if err != nil {

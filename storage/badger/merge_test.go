@@ -65,7 +65,7 @@ func tiers(s *Store) map[uint8]int {
 func blockSeqsOnDisk(t *testing.T, s *Store) []uint64 {
 	t.Helper()
 	var seqs []uint64
-	if err := s.db.View(func(txn *badger.Txn) error {
+	if err := s.db.View(func(txn *kvTxn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixBlock}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

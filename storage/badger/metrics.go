@@ -50,12 +50,24 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		m.merged,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "scry_store_index_pending_chunks",
-			Help: "Index chunks not yet sealed into attribute blocks: the recent tail that attribute searches scan chunk by chunk.",
-		}, func() float64 { return float64(s.idx.pending.Load()) }),
+			Help: "Index chunks not yet sealed into attribute blocks, of every tenant: the recent tail that attribute searches scan chunk by chunk.",
+		}, func() float64 {
+			var n int64
+			for _, sp := range s.allSpaces() {
+				n += sp.idx.pending.Load()
+			}
+			return float64(n)
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "scry_store_index_blocks",
-			Help: "Sealed attribute blocks of the live time buckets.",
-		}, func() float64 { return float64(s.sealedBlocks()) }),
+			Help: "Sealed attribute blocks of the live time buckets, of every tenant.",
+		}, func() float64 {
+			n := 0
+			for _, sp := range s.allSpaces() {
+				n += sp.sealedBlocks()
+			}
+			return float64(n)
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "scry_store_disk_bytes", Help: "Bytes the store's files take on disk.",
 		}, func() float64 { return float64(s.DiskSize()) }),

@@ -28,12 +28,12 @@ import (
 // this opens one over all keys and advises only the tables listed both
 // before and after it was opened: those existed while it was opened.
 func (s *Store) releaseTablePages() (int64, error) {
-	held := tableIDs(s.db)
-	txn := s.db.NewTransaction(false)
+	held := tableIDs(s.bdb)
+	txn := s.bdb.NewTransaction(false)
 	defer txn.Discard()
 	it := txn.NewIterator(badger.IteratorOptions{})
 	defer it.Close()
-	after := tableIDs(s.db)
+	after := tableIDs(s.bdb)
 	for id := range held {
 		if !after[id] {
 			delete(held, id)

@@ -18,10 +18,10 @@ import (
 // so before dropping a prefix that has data.
 func flushMemtable(t testing.TB, s *Store) {
 	t.Helper()
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("~flush"), nil) }); err != nil {
+	if err := s.bdb.Update(func(txn *badger.Txn) error { return txn.Set([]byte("~flush"), nil) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.DropPrefix([]byte("~flush")); err != nil {
+	if err := s.bdb.DropPrefix([]byte("~flush")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -116,7 +116,7 @@ func TestTablePagesReleasedUnderLoad(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if n := len(s.db.Tables()); n == 0 {
+	if n := len(s.bdb.Tables()); n == 0 {
 		t.Fatal("no tables")
 	}
 }

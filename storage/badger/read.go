@@ -31,6 +31,12 @@ func (s *Store) enter(ctx context.Context) error {
 // GetTrace implements storage.Reader. The hint is not used: a trace's spans
 // are found in every live bucket with one seek each.
 func (s *Store) GetTrace(ctx context.Context, id model.TraceID, _ storage.TimeHint) ([]*model.Span, error) {
+	if sp, err := s.space(ctx); sp != s {
+		if err != nil {
+			return nil, err
+		}
+		return sp.GetTrace(ctx, id, storage.TimeHint{})
+	}
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
@@ -51,6 +57,12 @@ func (s *Store) GetTrace(ctx context.Context, id model.TraceID, _ storage.TimeHi
 // transaction, through one iterator, as GetTrace reads one. The hint is not
 // used.
 func (s *Store) GetTraces(ctx context.Context, ids []model.TraceID, _ storage.TimeHint) ([][]*model.Span, error) {
+	if sp, err := s.space(ctx); sp != s {
+		if err != nil {
+			return nil, err
+		}
+		return sp.GetTraces(ctx, ids, storage.TimeHint{})
+	}
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
@@ -79,13 +91,13 @@ func (s *Store) GetTraces(ctx context.Context, ids []model.TraceID, _ storage.Ti
 
 // newDataIterator returns an iterator over the span groups, for
 // readTraceWith.
-func newDataIterator(txn *badger.Txn) *badger.Iterator {
+func newDataIterator(txn *kvTxn) *kvIter {
 	return txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixData}})
 }
 
 // readTrace returns the spans of a trace in GetTrace's order, none when no
 // span of it is stored.
-func (s *Store) readTrace(txn *badger.Txn, buckets []uint32, id model.TraceID) ([]*model.Span, error) {
+func (s *Store) readTrace(txn *kvTxn, buckets []uint32, id model.TraceID) ([]*model.Span, error) {
 	it := newDataIterator(txn)
 	defer it.Close()
 	return s.readTraceWith(it, buckets, id)
@@ -93,7 +105,7 @@ func (s *Store) readTrace(txn *badger.Txn, buckets []uint32, id model.TraceID) (
 
 // readTraceWith is readTrace through an iterator of newDataIterator, which
 // may serve one call after another.
-func (s *Store) readTraceWith(it *badger.Iterator, buckets []uint32, id model.TraceID) ([]*model.Span, error) {
+func (s *Store) readTraceWith(it *kvIter, buckets []uint32, id model.TraceID) ([]*model.Span, error) {
 	var spans []*model.Span
 	prefix := make([]byte, 21)
 	prefix[0] = prefixData
@@ -196,6 +208,12 @@ type traceState struct {
 // scan stops once no later chunk can hold a newer result than the ones
 // found.
 func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.TraceRef, error) {
+	if sp, err := s.space(ctx); sp != s {
+		if err != nil {
+			return nil, err
+		}
+		return sp.FindTraceIDs(ctx, q)
+	}
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
@@ -292,8 +310,8 @@ func (f *finder) answer() []storage.TraceRef {
 // finder holds one search's progress.
 type finder struct {
 	s       *Store
-	txn     *badger.Txn
-	it      *badger.Iterator // of newDataIterator, or nil
+	txn     *kvTxn
+	it      *kvIter // of newDataIterator, or nil
 	buckets []uint32
 	q       *storage.Query
 	cq      *chunkQuery
@@ -429,6 +447,12 @@ func (s *Store) matchingOps(q *storage.Query) (bitset, int64, bool) {
 // Services implements storage.Reader: services with an operation seen in a
 // live bucket.
 func (s *Store) Services(ctx context.Context) ([]string, error) {
+	if sp, err := s.space(ctx); sp != s {
+		if err != nil {
+			return nil, err
+		}
+		return sp.Services(ctx)
+	}
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
@@ -455,6 +479,12 @@ func (s *Store) Services(ctx context.Context) ([]string, error) {
 
 // Operations implements storage.Reader.
 func (s *Store) Operations(ctx context.Context, service string, kind model.SpanKind) ([]storage.Operation, error) {
+	if sp, err := s.space(ctx); sp != s {
+		if err != nil {
+			return nil, err
+		}
+		return sp.Operations(ctx, service, kind)
+	}
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
@@ -492,6 +522,12 @@ func (s *Store) Operations(ctx context.Context, service string, kind model.SpanK
 // Dependencies implements storage.Reader, with one-second resolution: a
 // count is included when its second overlaps [start, end).
 func (s *Store) Dependencies(ctx context.Context, start, end uint64) ([]storage.DependencyLink, error) {
+	if sp, err := s.space(ctx); sp != s {
+		if err != nil {
+			return nil, err
+		}
+		return sp.Dependencies(ctx, start, end)
+	}
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
@@ -503,7 +539,7 @@ func (s *Store) Dependencies(ctx context.Context, start, end uint64) ([]storage.
 			sum[edge{k.parent, k.child}] += n
 		}
 	}
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(func(txn *kvTxn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixDeps}})
 		defer it.Close()
 		for _, b := range s.liveBuckets() {

@@ -44,7 +44,7 @@ func (s *Store) enforceSizeLocked(ctx context.Context) error {
 			s.sizeStuck = false
 			return nil
 		}
-		b, w, ok := s.oldestDroppable()
+		sp, b, w, ok := s.oldestDroppableOfAll()
 		if !ok {
 			if !s.sizeStuck {
 				s.sizeStuck = true
@@ -55,10 +55,10 @@ func (s *Store) enforceSizeLocked(ctx context.Context) error {
 			}
 			return nil
 		}
-		if err := s.raiseSizeFloor(uint64(b) + uint64(w)); err != nil {
+		if err := sp.raiseSizeFloor(uint64(b) + uint64(w)); err != nil {
 			return err
 		}
-		if err := s.dropBucket(b, reasonSize, "disk_bytes", size, "retention_size", bytesize.Format(limit)); err != nil {
+		if err := sp.dropBucket(b, reasonSize, "disk_bytes", size, "retention_size", bytesize.Format(limit)); err != nil {
 			return err
 		}
 	}
@@ -71,13 +71,25 @@ func (s *Store) raiseSizeFloor(floor uint64) error {
 	if floor <= s.sizeFloor.Load() {
 		return nil
 	}
-	if err := s.db.Update(func(txn *badger.Txn) error {
+	if err := s.db.Update(func(txn *kvTxn) error {
 		return txn.Set(floorKey, binary.BigEndian.AppendUint64(nil, floor))
 	}); err != nil {
 		return fmt.Errorf("cannot record the size floor: %w", err)
 	}
 	s.sizeFloor.Store(floor)
 	return nil
+}
+
+// oldestDroppableOfAll returns the oldest bucket of any tenant that the
+// size limit may drop, and the Store that holds it: tenants lose their
+// oldest data first, whoever wrote the most.
+func (s *Store) oldestDroppableOfAll() (sp *Store, bucket, width uint32, ok bool) {
+	for _, t := range s.allSpaces() {
+		if b, w, found := t.oldestDroppable(); found && (!ok || b < bucket) {
+			sp, bucket, width, ok = t, b, w, true
+		}
+	}
+	return sp, bucket, width, ok
 }
 
 // oldestDroppable returns the oldest bucket that the size limit may drop: not
@@ -170,7 +182,7 @@ func (c *Config) kindsOf(spans []*model.Span) uint8 {
 
 // markKinds adds a k key for g's trace in bucket to wb when g shows a kind
 // kept longer.
-func (w *groupWriter) markKinds(wb *badger.WriteBatch, bucket uint32, g []*model.Span) error {
+func (w *groupWriter) markKinds(wb *kvBatch, bucket uint32, g []*model.Span) error {
 	kinds := w.s.cfg.kindsOf(g)
 	if kinds == 0 {
 		return nil
@@ -233,7 +245,7 @@ func (s *Store) keepKinds(ctx context.Context, b uint32) error {
 
 	txn := s.db.NewTransaction(false)
 	defer txn.Discard()
-	marks := make([]*badger.Iterator, 0, len(marked))
+	marks := make([]*kvIter, 0, len(marked))
 	defer func() {
 		for _, it := range marks {
 			it.Close()
@@ -331,7 +343,7 @@ func (s *Store) registerKept(kb, width uint32, class uint8) error {
 	}
 	v := binary.BigEndian.AppendUint32(nil, width)
 	v = append(v, class)
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(idKey(prefixBucket, kb), v) }); err != nil {
+	if err := s.db.Update(func(txn *kvTxn) error { return txn.Set(idKey(prefixBucket, kb), v) }); err != nil {
 		return fmt.Errorf("cannot register kept bucket: %w", err)
 	}
 	s.mu.Lock()

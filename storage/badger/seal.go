@@ -64,8 +64,7 @@ type sealedIndex struct {
 	blocks map[uint32][]blockMeta // by bucket
 	legacy map[uint32]bool        // buckets of a scry-badger-2 store, scanned whole
 
-	pending atomic.Int64  // pending chunks (about: it is a trigger, not a bound)
-	kick    chan struct{} // asks the upkeep loop to seal
+	pending atomic.Int64 // pending chunks (about: it is a trigger, not a bound)
 
 	sealMu  sync.Mutex // serialises sealing
 	lastSeq uint64     // guarded by sealMu
@@ -79,7 +78,6 @@ func (x *sealedIndex) reset() {
 	x.blocks = map[uint32][]blockMeta{}
 	x.legacy = map[uint32]bool{}
 	x.pending.Store(0)
-	x.kick = make(chan struct{}, 1)
 	x.lastSeq = 0
 }
 
@@ -112,7 +110,7 @@ func (s *Store) notePending(n int) {
 	}
 	if s.idx.pending.Add(int64(n)) >= sealChunks && !s.holdSeal {
 		select {
-		case s.idx.kick <- struct{}{}:
+		case s.kick <- struct{}{}:
 		default:
 		}
 	}
@@ -130,7 +128,7 @@ func blockKey(b uint32, seq uint64, kind byte, n uint32) []byte {
 // upgradeLegacy upgrades a scry-badger-2 store in place inside txn: its
 // buckets are recorded as legacy (searched by scanning their chunks) and
 // the format becomes FormatVersion.
-func (s *Store) upgradeLegacy(txn *badger.Txn) error {
+func (s *Store) upgradeLegacy(txn *kvTxn) error {
 	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixBucket}})
 	var v []byte
 	for it.Rewind(); it.Valid(); it.Next() {
@@ -178,7 +176,7 @@ func (s *Store) loadIndex() error {
 
 // loadBlocks is loadIndex's reading part.
 func (s *Store) loadBlocks() error {
-	return s.db.View(func(txn *badger.Txn) error {
+	return s.db.View(func(txn *kvTxn) error {
 		item, err := txn.Get(legacyKey)
 		switch {
 		case err == nil:
@@ -306,7 +304,7 @@ func (s *Store) sealIndex(ctx context.Context, force bool) error {
 // pendingMarkers returns up to n pending markers of bucket b.
 func (s *Store) pendingMarkers(b uint32, n int) ([][]byte, error) {
 	var out [][]byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(func(txn *kvTxn) error {
 		p := idKey(prefixPending, b)
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: p})
 		defer it.Close()
@@ -515,7 +513,7 @@ func (s *Store) sealBlock(b uint32, markers [][]byte) error {
 	defer func(t time.Time) { s.metrics.sealed.Observe(time.Since(t).Seconds()) }(time.Now())
 	bb := &blockBuilder{num: map[model.TraceID]uint32{}, min: ^uint64(0), allWide: s.widePostings,
 		packed: make([]uint64, 0, s.idx.postings+s.idx.postings/8)}
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(func(txn *kvTxn) error {
 		ck := make([]byte, 29)
 		ck[0] = prefixIndex
 		for _, m := range markers {
@@ -655,7 +653,7 @@ func (s *Store) writeBlock(b uint32, bb *blockBuilder) error {
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("cannot write index block: %w", err)
 	}
-	if err := s.db.Update(func(txn *badger.Txn) error {
+	if err := s.db.Update(func(txn *kvTxn) error {
 		return txn.Set(blockKey(b, m.seq, blockHeader, 0), encodeBlockHeader(m))
 	}); err != nil {
 		return fmt.Errorf("cannot write index block: %w", err)

@@ -160,20 +160,20 @@ type candSource interface {
 // readPostings returns the sorted trace numbers of block m posted for
 // attribute hash h (and service svc, -1: any), and false if the block is
 // not in txn's snapshot.
-func readPostings(txn *badger.Txn, m *blockMeta, h uint32, svc int64) ([]uint32, bool, error) {
+func readPostings(txn *kvTxn, m *blockMeta, h uint32, svc int64) ([]uint32, bool, error) {
 	return postings(txn, m, h, svc, nil)
 }
 
 // countPostings is the number of postings readPostings would return (more
 // if a trace is posted for several services).
-func countPostings(txn *badger.Txn, m *blockMeta, h uint32, svc int64) (int, bool, error) {
+func countPostings(txn *kvTxn, m *blockMeta, h uint32, svc int64) (int, bool, error) {
 	n := 0
 	_, ok, err := postings(txn, m, h, svc, &n)
 	return n, ok, err
 }
 
 // postings is readPostings, or countPostings if count is not nil.
-func postings(txn *badger.Txn, m *blockMeta, h uint32, svc int64, count *int) ([]uint32, bool, error) {
+func postings(txn *kvTxn, m *blockMeta, h uint32, svc int64, count *int) ([]uint32, bool, error) {
 	item, err := txn.Get(blockKey(m.bucket, m.seq, blockPosting, pageOf(h, m.pageBits)))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, false, nil
@@ -243,7 +243,7 @@ type blockTrace struct {
 
 // blockSource yields a block's traces posted for the driver, newest first.
 type blockSource struct {
-	txn    *badger.Txn
+	txn    *kvTxn
 	m      blockMeta
 	hash   uint32 // the driver's
 	svc    int64
@@ -342,14 +342,14 @@ func (b *blockSource) trace(t uint32) (blockTrace, error) {
 // pending chunks (prefix p, read through their i key) or all chunks of
 // legacy buckets (prefix i).
 type chunkSource struct {
-	txn     *badger.Txn
+	txn     *kvTxn
 	cq      *chunkQuery
 	buckets []uint32 // newest first
 	prefix  byte
 	seekAt  uint64
 	hi      uint64
 
-	it    *badger.Iterator
+	it    *kvIter
 	bi    int // the bucket it is in
 	buf   []chunkTrace
 	ids   []model.TraceID
@@ -437,7 +437,7 @@ func (c *chunkSource) advance() error {
 			if err != nil {
 				return fmt.Errorf("cannot read index chunk: %w", err)
 			}
-			item = ci
+			item = kvItem{Item: ci}
 		}
 		err := item.Value(func(v []byte) error {
 			var err error

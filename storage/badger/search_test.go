@@ -103,7 +103,7 @@ func TestLegacyStoreSearches(t *testing.T) {
 	}
 	var format []byte
 	s = openTest(t, dir, nil)
-	if err := s.db.View(func(txn *badger.Txn) error {
+	if err := s.db.View(func(txn *kvTxn) error {
 		item, err := txn.Get(formatKey)
 		if err == nil {
 			format, err = item.ValueCopy(nil)
@@ -370,7 +370,7 @@ func TestPackedPostingsLikeWide(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out []string
-		err := s.db.View(func(txn *badger.Txn) error {
+		err := s.db.View(func(txn *kvTxn) error {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixBlock}})
 			defer it.Close()
 			for it.Rewind(); it.Valid(); it.Next() {

@@ -189,27 +189,16 @@ func (c *Config) bucketWidth() uint32 {
 
 // Store is the Badger-backed storage.Store. It is safe for concurrent use.
 type Store struct {
-	cfg      Config
-	db       *badger.DB // set by Start
-	log      *slog.Logger
-	clock    telemetry.Clock
-	fail     func(error) // reports a failure after Start (telemetry.Settings.Fail)
-	disk     *diskGuard
-	width    uint32
-	tableDir string // cfg.Dir, absolute, symbolic links resolved
+	*engine // shared by the default tenant's Store and every tenant's
 
-	// life is held shared by every call that uses db and exclusively by
-	// Start and Shutdown when they change closed, so Shutdown waits for
-	// calls in progress.
-	life   sync.RWMutex
-	closed bool // calls fail: true before Start and after Shutdown
-	// readOnly: Badger is open read-only, because the disk was full when
-	// it was opened; writes fail with storage.ErrNoSpace until upkeep
-	// reopens it for writing. Changed with life held exclusively.
-	readOnly bool
-
-	startMu sync.Mutex // serialises Start and Shutdown
-	shut    bool       // Shutdown was called; guarded by startMu
+	cfg   Config
+	width uint32
+	// db is the database seen through this Store's key space: the default
+	// tenant's (no prefix) or one tenant's (kv.go).
+	db kvDB
+	// tenant is the tenant this Store keeps ("" for the default one, which
+	// is the Store New returns and holds the others in engine.spaces).
+	tenant string
 
 	mu      sync.RWMutex      // guards the dictionaries and bucket list below
 	buckets map[uint32]uint32 // bucket start (Unix s) -> width (s)
@@ -225,22 +214,60 @@ type Store struct {
 	writeMu sync.Mutex // serialises dictionary and marker updates
 
 	encoders sync.Pool // *encoder, reused across writes
-	zenc     *zstd.Encoder
-	zdec     *zstd.Decoder
 
-	upkeepMu sync.Mutex // serialises rounds of upkeep, size checks and sealing
+	sizeFloor atomic.Uint64 // Unix second below which buckets were dropped for size
+
+	idx sealedIndex // sealed blocks and pending chunks (seal.go)
+}
+
+// engine is what the Stores of all tenants share: the Badger database, its
+// life, its disk and its upkeep.
+type engine struct {
+	bdb      *badger.DB // set by Start
+	log      *slog.Logger
+	clock    telemetry.Clock
+	fail     func(error) // reports a failure after Start (telemetry.Settings.Fail)
+	disk     *diskGuard
+	tableDir string // cfg.Dir, absolute, symbolic links resolved
+
+	// life is held shared by every call that uses the database and
+	// exclusively by Start and Shutdown when they change closed, so
+	// Shutdown waits for calls in progress.
+	life   sync.RWMutex
+	closed bool // calls fail: true before Start and after Shutdown
+	// readOnly: Badger is open read-only, because the disk was full when
+	// it was opened; writes fail with storage.ErrNoSpace until upkeep
+	// reopens it for writing. Changed with life held exclusively.
+	readOnly bool
+
+	startMu sync.Mutex // serialises Start and Shutdown
+	shut    bool       // Shutdown was called; guarded by startMu
+
+	zenc *zstd.Encoder
+	zdec *zstd.Decoder
+
+	// spacesMu guards spaces, the Stores of the tenants other than the
+	// default one, by name.
+	spacesMu sync.Mutex
+	spaces   map[string]*Store
+
+	upkeepMu sync.Mutex // serialises rounds of upkeep, size checks and sealing, of every tenant
 	// dropMu is held shared by writes and exclusively around DropPrefix,
 	// which fails every write made while it runs (badger.ErrBlockedWrites):
 	// writes wait for a drop instead (tens of ms).
 	dropMu    sync.RWMutex
-	sizeFloor atomic.Uint64 // Unix second below which buckets were dropped for size
-	sizeStuck bool          // over RetentionSize with nothing to drop was logged; guarded by upkeepMu
+	sizeStuck bool // over RetentionSize with nothing to drop was logged; guarded by upkeepMu
 	metrics   *metrics
+	kick      chan struct{} // asks the upkeep loop to seal
 
 	stop context.CancelFunc // stops maintain
 	done chan struct{}      // closed when maintain has returned
 
-	idx sealedIndex // sealed blocks and pending chunks (seal.go)
+	knobs
+}
+
+// knobs change what the store writes, for tests.
+type knobs struct {
 	// legacyChunks makes writes use the scry-badger-2 chunk version (16-bit
 	// hashes, no pending markers); tests use it to build old stores.
 	legacyChunks bool
@@ -282,10 +309,12 @@ func New(cfg Config, tel telemetry.Settings) (*Store, error) {
 		return nil, fmt.Errorf("invalid badger store config: %w", err)
 	}
 	tel = tel.Complete()
-	s := &Store{
-		cfg: cfg, log: tel.Logger, clock: tel.Clock, fail: tel.Fail, width: cfg.bucketWidth(), closed: true,
+	e := &engine{
+		log: tel.Logger, clock: tel.Clock, fail: tel.Fail, closed: true,
 		disk: newDiskGuard(cfg.Dir, cfg.MinFreeDisk, tel.Logger, tel.Clock),
+		kick: make(chan struct{}, 1),
 	}
+	s := &Store{engine: e, cfg: cfg, width: cfg.bucketWidth(), db: kvDB{e: e}}
 	m, err := newMetrics(tel.Registerer, s)
 	if err != nil {
 		return nil, err
@@ -311,7 +340,7 @@ func (s *Store) Start(context.Context) error {
 	if s.shut {
 		return storage.ErrClosed
 	}
-	if s.db != nil {
+	if s.bdb != nil {
 		return errors.New("cannot start store: already started")
 	}
 	if err := s.open(); err != nil {
@@ -394,8 +423,27 @@ func (s *Store) openBadger(readOnly bool) error {
 	if !releaseBuilderArenas(db) {
 		s.log.Warn("cannot reach Badger's table-builder arena pool; it will keep up to eight arenas")
 	}
-	s.db, s.zenc, s.zdec, s.readOnly = db, zenc, zdec, readOnly
+	s.bdb, s.zenc, s.zdec, s.readOnly = db, zenc, zdec, readOnly
 	s.tableDir = resolvedDir(cfg.Dir)
+	err = s.checkFormat()
+	if err == nil {
+		err = s.loadSpace()
+	}
+	if err == nil {
+		err = s.loadTenants()
+	}
+	if err != nil {
+		s.closeCodecs()
+		db.Close()
+		s.bdb = nil
+		return fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
+	}
+	return nil
+}
+
+// loadSpace sets up this Store's in-memory state from its key space: the
+// bucket list, the size floor, the dictionaries and the sealed index.
+func (s *Store) loadSpace() error {
 	s.buckets = map[uint32]uint32{}
 	s.classes = map[uint32]uint8{}
 	s.svcByID, s.svcIDs = nil, map[string]uint32{}
@@ -405,20 +453,11 @@ func (s *Store) openBadger(readOnly bool) error {
 	s.encoders.New = func() any { return newEncoder() }
 	s.deps = newDepTracker()
 	s.idx.reset()
-	err = s.checkFormat()
-	if err == nil {
-		err = s.load()
+	s.sizeFloor.Store(0)
+	if err := s.load(); err != nil {
+		return err
 	}
-	if err == nil {
-		err = s.loadIndex()
-	}
-	if err != nil {
-		s.closeCodecs()
-		db.Close()
-		s.db = nil
-		return fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
-	}
-	return nil
+	return s.loadIndex()
 }
 
 // resolvedDir returns dir as the kernel names it in /proc/self/maps.
@@ -445,7 +484,7 @@ func openBadger(opts badger.Options) (db *badger.DB, err error) {
 // checkFormat writes the format version into a new store and checks it in an
 // existing one.
 func (s *Store) checkFormat() error {
-	return s.db.Update(func(txn *badger.Txn) error {
+	return s.db.Update(func(txn *kvTxn) error {
 		item, err := txn.Get(formatKey)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			it := txn.NewIterator(badger.IteratorOptions{})
@@ -479,7 +518,7 @@ func (s *Store) checkFormat() error {
 
 // load reads the bucket list, the size floor and the dictionaries.
 func (s *Store) load() error {
-	return s.db.View(func(txn *badger.Txn) error {
+	return s.db.View(func(txn *kvTxn) error {
 		switch item, err := txn.Get(floorKey); {
 		case errors.Is(err, badger.ErrKeyNotFound):
 		case err != nil:
@@ -608,17 +647,21 @@ func (s *Store) Shutdown(ctx context.Context) error {
 // close persists pending dependency counts and closes Badger, once nothing
 // else uses it.
 func (s *Store) close() error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if s.db == nil {
+	if s.bdb == nil {
 		return nil // a reopen failed, and said so
 	}
 	var err error
 	if !s.readOnly {
-		err = s.flushDeps()
+		for _, sp := range s.allSpaces() {
+			sp.writeMu.Lock()
+			if ferr := sp.flushDeps(); ferr != nil && err == nil {
+				err = ferr
+			}
+			sp.writeMu.Unlock()
+		}
 	}
 	s.closeCodecs()
-	if cerr := s.db.Close(); cerr != nil && err == nil {
+	if cerr := s.bdb.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("cannot close store: %w", cerr)
 	}
 	return err
@@ -718,7 +761,7 @@ func (s *Store) maintain(ctx context.Context) {
 			if s.readOnly && !s.disk.full.Load() {
 				s.reopenWritable()
 			}
-		case <-s.idx.kick:
+		case <-s.kick:
 			if s.readOnly {
 				continue
 			}
@@ -726,7 +769,12 @@ func (s *Store) maintain(ctx context.Context) {
 			// while one of its blocks is being written (Maintain runs
 			// upkeep from other goroutines).
 			s.upkeepMu.Lock()
-			err := s.sealIndex(ctx, false)
+			var err error
+			for _, sp := range s.allSpaces() {
+				if err = sp.sealIndex(ctx, false); err != nil {
+					break
+				}
+			}
 			s.upkeepMu.Unlock()
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("cannot seal index", "err", err)
@@ -771,13 +819,13 @@ func (s *Store) reopenWritable() {
 	}
 	s.life.Lock()
 	defer s.life.Unlock()
-	err := s.db.Close()
+	err := s.bdb.Close()
 	s.closeCodecs()
 	if err == nil {
 		err = s.open()
 	}
 	if err != nil {
-		s.closed, s.db = true, nil
+		s.closed, s.bdb = true, nil
 		s.fail(fmt.Errorf("cannot reopen store in %s for writing: %w", s.cfg.Dir, err))
 		return
 	}
@@ -790,6 +838,22 @@ func (s *Store) reopenWritable() {
 func (s *Store) maintainOnce(ctx context.Context) error {
 	s.upkeepMu.Lock()
 	defer s.upkeepMu.Unlock()
+	for _, sp := range s.allSpaces() {
+		if err := sp.maintainSpace(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.enforceSizeLocked(ctx); err != nil {
+		return err
+	}
+	for ctx.Err() == nil && s.bdb.RunValueLogGC(0.5) == nil {
+	}
+	return ctx.Err()
+}
+
+// maintainSpace is one round of upkeep of one tenant's Store but for the
+// size limit; the caller holds upkeepMu.
+func (s *Store) maintainSpace(ctx context.Context) error {
 	cutoffs, ageCutoffs := s.cutoffs(), s.ageCutoffs()
 	s.mu.RLock()
 	var expired, expiring []uint32
@@ -838,12 +902,7 @@ func (s *Store) maintainOnce(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := s.enforceSizeLocked(ctx); err != nil {
-		return err
-	}
-	for ctx.Err() == nil && s.db.RunValueLogGC(0.5) == nil {
-	}
-	return ctx.Err()
+	return nil
 }
 
 // dropBucket deletes bucket b from disk and from the bucket list, counts
@@ -868,7 +927,7 @@ func (s *Store) dropBucket(b uint32, reason string, logAttrs ...any) error {
 		return fmt.Errorf("cannot drop expired data: %w", err)
 	}
 	s.idx.pending.Add(-pending)
-	if err := s.db.Update(func(txn *badger.Txn) error {
+	if err := s.db.Update(func(txn *kvTxn) error {
 		return txn.Delete(append([]byte{prefixBucket}, bk[:]...))
 	}); err != nil {
 		return fmt.Errorf("cannot drop expired bucket record: %w", err)
@@ -880,6 +939,9 @@ func (s *Store) dropBucket(b uint32, reason string, logAttrs ...any) error {
 	s.mu.Unlock()
 	s.idx.dropBucket(b)
 	s.metrics.dropped.WithLabelValues(reason).Inc()
+	if s.tenant != "" {
+		logAttrs = append(logAttrs, "tenant", s.tenant)
+	}
 	s.log.Info("dropped a bucket of spans", append([]any{"reason", reason,
 		"bucket_start", time.Unix(int64(b), 0).UTC(), "bucket_seconds", w}, logAttrs...)...)
 	return nil
@@ -888,7 +950,7 @@ func (s *Store) dropBucket(b uint32, reason string, logAttrs ...any) error {
 // countKeys returns the number of keys with prefix p.
 func (s *Store) countKeys(p []byte) (int64, error) {
 	var n int64
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(func(txn *kvTxn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: p})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -926,10 +988,10 @@ func (s *Store) Compact() error {
 		return err
 	}
 	defer s.life.RUnlock()
-	if err := s.db.Flatten(2); err != nil {
+	if err := s.bdb.Flatten(2); err != nil {
 		return fmt.Errorf("cannot compact store: %w", err)
 	}
-	for s.db.RunValueLogGC(0.1) == nil {
+	for s.bdb.RunValueLogGC(0.1) == nil {
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/dgraph-io/badger/v4"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/scrytrace/scry/model"
@@ -31,6 +30,12 @@ func newZstd() (*zstd.Encoder, *zstd.Decoder, error) {
 
 // WriteSpans implements storage.Writer. See the interface for the contract.
 func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
+	if sp, err := s.space(ctx); sp != s {
+		if err != nil {
+			return err
+		}
+		return sp.WriteSpans(ctx, spans)
+	}
 	keep, rejected := storage.Prepare(spans)
 	if len(keep) == 0 {
 		return rejected
@@ -320,7 +325,7 @@ func idKey(prefix byte, id uint32) []byte {
 
 // writeGroup adds one trace's spans (its data value) to wb and keeps them
 // for the index. Spans' op IDs are taken from w.opOf in order.
-func (w *groupWriter) writeGroup(wb *badger.WriteBatch, enc *encoder, g []*model.Span) error {
+func (w *groupWriter) writeGroup(wb *kvBatch, enc *encoder, g []*model.Span) error {
 	ops := w.opOf[:len(g)]
 	w.opOf = w.opOf[len(g):]
 	if keep := distinct(g); keep != nil {

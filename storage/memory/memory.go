@@ -13,16 +13,43 @@ import (
 	"github.com/scrytrace/scry/storage"
 )
 
-// Store is an in-memory storage.Store. Its zero value is not usable; call New.
+// Store is an in-memory storage.Store that keeps tenants apart. Its zero
+// value is not usable; call New.
 // All methods are safe for concurrent use.
 type Store struct {
 	mu     sync.RWMutex
 	closed bool // calls fail: before Start and after Shutdown
 	shut   bool // Shutdown was called
+	// spaces holds each tenant's data, "" the default tenant's; a tenant
+	// that wrote nothing has none.
+	spaces map[string]*space
+}
+
+// space is the data of one tenant.
+type space struct {
 	traces map[model.TraceID]*trace
 	// ops holds, per service, every operation seen; it answers Services and
 	// Operations without a scan.
 	ops map[string]map[storage.Operation]struct{}
+}
+
+// tenantOf returns the tenant ctx works for, or an error wrapping
+// storage.ErrBadTenant.
+func tenantOf(ctx context.Context) (string, error) {
+	t := storage.TenantFrom(ctx)
+	if t == "" {
+		return "", nil
+	}
+	return t, storage.ValidateTenant(t)
+}
+
+// read returns the data of tenant t, empty if it has none. s.mu must be
+// held.
+func (s *Store) read(t string) *space {
+	if sp := s.spaces[t]; sp != nil {
+		return sp
+	}
+	return &space{}
 }
 
 // trace holds the stored spans of one trace.
@@ -37,8 +64,7 @@ var _ storage.Store = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		closed: true,
-		traces: make(map[model.TraceID]*trace),
-		ops:    make(map[string]map[storage.Operation]struct{}),
+		spaces: make(map[string]*space),
 	}
 }
 
@@ -65,6 +91,10 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cannot write spans: %w", err)
 	}
+	tenant, err := tenantOf(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot write spans: %w", err)
+	}
 	keep, rejected := storage.Prepare(spans)
 	copies := model.CloneSpans(keep)
 
@@ -73,14 +103,19 @@ func (s *Store) WriteSpans(ctx context.Context, spans []*model.Span) error {
 	if s.closed {
 		return storage.ErrClosed
 	}
+	d := s.spaces[tenant]
+	if d == nil && len(copies) > 0 {
+		d = &space{traces: make(map[model.TraceID]*trace), ops: make(map[string]map[storage.Operation]struct{})}
+		s.spaces[tenant] = d
+	}
 	for _, sp := range copies {
-		s.add(sp)
+		d.add(sp)
 	}
 	return rejected
 }
 
-// add stores sp unless an equal span is already stored. s.mu must be held.
-func (s *Store) add(sp *model.Span) {
+// add stores sp unless an equal span is already stored. Store.mu must be held.
+func (s *space) add(sp *model.Span) {
 	t := s.traces[sp.TraceID]
 	if t == nil {
 		t = &trace{byID: make(map[model.SpanID][]*model.Span)}
@@ -107,12 +142,17 @@ func (s *Store) GetTrace(ctx context.Context, id model.TraceID, _ storage.TimeHi
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cannot get trace %s: %w", id, err)
 	}
+	tenant, err := tenantOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return nil, storage.ErrClosed
 	}
-	out := s.trace(id)
+	d := s.read(tenant)
+	out := d.trace(id)
 	if out == nil {
 		return nil, storage.ErrTraceNotFound
 	}
@@ -125,21 +165,26 @@ func (s *Store) GetTraces(ctx context.Context, ids []model.TraceID, _ storage.Ti
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cannot get %d traces: %w", len(ids), err)
 	}
+	tenant, err := tenantOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return nil, storage.ErrClosed
 	}
+	d := s.read(tenant)
 	out := make([][]*model.Span, len(ids))
 	for i, id := range ids {
-		out[i] = s.trace(id)
+		out[i] = d.trace(id)
 	}
 	return out, nil
 }
 
 // trace returns copies of the spans of a trace, in GetTrace's order, or nil
-// when none is stored. s.mu must be held.
-func (s *Store) trace(id model.TraceID) []*model.Span {
+// when none is stored. Store.mu must be held.
+func (s *space) trace(id model.TraceID) []*model.Span {
 	t := s.traces[id]
 	if t == nil || len(t.spans) == 0 {
 		return nil
@@ -164,13 +209,18 @@ func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.Tr
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
+	tenant, err := tenantOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return nil, storage.ErrClosed
 	}
+	d := s.read(tenant)
 	refs := []storage.TraceRef{}
-	for id, t := range s.traces {
+	for id, t := range d.traces {
 		if start, ok := storage.MatchTrace(t.spans, &q); ok {
 			refs = append(refs, storage.TraceRef{TraceID: id, Start: start})
 		}
@@ -192,13 +242,18 @@ func (s *Store) Services(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cannot list services: %w", err)
 	}
+	tenant, err := tenantOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return nil, storage.ErrClosed
 	}
-	out := make([]string, 0, len(s.ops))
-	for svc := range s.ops {
+	d := s.read(tenant)
+	out := make([]string, 0, len(d.ops))
+	for svc := range d.ops {
 		out = append(out, svc)
 	}
 	slices.Sort(out)
@@ -214,13 +269,18 @@ func (s *Store) Operations(ctx context.Context, service string, kind model.SpanK
 	if kind < storage.AnyKind || kind > model.SpanKindConsumer {
 		return nil, fmt.Errorf("cannot list operations: unknown span kind %d", kind)
 	}
+	tenant, err := tenantOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return nil, storage.ErrClosed
 	}
+	d := s.read(tenant)
 	out := []storage.Operation{}
-	for op := range s.ops[service] {
+	for op := range d.ops[service] {
 		if kind == storage.AnyKind || op.Kind == kind {
 			out = append(out, op)
 		}
@@ -246,14 +306,19 @@ func (s *Store) Dependencies(ctx context.Context, start, end uint64) ([]storage.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cannot compute dependencies: %w", err)
 	}
+	tenant, err := tenantOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return nil, storage.ErrClosed
 	}
+	d := s.read(tenant)
 	type edge struct{ parent, child string }
 	counts := make(map[edge]uint64)
-	for _, t := range s.traces {
+	for _, t := range d.traces {
 		for _, sp := range t.spans {
 			if sp.StartTime < start || sp.StartTime >= end || sp.ParentSpanID.IsZero() {
 				continue
@@ -300,7 +365,6 @@ func (s *Store) Shutdown(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed, s.shut = true, true
-	s.traces = nil
-	s.ops = nil
+	s.spaces = nil
 	return nil
 }

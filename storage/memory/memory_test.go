@@ -11,3 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return memory.New() })
 }
+
+func TestConformanceTenants(t *testing.T) {
+	storagetest.RunTenants(t, func(t *testing.T) storage.Store { return memory.New() })
+}

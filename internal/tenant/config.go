@@ -3,7 +3,6 @@ package tenant
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -70,12 +69,13 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// headers returns the header names an edge resolver reads, canonical for
-// HTTP, without duplicates.
+// headers returns the header names an edge resolver reads, as they are
+// written in messages (http.Header and gRPC metadata look them up in
+// their own case), without duplicates.
 func (c Config) headers() []string {
-	h := []string{http.CanonicalHeaderKey(c.Header)}
-	if t := http.CanonicalHeaderKey(TempoHeader); t != h[0] {
-		h = append(h, t)
+	h := []string{c.Header}
+	if !strings.EqualFold(c.Header, TempoHeader) {
+		h = append(h, TempoHeader)
 	}
 	return h
 }

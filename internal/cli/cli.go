@@ -69,6 +69,13 @@ func Apply(cmd *cobra.Command) error {
 	for name, v := range values {
 		f := fs.Lookup(name)
 		if f == nil {
+			// A block of a dotted flag's prefix: "multi-tenancy: {enabled:
+			// true}" is --multi-tenancy.enabled.
+			if d := strings.ReplaceAll(keys[name], "_", "-"); fs.Lookup(d) != nil {
+				name, f = d, fs.Lookup(d)
+			}
+		}
+		if f == nil {
 			if keys[name] != name {
 				return fmt.Errorf("config file %s: unknown setting %q (%s; settings are flag names, see --help)", path, keys[name], name)
 			}

@@ -338,3 +338,49 @@ func TestTenantsSplit(t *testing.T) {
 		t.Errorf("no tenant through scry-query: %d, want 401", code)
 	}
 }
+
+// TestTenantsSplitAuth: with an auth file, a collector believes the
+// tenant scry-query relays only when scry-query's storage token may use
+// it: a token of any tenant reads both tenants, one bound to team-a reads
+// team-a's and is refused team-b's.
+func TestTenantsSplitAuth(t *testing.T) {
+	t.Parallel()
+	appA := authtest.Entry{Token: "split-app-a-11", Tenants: []string{"team-a"}, Scopes: []string{"write"}}
+	appB := authtest.Entry{Token: "split-app-b-22", Tenants: []string{"team-b"}, Scopes: []string{"write"}}
+	storeAny := authtest.Entry{Token: "split-store-any-33", Scopes: []string{"read"}}
+	storeA := authtest.Entry{Token: "split-store-a-44", Tenants: []string{"team-a"}, Scopes: []string{"read"}}
+	file := authtest.Write(t, appA, appB, storeAny, storeA, authScraper)
+	col := startAuthCollector(t, file, "--multi-tenancy.enabled")
+
+	tid := trace.TraceID(newTraceID())
+	// The apps' tokens are bound to one tenant each: no header needed.
+	for _, w := range []struct{ token, span string }{{appA.Token, "auth-split-a"}, {appB.Token, "auth-split-b"}} {
+		if err := sdkExport(t, col.OTLPGRPC, map[string]string{"authorization": "Bearer " + w.token}, tid, "svc", w.span); err != nil {
+			t.Fatalf("export: %v", err)
+		}
+	}
+	tokenFile := func(tok string) string {
+		p := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	qAny := startAuthQuery(t, col.Storage, "--storage-auth-token-file="+tokenFile(storeAny.Token), "--multi-tenancy.enabled")
+	qA := startAuthQuery(t, col.Storage, "--storage-auth-token-file="+tokenFile(storeA.Token), "--multi-tenancy.enabled")
+	for _, c := range []struct{ tenant, own, other string }{{"team-a", "auth-split-a", "auth-split-b"}, {"team-b", "auth-split-b", "auth-split-a"}} {
+		code, body := tget(t, qAny.Query, "/api/traces/"+tid.String(), "x-tenant", c.tenant)
+		if code != 200 || !strings.Contains(body, c.own) || strings.Contains(body, c.other) {
+			t.Errorf("%s through scry-query with a token of any tenant: %d %.300s, want only %s", c.tenant, code, body, c.own)
+		}
+	}
+	if code, body := tget(t, qA.Query, "/api/traces/"+tid.String(), "x-tenant", "team-a"); code != 200 || !strings.Contains(body, "auth-split-a") || strings.Contains(body, "auth-split-b") {
+		t.Errorf("team-a through scry-query with a team-a token: %d %.300s", code, body)
+	}
+	if code, body := tget(t, qA.Query, "/api/traces/"+tid.String(), "x-tenant", "team-b"); code == 200 || strings.Contains(body, "auth-split-b") {
+		t.Errorf("team-b through scry-query with a team-a token: %d %.300s, want refused", code, body)
+	}
+	if v := col.metricValue(t, "scry_tenant_refusals_total", map[string]string{"listener": "storage", "reason": "forbidden"}); v < 1 {
+		t.Errorf("the relayed team-b is not counted as forbidden on the storage listener: %v", v)
+	}
+}

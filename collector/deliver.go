@@ -90,11 +90,18 @@ const (
 	// KindTooLarge: the request exceeds a limit (gRPC RESOURCE_EXHAUSTED
 	// without RetryInfo, HTTP 413).
 	KindTooLarge
+	// KindRateLimited: the tenant is over its ingestion rate; the client
+	// should send the same request after RetryAfterOf (gRPC
+	// RESOURCE_EXHAUSTED with RetryInfo, HTTP 429 with Retry-After), which
+	// OpenTelemetry SDKs do.
+	KindRateLimited
 )
 
 // Classify returns how to answer err.
 func Classify(err error) ErrorKind {
 	switch {
+	case errors.Is(err, ErrRateLimited):
+		return KindRateLimited
 	case errors.Is(err, ErrTooLarge):
 		return KindTooLarge
 	case IsPermanent(err):

@@ -14,13 +14,14 @@ import (
 // A rejected span can never be stored as sent (the client must not send it
 // again); a refused span could not be taken now and may be sent again.
 const (
-	ReasonInvalid    = "invalid"     // rejected: a bad ID or field
-	ReasonTooLarge   = "too_large"   // rejected: the request is over a limit
-	ReasonQueueFull  = "queue_full"  // refused: the queue had no room
-	ReasonStopped    = "stopped"     // refused: shutting down
-	ReasonBufferFull = "buffer_full" // refused: UDP spans that found too many commits under way, or the agent's buffer full
-	ReasonDiskFull   = "disk_full"   // refused: the store's disk is full (storage.ErrNoSpace)
-	ReasonError      = "error"       // refused: storage failed, or the client went away
+	ReasonInvalid     = "invalid"      // rejected: a bad ID or field
+	ReasonTooLarge    = "too_large"    // rejected: the request is over a limit
+	ReasonQueueFull   = "queue_full"   // refused: the queue had no room
+	ReasonStopped     = "stopped"      // refused: shutting down
+	ReasonBufferFull  = "buffer_full"  // refused: UDP spans that found too many commits under way, or the agent's buffer full
+	ReasonDiskFull    = "disk_full"    // refused: the store's disk is full (storage.ErrNoSpace)
+	ReasonRateLimited = "rate_limited" // refused: the tenant is over its ingestion rate (--limits-file)
+	ReasonError       = "error"        // refused: storage failed, or the client went away
 )
 
 // Metrics counts the spans of every transport by outcome. Each span a
@@ -53,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer, prefix, accepted string) (*Metrics, e
 		}, []string{"transport", "reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: prefix + "_spans_refused_total",
-			Help: "Spans not taken now (the client may retry; UDP spans are lost), by transport and reason: queue_full, buffer_full, stopped, disk_full, error.",
+			Help: "Spans not taken now (the client may retry; UDP spans are lost), by transport and reason: queue_full, buffer_full, stopped, disk_full, rate_limited, error.",
 		}, []string{"transport", "reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.received, m.accepted, m.rejected, m.refused} {
@@ -135,6 +136,8 @@ func Outcome(err error) (rejected bool, reason string) {
 		reason = ReasonTooLarge
 	case rejected:
 		reason = ReasonInvalid
+	case errors.Is(err, ErrRateLimited):
+		reason = ReasonRateLimited
 	case errors.Is(err, ErrQueueFull):
 		reason = ReasonQueueFull
 	case errors.Is(err, ErrStopped):

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -398,4 +399,51 @@ func startAuthQuery(t *testing.T, storage string, extra ...string) *Scry {
 		}
 		return &Scry{Proc: p, Query: a[0], http: &http.Client{Timeout: httpTimeout}}, nil
 	})
+}
+
+// TestAuthProxy: a reverse proxy that authenticates people (oauth2-proxy
+// in front of the UI, as Grafana's "Forward OAuth identity" reaches it)
+// names the user in a header, which scry believes only from the proxy's
+// addresses, with the scopes the proxy's entry gives.
+func TestAuthProxy(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "auth.yaml")
+	if err := os.WriteFile(path, []byte(`
+proxies:
+  - name: oauth2-proxy
+    cidrs: [127.0.0.0/8, "::1/128"]
+    user_header: X-Forwarded-Email
+    tenants: ["*"]
+    scopes: [read]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startScry(t, "--auth-file="+path)
+	do := func(method, url string, hdr ...string) int {
+		t.Helper()
+		req, err := http.NewRequest(method, url, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	services := "http://" + s.Query + "/api/services"
+	if got := do("GET", services, "X-Forwarded-Email", "alice@example.com", "Authorization", "Bearer eyJ-an-oauth-token"); got != http.StatusOK {
+		t.Errorf("UI API through the proxy with its user header: %d, want 200", got)
+	}
+	if got := do("GET", services); got != http.StatusUnauthorized {
+		t.Errorf("UI API from the proxy's address without the header: %d, want 401", got)
+	}
+	if got := do("POST", "http://"+s.OTLPHTTP+"/v1/traces", "X-Forwarded-Email", "alice@example.com"); got != http.StatusForbidden {
+		t.Errorf("intake with the proxy's user (scope read): %d, want 403", got)
+	}
 }

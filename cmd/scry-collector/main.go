@@ -30,6 +30,7 @@ func main() {
 	var (
 		store       = wiring.DefaultStoreFlags()
 		intake      = wiring.DefaultIntakeFlags()
+		lim         = wiring.DefaultLimitsFlags()
 		storageAddr string
 		adminAddr   string
 		listenTLS   = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.Storage, tlsconf.Admin).WithTenancy()
@@ -46,6 +47,11 @@ func main() {
 			if err != nil {
 				return err
 			}
+			ov, err := lim.Build(tel)
+			if err != nil {
+				return err
+			}
+			store.Limits, intake.Limits = ov, ov
 			srvTLS, err := listenTLS.Build(tel)
 			if err != nil {
 				return err
@@ -73,6 +79,7 @@ func main() {
 	}
 	store.Add(cmd.Flags())
 	intake.Add(cmd.Flags())
+	lim.Add(cmd.Flags())
 	cmd.Flags().StringVar(&storageAddr, "storage-addr", wiring.DefaultStorageAddr, "listen address of the store's read API (gRPC) for scry-query")
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14270")
 	listenTLS.Add(cmd.Flags())

@@ -23,6 +23,7 @@ func main() {
 	var (
 		rem       = wiring.DefaultRemoteFlags()
 		qry       = wiring.DefaultQueryFlags()
+		lim       = wiring.DefaultLimitsFlags()
 		adminAddr string
 		listenTLS = tlsconf.NewServerFlags(tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin).WithTenancy()
 	)
@@ -39,6 +40,11 @@ func main() {
 			if err != nil {
 				return err
 			}
+			ov, err := lim.Build(tel)
+			if err != nil {
+				return err
+			}
+			qry.Limits = ov
 			srvTLS, err := listenTLS.Build(tel)
 			if err != nil {
 				return err
@@ -74,6 +80,7 @@ func main() {
 	}
 	rem.Add(cmd.Flags())
 	qry.Add(cmd.Flags())
+	lim.Add(cmd.Flags())
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:16687")
 	listenTLS.Add(cmd.Flags())
 	cli.AddConfigFlags(cmd)

@@ -38,6 +38,7 @@ func command() *cobra.Command {
 		store     = wiring.DefaultStoreFlags()
 		intake    = wiring.DefaultIntakeFlags()
 		qry       = wiring.DefaultQueryFlags()
+		lim       = wiring.DefaultLimitsFlags()
 		adminAddr string
 		listenTLS = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin).WithTenancy()
 	)
@@ -53,6 +54,11 @@ func command() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ov, err := lim.Build(tel)
+			if err != nil {
+				return err
+			}
+			store.Limits, intake.Limits, qry.Limits = ov, ov, ov
 			srvTLS, err := listenTLS.Build(tel)
 			if err != nil {
 				return err
@@ -116,6 +122,7 @@ func command() *cobra.Command {
 	store.Add(cmd.Flags())
 	intake.Add(cmd.Flags())
 	qry.Add(cmd.Flags())
+	lim.Add(cmd.Flags())
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14269")
 	listenTLS.Add(cmd.Flags())
 	cli.AddConfigFlags(cmd)

@@ -158,6 +158,13 @@ func (r *Receiver) status(ctx context.Context, err error) error {
 	switch collector.Classify(err) {
 	case collector.KindTooLarge:
 		return status.Error(codes.ResourceExhausted, err.Error())
+	case collector.KindRateLimited:
+		// RESOURCE_EXHAUSTED with RetryInfo is retryable for OTLP clients.
+		st := status.New(codes.ResourceExhausted, err.Error())
+		if withInfo, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(collector.RetryAfterOf(err, r.cfg.RetryAfter))}); derr == nil {
+			st = withInfo
+		}
+		return st.Err()
 	case collector.KindInvalid:
 		r.logger.Debug("otlp grpc export rejected", "error", err)
 		return status.Error(codes.InvalidArgument, err.Error())

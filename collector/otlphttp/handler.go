@@ -79,6 +79,9 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 		switch collector.Classify(err) {
 		case collector.KindTooLarge:
 			r.writeError(w, enc, http.StatusRequestEntityTooLarge, err.Error())
+		case collector.KindRateLimited:
+			w.Header().Set("Retry-After", httpintake.RetryAfter(collector.RetryAfterOf(err, r.base.Settings.RetryAfter)))
+			r.writeError(w, enc, http.StatusTooManyRequests, err.Error())
 		case collector.KindInvalid:
 			r.base.Logger.Debug("otlp http export rejected", "error", err)
 			r.writeError(w, enc, http.StatusBadRequest, err.Error())
@@ -124,7 +127,7 @@ func grpcCode(httpCode int) codes.Code {
 	switch httpCode {
 	case http.StatusBadRequest:
 		return codes.InvalidArgument
-	case http.StatusRequestEntityTooLarge:
+	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
 		return codes.ResourceExhausted
 	case http.StatusServiceUnavailable:
 		return codes.Unavailable

@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -219,7 +221,7 @@ func TestValidation(t *testing.T) {
 		what, file string
 		want       []string // in the error
 	}{
-		{"empty", "", []string{"holds no tokens, users or certs"}},
+		{"empty", "", []string{"holds no tokens, users, certs or proxies"}},
 		{"unknown key", "tokens: []\nusers: []\ngroups: []\n", []string{"groups"}},
 		{"unknown scope", "tokens:\n- name: app\n  sha256: " + good + "\n  tenants: [a]\n  scopes: [wirte]\n", []string{`tokens[0] ("app")`, `unknown scope "wirte"`}},
 		{"no scopes", "tokens:\n- sha256: " + good + "\n  tenants: [a]\n", []string{"tokens[0]", "no scopes"}},
@@ -365,4 +367,84 @@ func FuzzAuthenticate(f *testing.F) {
 			t.Fatalf("%q accepted as %v", h, id)
 		}
 	})
+}
+
+func TestProxies(t *testing.T) {
+	content := `
+tokens:
+  - name: app
+    sha256: ` + hashToken("app-token") + `
+    tenants: [team-a]
+    scopes: [write]
+proxies:
+  - name: oauth2-proxy
+    cidrs: [127.0.0.1/32, "::1/128"]
+    user_header: x-forwarded-email
+    tenants: ["*"]
+    scopes: [read]
+`
+	a, _ := newAuth(t, content, nil, nil)
+	header := func(kv ...string) func(string) string {
+		return func(name string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if http.CanonicalHeaderKey(kv[i]) == http.CanonicalHeaderKey(name) {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	local, far := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("192.0.2.7")
+	id, r := a.Authenticate(Credentials{Remote: local, Header: header("X-Forwarded-Email", "alice@example.com"),
+		Authorization: "Bearer an-oauth-token-scry-does-not-know"})
+	if r != "" || id == nil || id.Kind != "proxy user" || id.Name != "alice@example.com" || !id.Has(Read) || id.Has(Write) {
+		t.Errorf("through the proxy: %v, %q; want proxy user alice@example.com with read", id, r)
+	}
+	if id, r := a.Authenticate(Credentials{Remote: far, Header: header("X-Forwarded-Email", "alice@example.com")}); id != nil || r != Missing {
+		t.Errorf("the header from an address the proxy entry does not name: %v, %q; want not believed (missing)", id, r)
+	}
+	if id, r := a.Authenticate(Credentials{Remote: far, Header: header("X-Forwarded-Email", "mallory"), Authorization: "Bearer app-token"}); id == nil || id.Name != "app" || r != "" {
+		t.Errorf("an untrusted header beside a token: %v, %q; want the token's identity", id, r)
+	}
+	if id, r := a.Authenticate(Credentials{Remote: netip.MustParseAddr("::ffff:127.0.0.1"), Header: header("X-Forwarded-Email", "bob")}); id == nil || id.Name != "bob" || r != "" {
+		t.Errorf("IPv4 in IPv6 from the proxy: %v, %q", id, r)
+	}
+	if id, r := a.Authenticate(Credentials{Remote: local, Header: header("X-Forwarded-Email", "eve\r\nx")}); id != nil || r != Bad {
+		t.Errorf("a user with control characters: %v, %q; want bad", id, r)
+	}
+	if id, r := a.Authenticate(Credentials{Remote: local, Header: header()}); id != nil || r != Missing {
+		t.Errorf("from the proxy without the header: %v, %q; want missing", id, r)
+	}
+	for name, bad := range map[string]string{
+		"no header": "proxies:\n  - cidrs: [127.0.0.1/32]\n    tenants: ['*']\n    scopes: [read]\n",
+		"no origin": "proxies:\n  - user_header: X-User\n    tenants: ['*']\n    scopes: [read]\n",
+		"bad cidr":  "proxies:\n  - cidrs: [localhost]\n    user_header: X-User\n    tenants: ['*']\n    scopes: [read]\n",
+		"authz hdr": "proxies:\n  - cidrs: [127.0.0.1/32]\n    user_header: Authorization\n    tenants: ['*']\n    scopes: [read]\n",
+		"no scopes": "proxies:\n  - cidrs: [127.0.0.1/32]\n    user_header: X-User\n    tenants: ['*']\n",
+	} {
+		if _, err := parse([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted %q", name, bad)
+		}
+	}
+}
+
+// TestPasswordFloodBounded: with every bcrypt slot taken, a basic-auth
+// request waits a bounded time and is told it was busy, rather than
+// queueing behind a flood of attempts.
+func TestPasswordFloodBounded(t *testing.T) {
+	a, _ := newAuth(t, sampleFile(t), nil, nil)
+	a.slotWait = 20 * time.Millisecond
+	for range cap(a.bcrypts) {
+		a.bcrypts <- struct{}{}
+	}
+	id, r := a.Authenticate(Credentials{Authorization: basicAuth("alice", "wonderland")})
+	if id != nil || r != Busy {
+		t.Errorf("with every slot taken: %v, %q; want busy", id, r)
+	}
+	for range cap(a.bcrypts) {
+		<-a.bcrypts
+	}
+	if id, r := a.Authenticate(Credentials{Authorization: basicAuth("alice", "wonderland")}); id == nil || r != "" {
+		t.Errorf("with slots free: %v, %q; want alice", id, r)
+	}
 }

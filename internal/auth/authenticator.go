@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -60,6 +61,7 @@ type Authenticator struct {
 	failures *prometheus.CounterVec
 	cacheKey []byte        // HMAC key of the cache of verified passwords
 	bcrypts  chan struct{} // bounds the bcrypt comparisons run at once
+	slotWait time.Duration // bcryptWait; tests shorten it
 
 	cur     atomic.Pointer[state]
 	checked atomic.Int64 // Unix ns of the last look at the file
@@ -94,7 +96,7 @@ func New(cfg Config, tel telemetry.Settings) (*Authenticator, error) {
 	tel = tel.Complete()
 	a := &Authenticator{
 		file: cfg.File, interval: cfg.ReloadInterval, clock: tel.Clock, logger: tel.Logger,
-		cacheKey: make([]byte, 32), bcrypts: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		cacheKey: make([]byte, 32), bcrypts: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)), slotWait: bcryptWait,
 	}
 	_, _ = rand.Read(a.cacheKey)
 	st, err := a.load(nil)
@@ -105,7 +107,7 @@ func New(cfg Config, tel telemetry.Settings) (*Authenticator, error) {
 	a.checked.Store(a.clock.Now().UnixNano())
 	a.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "scry_auth_failures_total",
-		Help: "Requests refused by authentication, by listener and reason: missing (no credential), bad (a credential the auth file does not accept), forbidden (a valid credential without the listener's scope).",
+		Help: "Requests refused by authentication, by listener and reason: missing (no credential), bad (a credential the auth file does not accept), forbidden (a valid credential without the listener's scope), busy (a password not checked: every bcrypt slot stayed taken for a second; answered 503 / UNAVAILABLE).",
 	}, []string{"listener", "reason"})
 	if err := tel.Registerer.Register(a.failures); err != nil {
 		return nil, fmt.Errorf("cannot register auth metrics: %w", err)
@@ -186,7 +188,17 @@ const (
 	Missing   Reason = "missing"   // no credential the auth file could know
 	Bad       Reason = "bad"       // a credential it does not accept
 	Forbidden Reason = "forbidden" // a valid one without the scope needed
+	// Busy: a password could not be checked because as many bcrypt
+	// comparisons as there are slots waited longer than bcryptWait (a
+	// flood of basic-auth attempts); the client may retry.
+	Busy Reason = "busy"
 )
+
+// bcryptWait bounds how long a basic-auth request waits for a bcrypt slot:
+// a comparison takes tens of milliseconds, so a second is a queue of tens
+// of attempts per slot; past it the request is told to retry rather than
+// pile up goroutines behind a flood.
+const bcryptWait = time.Second
 
 // Credentials are what a request presents.
 type Credentials struct {
@@ -195,7 +207,15 @@ type Credentials struct {
 	Authorization string
 	// Cert is the client's verified leaf certificate, if any.
 	Cert *x509.Certificate
+	// Remote is the address the request came from, if known.
+	Remote netip.Addr
+	// Header returns the value of a request header (gRPC metadata), for
+	// the user header of a trusted proxy; nil: none.
+	Header func(name string) string
 }
+
+// maxProxyUser bounds the user name a proxy may send.
+const maxProxyUser = 256
 
 // Authenticate returns who c is, or why it cannot say. An Authorization
 // given decides (a bad one is refused even with a certificate the file
@@ -206,6 +226,29 @@ func (a *Authenticator) Authenticate(c Credentials) (*Identity, Reason) {
 		return nil, ""
 	}
 	st := a.current()
+	var ci *certInfo
+	if c.Cert != nil {
+		ci = &certInfo{commonName: c.Cert.Subject.CommonName, dn: c.Cert.Subject.String(), dnsNames: c.Cert.DNSNames}
+		for _, u := range c.Cert.URIs {
+			ci.uris = append(ci.uris, u.String())
+		}
+	}
+	// A trusted proxy's user decides: the proxy authenticated them, and
+	// what it forwards in Authorization (an OAuth token of the user's) is
+	// not for Scry to check.
+	if c.Header != nil {
+		for i := range st.c.proxies {
+			p := &st.c.proxies[i]
+			u := c.Header(p.header)
+			if u == "" || !p.trusts(ci, c.Remote) {
+				continue
+			}
+			if len(u) > maxProxyUser || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				return nil, Bad
+			}
+			return &Identity{Kind: "proxy user", Name: u, Tenants: p.id.Tenants, Scopes: p.id.Scopes}, ""
+		}
+	}
 	if h := strings.TrimSpace(c.Authorization); h != "" {
 		scheme, rest, _ := strings.Cut(h, " ")
 		rest = strings.TrimSpace(rest)
@@ -215,17 +258,17 @@ func (a *Authenticator) Authenticate(c Credentials) (*Identity, Reason) {
 				return id, ""
 			}
 		case strings.EqualFold(scheme, "Basic") && rest != "":
-			if id := a.basic(st, rest); id != nil {
+			id, busy := a.basic(st, rest)
+			if busy {
+				return nil, Busy
+			}
+			if id != nil {
 				return id, ""
 			}
 		}
 		return nil, Bad
 	}
-	if c.Cert != nil {
-		ci := &certInfo{commonName: c.Cert.Subject.CommonName, dn: c.Cert.Subject.String(), dnsNames: c.Cert.DNSNames}
-		for _, u := range c.Cert.URIs {
-			ci.uris = append(ci.uris, u.String())
-		}
+	if ci != nil {
 		for _, e := range st.c.certs {
 			if e.match(ci) {
 				return e.id, ""
@@ -252,16 +295,17 @@ func (c *compiled) token(tok string) *Identity {
 // unknown user takes as long as a wrong password.
 var dummyHash = []byte("$2a$10$Oeu7v9lcybTs4c0PKryLk.RDssxM1G1UHnbSNq.ldEAe4hvA5Tq3G")
 
-// basic checks a basic-auth credential (base64 of user:password).
-func (a *Authenticator) basic(st *state, b64 string) *Identity {
+// basic checks a basic-auth credential (base64 of user:password); busy
+// when no bcrypt slot came free within bcryptWait.
+func (a *Authenticator) basic(st *state, b64 string) (id *Identity, busy bool) {
 	// Go's decoder skips CR and LF; a credential has one spelling.
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || strings.ContainsAny(b64, "\r\n") {
-		return nil
+		return nil, false
 	}
 	name, pass, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return nil
+		return nil, false
 	}
 	mac := hmac.New(sha256.New, a.cacheKey)
 	mac.Write([]byte(name))
@@ -271,23 +315,29 @@ func (a *Authenticator) basic(st *state, b64 string) *Identity {
 	u := st.c.users[name]
 	if u != nil {
 		if v, ok := st.verified.Load(name); ok && hmac.Equal(v.([]byte), sum) {
-			return u.id
+			return u.id, false
 		}
 	}
-	a.bcrypts <- struct{}{}
+	wait := time.NewTimer(a.slotWait)
+	defer wait.Stop()
+	select {
+	case a.bcrypts <- struct{}{}:
+	case <-wait.C:
+		return nil, true
+	}
 	defer func() { <-a.bcrypts }()
 	if u == nil {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
-		return nil
+		return nil, false
 	}
 	if v, ok := st.verified.Load(name); ok && hmac.Equal(v.([]byte), sum) {
-		return u.id // verified by another request while this one waited
+		return u.id, false // verified by another request while this one waited
 	}
 	if bcrypt.CompareHashAndPassword(u.hash, []byte(pass)) != nil {
-		return nil
+		return nil, false
 	}
 	st.verified.Store(name, sum)
-	return u.id
+	return u.id, false
 }
 
 // failed counts a refusal.

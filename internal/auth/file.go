@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -42,6 +44,26 @@ type File struct {
 	Users []UserEntry `json:"users"`
 	// Certs are client certificates (of a listener with mutual TLS).
 	Certs []CertEntry `json:"certs"`
+	// Proxies are reverse proxies that authenticate people themselves
+	// (oauth2-proxy, Pomerium, an ingress with OIDC) and name the user in a
+	// header.
+	Proxies []ProxyEntry `json:"proxies"`
+}
+
+// ProxyEntry is a reverse proxy trusted to name the user of a request in
+// UserHeader. It is known by its client certificate (Subject, as in
+// CertEntry; the listener needs mutual TLS) or by the addresses it
+// connects from (CIDRs, e.g. 127.0.0.1/32 for a sidecar); a request from
+// anywhere else that carries the header is not believed. Every user it
+// names gets its tenants and scopes.
+type ProxyEntry struct {
+	// Name names the proxy in logs and answers; default "proxies[<i>]".
+	Name       string   `json:"name"`
+	Subject    string   `json:"subject"`
+	CIDRs      []string `json:"cidrs"`
+	UserHeader string   `json:"user_header"`
+	Tenants    []string `json:"tenants"`
+	Scopes     []Scope  `json:"scopes"`
 }
 
 // TokenEntry is a bearer token, stored as its hex SHA-256.
@@ -73,10 +95,11 @@ type CertEntry struct {
 
 // Identity is who a request was accepted as.
 type Identity struct {
-	// Kind is "token", "user" or "cert".
+	// Kind is "token", "user", "cert" or, for a user a proxy named,
+	// "proxy user".
 	Kind string
 	// Name is the token's name, the user's name or the certificate
-	// subject of the entry: never a secret.
+	// subject of the entry, or the user a proxy named: never a secret.
 	Name string
 	// Tenants are the tenants the credential may use; AnyTenant: all.
 	Tenants []string
@@ -97,9 +120,34 @@ func (id *Identity) String() string { return fmt.Sprintf("%s %q", id.Kind, id.Na
 
 // compiled is a parsed, validated auth file.
 type compiled struct {
-	tokens []token
-	users  map[string]*user
-	certs  []cert
+	tokens  []token
+	users   map[string]*user
+	certs   []cert
+	proxies []proxy
+}
+
+type proxy struct {
+	name   string
+	match  func(c *certInfo) bool // nil: not known by a certificate
+	nets   []netip.Prefix
+	header string // canonical
+	id     *Identity
+}
+
+// trusts reports whether p is the proxy a request came through.
+func (p *proxy) trusts(ci *certInfo, remote netip.Addr) bool {
+	if p.match != nil && ci != nil && p.match(ci) {
+		return true
+	}
+	if remote.IsValid() {
+		remote = remote.Unmap()
+		for _, n := range p.nets {
+			if n.Contains(remote) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type token struct {
@@ -125,8 +173,8 @@ func parse(raw []byte) (*compiled, error) {
 	if err := yaml.UnmarshalStrict(raw, &f); err != nil {
 		return nil, fmt.Errorf("cannot parse: %w", err)
 	}
-	if len(f.Tokens)+len(f.Users)+len(f.Certs) == 0 {
-		return nil, errors.New("holds no tokens, users or certs: nothing could be let in (remove --auth-file to require no credential)")
+	if len(f.Tokens)+len(f.Users)+len(f.Certs)+len(f.Proxies) == 0 {
+		return nil, errors.New("holds no tokens, users, certs or proxies: nothing could be let in (remove --auth-file to require no credential)")
 	}
 	c := &compiled{users: map[string]*user{}}
 	var errs []error
@@ -191,6 +239,41 @@ func parse(raw []byte) (*compiled, error) {
 			continue
 		}
 		c.certs = append(c.certs, cert{match: m, id: id})
+	}
+	for i, e := range f.Proxies {
+		name := e.Name
+		if name == "" {
+			name = fmt.Sprintf("proxies[%d]", i)
+		}
+		where := fmt.Sprintf("proxies[%d] %q", i, name)
+		id, err := identity("proxy", name, e.Tenants, e.Scopes)
+		p := proxy{name: name, header: textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(e.UserHeader)), id: id}
+		if p.header == "" || strings.ContainsAny(p.header, " :\r\n") {
+			err = errors.Join(err, errors.New("user_header must name the header the proxy sets to the user, e.g. X-Forwarded-Email"))
+		} else if p.header == "Authorization" {
+			err = errors.Join(err, errors.New("user_header cannot be Authorization"))
+		}
+		if e.Subject == "" && len(e.CIDRs) == 0 {
+			err = errors.Join(err, errors.New("neither subject nor cidrs: say how the proxy is known, by its client certificate or the addresses it connects from"))
+		}
+		if e.Subject != "" {
+			m, merr := subjectMatcher(e.Subject)
+			err = errors.Join(err, merr)
+			p.match = m
+		}
+		for _, cidr := range e.CIDRs {
+			n, perr := netip.ParsePrefix(strings.TrimSpace(cidr))
+			if perr != nil {
+				err = errors.Join(err, fmt.Errorf("cidrs: %q is not an address range such as 10.0.0.0/8 or 127.0.0.1/32", cidr))
+				continue
+			}
+			p.nets = append(p.nets, n.Masked())
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			continue
+		}
+		c.proxies = append(c.proxies, p)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

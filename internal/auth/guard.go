@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -75,6 +76,8 @@ func (g *Guard) check(route string, c Credentials, remote string) (*Identity, *r
 	switch {
 	case reason == Missing:
 		r = &refusal{Missing, "authentication required: send Authorization: Bearer <token>, or basic auth (user and password), or a client certificate the auth file names"}
+	case reason == Busy:
+		r = &refusal{Busy, "too many password checks under way; retry in a second"}
 	case reason == Bad:
 		r = &refusal{Bad, "the credential was not accepted"}
 	case !slices.ContainsFunc(need, id.Has):
@@ -109,11 +112,19 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := Credentials{Authorization: r.Header.Get("Authorization")}
+		c := Credentials{Authorization: r.Header.Get("Authorization"), Header: r.Header.Get}
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			c.Remote = ap.Addr()
+		}
 		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
 			c.Cert = r.TLS.VerifiedChains[0][0]
 		}
 		id, ref := g.check(r.URL.Path, c, r.RemoteAddr)
+		if ref != nil && ref.reason == Busy {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, ref.msg, http.StatusServiceUnavailable)
+			return
+		}
 		if ref != nil {
 			code := http.StatusForbidden
 			if ref.reason != Forbidden {
@@ -139,11 +150,20 @@ func (g *Guard) grpcCheck(ctx context.Context, method string) (context.Context, 
 		if v := md.Get("authorization"); len(v) > 0 {
 			c.Authorization = v[0]
 		}
+		c.Header = func(name string) string {
+			if v := md.Get(name); len(v) > 0 {
+				return v[0]
+			}
+			return ""
+		}
 	}
 	remote := ""
 	if p, ok := peer.FromContext(ctx); ok {
 		if p.Addr != nil {
 			remote = p.Addr.String()
+			if ap, err := netip.ParseAddrPort(remote); err == nil {
+				c.Remote = ap.Addr()
+			}
 		}
 		if info, ok := p.AuthInfo.(credentials.TLSInfo); ok {
 			c.Cert = verifiedLeaf(info.State.VerifiedChains)
@@ -152,7 +172,11 @@ func (g *Guard) grpcCheck(ctx context.Context, method string) (context.Context, 
 	id, ref := g.check(method, c, remote)
 	if ref != nil {
 		code := codes.PermissionDenied
-		if ref.reason != Forbidden {
+		switch ref.reason {
+		case Busy:
+			code = codes.Unavailable
+		case Forbidden:
+		default:
 			code = codes.Unauthenticated
 		}
 		return nil, status.Error(code, ref.msg)

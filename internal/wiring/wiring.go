@@ -26,6 +26,7 @@ import (
 	"github.com/scrytrace/scry/internal/bytesize"
 	"github.com/scrytrace/scry/internal/grpcserver"
 	"github.com/scrytrace/scry/internal/httpserver"
+	"github.com/scrytrace/scry/internal/limits"
 	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/query"
@@ -44,6 +45,8 @@ const DefaultDataDir = "scry-data"
 // write into it.
 type StoreFlags struct {
 	Badger badger.Config
+	// Limits, if set (LimitsFlags.Build), give tenants retentions of their own.
+	Limits *limits.Overrides
 }
 
 // DefaultStoreFlags returns badger.DefaultConfig with Dir DefaultDataDir.
@@ -75,7 +78,29 @@ func (f *StoreFlags) Add(fs *pflag.FlagSet) {
 // metrics on tel's registry. The caller makes the process's readiness
 // depend on s.DiskFull (admin.Server.AddCheck).
 func (f *StoreFlags) NewStore(tel telemetry.Settings) (*badger.Store, error) {
-	return badger.New(f.Badger, tel.For("store"))
+	cfg := f.Badger
+	if f.Limits != nil {
+		cfg.TenantRetention = f.Limits.Retention
+	}
+	return badger.New(cfg, tel.For("store"))
+}
+
+// LimitsFlags configure the per-tenant limits (--limits-file).
+type LimitsFlags struct {
+	Limits limits.Config
+}
+
+// DefaultLimitsFlags returns limits.DefaultConfig.
+func DefaultLimitsFlags() LimitsFlags { return LimitsFlags{Limits: limits.DefaultConfig()} }
+
+// Add registers the flags on fs.
+func (f *LimitsFlags) Add(fs *pflag.FlagSet) { f.Limits.AddFlags(fs) }
+
+// Build reads the limits file, or returns nil without one. The caller
+// hands the result to the parts that apply limits: StoreFlags.Limits
+// (retention), IntakeFlags.Limits and QueryFlags.Limits.
+func (f *LimitsFlags) Build(tel telemetry.Settings) (*limits.Overrides, error) {
+	return limits.New(f.Limits, tel.For("limits"))
 }
 
 // IntakeFlags configure the queue, the receivers (OTLP, Jaeger HTTP,
@@ -93,6 +118,9 @@ type IntakeFlags struct {
 	// MaxRequestBytes and MaxSpansPerRequest are the limits of every
 	// receiver, copied into each one's Config by BuildIntake.
 	MaxRequestBytes, MaxSpansPerRequest int
+	// Limits, if set (LimitsFlags.Build), are the per-tenant limits every
+	// request passes before the queue.
+	Limits *limits.Overrides
 }
 
 // DefaultIntakeFlags returns every part's DefaultConfig.
@@ -142,7 +170,10 @@ type Intake struct {
 	UDP        *jaegerudp.Server    // nil when both UDP listeners are off
 	Zipkin     *zipkin.Receiver     // nil when turned off
 	Sampling   *sampling.Provider   // served by JaegerHTTP
-	Parts      []app.Named          // in start order
+	// Consumer is what the receivers hand requests to: the queue, behind
+	// the tenants' limits when there are some.
+	Consumer collector.Consumer
+	Parts    []app.Named // in start order
 }
 
 // BuildIntake constructs the queue and the receivers (nothing is started),
@@ -161,16 +192,22 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, srvTLS *tlsconf.Servers, tel
 		return nil, fmt.Errorf("cannot register intake metrics: %w", err)
 	}
 	in := &Intake{Queue: q, Parts: []app.Named{{Name: "queue", Part: q}}}
+	in.Consumer = q
+	if f.Limits != nil {
+		if in.Consumer, err = collector.NewLimited(q, f.Limits, tel.For("limits")); err != nil {
+			return nil, err
+		}
+	}
 	if c := f.OTLPGRPC; c.Addr != "" {
 		c.MaxRequestBytes, c.MaxSpansPerRequest, c.TLS = f.MaxRequestBytes, f.MaxSpansPerRequest, srvTLS.For(tlsconf.OTLPGRPC)
-		if in.GRPC, err = otlpgrpc.New(c, q, m, tel.For("otlp-grpc")); err != nil {
+		if in.GRPC, err = otlpgrpc.New(c, in.Consumer, m, tel.For("otlp-grpc")); err != nil {
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "OTLP/gRPC receiver", Part: in.GRPC})
 	}
 	if c := f.OTLPHTTP; c.Addr != "" {
 		c.MaxRequestBytes, c.MaxSpansPerRequest, c.TLS = f.MaxRequestBytes, f.MaxSpansPerRequest, srvTLS.For(tlsconf.OTLPHTTP)
-		if in.HTTP, err = otlphttp.New(c, q, m, tel.For("otlp-http")); err != nil {
+		if in.HTTP, err = otlphttp.New(c, in.Consumer, m, tel.For("otlp-http")); err != nil {
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "OTLP/HTTP receiver", Part: in.HTTP})
@@ -181,7 +218,7 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, srvTLS *tlsconf.Servers, tel
 	in.Parts = append(in.Parts, app.Named{Name: "sampling strategies", Part: in.Sampling})
 	if c := f.JaegerHTTP; c.Addr != "" {
 		c.MaxRequestBytes, c.MaxSpansPerRequest, c.TLS = f.MaxRequestBytes, f.MaxSpansPerRequest, srvTLS.For(tlsconf.JaegerHTTP)
-		if in.JaegerHTTP, err = jaegerhttp.New(c, q, m, in.Sampling.Handler(), tel.For("jaeger-http")); err != nil {
+		if in.JaegerHTTP, err = jaegerhttp.New(c, in.Consumer, m, in.Sampling.Handler(), tel.For("jaeger-http")); err != nil {
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "Jaeger HTTP receiver", Part: in.JaegerHTTP})
@@ -201,7 +238,7 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, srvTLS *tlsconf.Servers, tel
 	}
 	if c := f.Zipkin; c.Addr != "" {
 		c.MaxRequestBytes, c.MaxSpansPerRequest, c.TLS = f.MaxRequestBytes, f.MaxSpansPerRequest, srvTLS.For(tlsconf.Zipkin)
-		if in.Zipkin, err = zipkin.New(c, q, m, tel.For("zipkin")); err != nil {
+		if in.Zipkin, err = zipkin.New(c, in.Consumer, m, tel.For("zipkin")); err != nil {
 			return nil, err
 		}
 		in.Parts = append(in.Parts, app.Named{Name: "Zipkin receiver", Part: in.Zipkin})
@@ -217,7 +254,7 @@ const udpMaxInFlight = jaegerudp.DefaultMaxInFlight
 // to the queue through a ConsumerSink, which never makes the UDP workers
 // wait for a commit.
 func (f *IntakeFlags) buildUDP(in *Intake, m *collector.Metrics, tel telemetry.Settings) error {
-	sink, err := jaegerudp.NewConsumerSink(in.Queue, m, udpMaxInFlight, tel)
+	sink, err := jaegerudp.NewConsumerSink(in.Consumer, m, udpMaxInFlight, tel)
 	if err != nil {
 		return err
 	}
@@ -246,6 +283,8 @@ type QueryFlags struct {
 	HTTPAddr  string
 	TempoAddr string // "" (the default): no Tempo API listener of its own
 	Query     query.Config
+	// Limits, if set (LimitsFlags.Build), bound each tenant's searches.
+	Limits *limits.Overrides
 }
 
 // DefaultQueryFlags returns DefaultQueryHTTPAddr and query.DefaultConfig.
@@ -268,7 +307,7 @@ func (f *QueryFlags) BuildTempo(r storage.Reader, l *tlsconf.Listener, tel telem
 		return nil, nil
 	}
 	tel = tel.For("tempo")
-	h, err := query.NewTempoHandler(f.Query, r, tel)
+	h, err := query.NewTempoHandler(f.Query, limits.NewReader(r, f.Limits, tel.Clock), tel)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +328,7 @@ func (f *QueryFlags) BuildQuery(r storage.Reader, l *tlsconf.Listener, tel telem
 	tel = tel.For("query")
 	cfg := f.Query
 	cfg.UI = ui.Handler(cfg.BasePath)
-	h, err := query.NewHandler(cfg, r, tel)
+	h, err := query.NewHandler(cfg, limits.NewReader(r, f.Limits, tel.Clock), tel)
 	if err != nil {
 		return nil, err
 	}

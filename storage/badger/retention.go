@@ -138,6 +138,18 @@ func (c *Config) keepsSlow() bool {
 }
 func (c *Config) keepsKinds() bool { return c.keepsErrors() || c.keepsSlow() }
 
+// retentionOf is how long this Store's buckets of class are kept: its
+// tenant's retention (Config.TenantRetention) for normal buckets.
+func (s *Store) retentionOf(class uint8) time.Duration {
+	r := s.cfg.retentionOf(class)
+	if class == classNormal && s.cfg.TenantRetention != nil {
+		if t := s.cfg.TenantRetention(s.tenant); t > 0 {
+			r = t
+		}
+	}
+	return r
+}
+
 // retentionOf is how long the buckets of class are kept.
 func (c *Config) retentionOf(class uint8) time.Duration {
 	switch {

@@ -75,6 +75,13 @@ type Config struct {
 	// Data older than Retention plus one bucket width (Retention/12, at least
 	// one second) is deleted from disk. Default 72h.
 	Retention time.Duration
+	// TenantRetention, if set, returns how long a tenant's spans are kept
+	// instead of Retention ("" is the default tenant; 0: Retention). It is
+	// asked at every upkeep and read, so a change applies at once. Buckets
+	// stay Retention/12 wide, so a tenant's spans live between its
+	// retention and that plus one bucket; kept kinds (RetentionErrors,
+	// RetentionSlow) are not changed by it.
+	TenantRetention func(tenant string) time.Duration
 	// RetentionSize is the most bytes the data folder should take (as
 	// DiskSize counts them); past it the oldest buckets are dropped,
 	// whatever their age, but never the newest or current one. Zero: no
@@ -705,7 +712,7 @@ func (s *Store) ageCutoffs() [numClasses]uint64 {
 	now := s.clock.Now()
 	var out [numClasses]uint64
 	for c := range out {
-		out[c] = uint64(max(now.Add(-s.cfg.retentionOf(uint8(c))).Unix(), 0))
+		out[c] = uint64(max(now.Add(-s.retentionOf(uint8(c))).Unix(), 0))
 	}
 	return out
 }

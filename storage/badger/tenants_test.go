@@ -203,3 +203,40 @@ func TestTenantRetention(t *testing.T) {
 		t.Errorf("GetTrace past retention: %v, want ErrTraceNotFound", err)
 	}
 }
+
+// TestTenantRetentionOwn: Config.TenantRetention gives a tenant a
+// retention of its own; another tenant keeps the store's.
+func TestTenantRetentionOwn(t *testing.T) {
+	clock := newFakeClock(time.Unix(1_800_000_000, 0))
+	cfg := DefaultConfig() // 72h: 6h buckets
+	cfg.Dir, cfg.NoSync = t.TempDir(), true
+	cfg.TenantRetention = func(tenant string) time.Duration {
+		if tenant == "short" {
+			return time.Hour
+		}
+		return 0
+	}
+	s, err := New(cfg, telemetry.Settings{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Start(t, s)
+	ctx := context.Background()
+	short, long := storage.WithTenant(ctx, "short"), storage.WithTenant(ctx, "long")
+	spans := testSpans(20, "svc", clock.Now(), 1)
+	for _, tctx := range []context.Context{short, long} {
+		if err := s.WriteSpans(tctx, testSpans(20, "svc", clock.Now(), 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Add(8 * time.Hour) // past 1h plus a 6h bucket
+	if err := s.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetTrace(short, spans[0].TraceID, storage.TimeHint{}); !errors.Is(err, storage.ErrTraceNotFound) {
+		t.Errorf("tenant with 1h retention, 8h later: %v, want ErrTraceNotFound", err)
+	}
+	if got, err := s.GetTrace(long, spans[0].TraceID, storage.TimeHint{}); err != nil || len(got) != 10 {
+		t.Errorf("tenant with the store's 72h retention, 8h later: %d spans, %v", len(got), err)
+	}
+}

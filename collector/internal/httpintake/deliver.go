@@ -15,7 +15,8 @@ import (
 	"github.com/scrytrace/scry/collector"
 )
 
-// WriteError answers an error of collector.Deliver: 413 for a request over a limit, 400 for
+// WriteError answers an error of collector.Deliver: 413 for a request over a limit, 429 with
+// Retry-After for a tenant over its ingestion rate, 400 for
 // invalid spans, and otherwise (queue full, shutting down, storage failing,
 // the client gone) 503 with Retry-After of retryAfter rounded up to whole
 // seconds.
@@ -23,6 +24,9 @@ func WriteError(w http.ResponseWriter, err error, retryAfter time.Duration, logg
 	switch collector.Classify(err) {
 	case collector.KindTooLarge:
 		WriteText(w, http.StatusRequestEntityTooLarge, err.Error())
+	case collector.KindRateLimited:
+		w.Header().Set("Retry-After", RetryAfter(collector.RetryAfterOf(err, retryAfter)))
+		WriteText(w, http.StatusTooManyRequests, err.Error())
 	case collector.KindInvalid:
 		logger.Debug("spans rejected", "error", err)
 		WriteText(w, http.StatusBadRequest, err.Error())

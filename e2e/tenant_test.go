@@ -186,12 +186,53 @@ func TestTenants(t *testing.T) {
 		if status.Code(err) != codes.Unauthenticated {
 			t.Errorf("OTLP/gRPC export without a tenant: %v, want UNAUTHENTICATED", err)
 		}
+		for _, in := range []struct{ name, url, contentType, body string }{
+			{"OTLP/HTTP", "http://" + s.OTLPHTTP + "/v1/traces", "application/json", "{}"},
+			{"Jaeger HTTP", "http://" + s.JaegerHTTP + "/api/traces", "application/x-thrift", ""},
+			{"Zipkin", "http://" + s.Zipkin + "/api/v2/spans", "application/json", "[]"},
+		} {
+			req, _ := http.NewRequest(http.MethodPost, in.url, strings.NewReader(in.body))
+			req.Header.Set("Content-Type", in.contentType)
+			req.Header.Set("Authorization", "Bearer "+tenantWriter.Token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 401 {
+				t.Errorf("%s intake without a tenant: %d, want 401", in.name, resp.StatusCode)
+			}
+		}
 		// The UI's files and the sampling strategies are not per tenant.
 		if code, _ := tget(t, s.Query, "/", "Authorization", reader); code != 200 {
 			t.Errorf("GET / (the UI) without a tenant: %d, want 200", code)
 		}
 		if code, _ := tget(t, s.JaegerHTTP, "/api/sampling?service=x", "Authorization", "Bearer "+tenantWriter.Token); code != 200 {
 			t.Errorf("GET /api/sampling without a tenant: %d, want 200", code)
+		}
+	})
+
+	t.Run("Zipkin intake", func(t *testing.T) {
+		tid := hexID(newTraceID())
+		body := fmt.Sprintf(`[{"traceId":%q,"id":%q,"name":"zipkin-b","timestamp":%d,"duration":1000,"localEndpoint":{"serviceName":"zip"}}]`,
+			tid, hexID(newSpanID()), time.Now().UnixMicro())
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.Zipkin+"/api/v2/spans", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tenantWriter.Token)
+		req.Header.Set("X-Scope-OrgID", "team-b")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 202 {
+			t.Fatalf("Zipkin POST for team-b: %d, want 202", resp.StatusCode)
+		}
+		if code, body := tget(t, s.Query, "/api/traces/"+tid, "Authorization", reader, "x-tenant", "team-b"); code != 200 || !strings.Contains(body, "zipkin-b") {
+			t.Errorf("team-b reads its Zipkin trace: %d %.200s", code, body)
+		}
+		if code, _ := tget(t, s.Query, "/api/traces/"+tid, "Authorization", reader, "x-tenant", "team-a"); code != 404 {
+			t.Errorf("team-a reads team-b's Zipkin trace: %d, want 404", code)
 		}
 	})
 

@@ -91,15 +91,6 @@ func (a *Agent) spoolSpans(tenant string, spans []*model.Span) (*spool.Ref, erro
 // or ctx ends.
 func (a *Agent) replaySpool(ctx context.Context) {
 	st, err := a.spool.Replay(ctx, func(tenant string, payload []byte, ref *spool.Ref) error {
-		if tenant != "" {
-			if err := storage.ValidateTenant(tenant); err != nil {
-				// Its checksum held, so this is a bug or a hand-made file;
-				// sending it to another tenant is not an option.
-				a.logger.Error("a spool record names an invalid tenant; it is dropped", "bytes", len(payload), "err", err)
-				a.spool.Release(ref)
-				return nil
-			}
-		}
 		var td tracepb.TracesData
 		if err := proto.Unmarshal(payload, &td); err != nil {
 			// Its checksum held, so this is a bug or another format; how
@@ -111,6 +102,17 @@ func (a *Agent) replaySpool(ctx context.Context) {
 		spans, rejected := model.SpansFromOTLP(td.GetResourceSpans())
 		m := a.intake[transportSpool]
 		m.Received(len(spans) + len(rejected))
+		if tenant != "" {
+			if err := storage.ValidateTenant(tenant); err != nil {
+				// Its checksum held, so this is a bug or a hand-made file;
+				// sending its spans to another tenant is not an option.
+				a.logger.Error("a spool record names an invalid tenant; its spans are dropped", "spans", len(spans)+len(rejected), "err", err)
+				m.Rejected(collector.ReasonInvalid, len(spans)+len(rejected))
+				a.dropped(dropSpoolBad, len(spans)+len(rejected))
+				a.spool.Release(ref)
+				return nil
+			}
+		}
 		if len(rejected) > 0 {
 			m.Rejected(collector.ReasonInvalid, len(rejected))
 			a.dropped(dropSpoolBad, len(rejected))

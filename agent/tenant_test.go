@@ -365,20 +365,55 @@ func TestSpoolKeepsTenantsAcrossRestart(t *testing.T) {
 // writeV1Segment writes spans as a version 1 spool segment (SPOOL.md).
 func writeV1Segment(t testing.TB, dir string, rs []*tracepb.ResourceSpans) {
 	t.Helper()
+	writeSegment(t, dir, "0000000000000001.seg", "SCRYSPL1", nil, rs)
+}
+
+// writeSegment writes spans as one record of a spool segment with magic,
+// the record's body starting with prefix (a version 2 record's tenant).
+func writeSegment(t testing.TB, dir, name, magic string, prefix []byte, rs []*tracepb.ResourceSpans) {
+	t.Helper()
 	p, err := proto.Marshal(&tracepb.TracesData{ResourceSpans: rs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := []byte("SCRYSPL1")
+	p = append(prefix, p...)
+	b := []byte(magic)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(p, crc32.MakeTable(crc32.Castagnoli)))
 	b = append(b, p...)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "0000000000000001.seg"), b, 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o640); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestSpoolRecordOfInvalidTenantIsDropped(t *testing.T) {
+	dir := t.TempDir()
+	bad, badSent := otlpRequest("bad", 6)
+	writeSegment(t, dir, "0000000000000001.seg", "SCRYSPL2", append([]byte{4}, "../x"...), bad.GetResourceSpans())
+	good, goodSent := otlpRequest("good", 3)
+	writeSegment(t, dir, "0000000000000002.seg", "SCRYSPL2", append([]byte{6}, "team-a"...), good.GetResourceSpans())
+	col := startTenantCollector(t, "127.0.0.1:0")
+	cfg := testConfig(col.Addr)
+	cfg.SpoolDir = dir
+	a := startAgent(t, cfg)
+	col.arrivedIn(t, map[string][]sentSpan{"team-a": goodSent})
+	testkit.Eventually(t, "the bad record's spans counted dropped", func() bool {
+		return counter(a.m.dropped.WithLabelValues(dropSpoolBad)) == float64(len(badSent))
+	})
+	for id := range col.byTenant(t) {
+		for _, s := range badSent {
+			if s.span == id {
+				t.Fatalf("span %s of a record naming an invalid tenant was forwarded", id)
+			}
+		}
+	}
+	testkit.Eventually(t, "the spool emptied", func() bool {
+		segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+		return len(segs) == 0
+	})
 }
 
 func TestConfigValidateTenant(t *testing.T) {

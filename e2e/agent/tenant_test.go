@@ -134,6 +134,12 @@ func TestTenantSpoolAfterKill(t *testing.T) {
 
 	s := startScryAt(t, colAddr, "--multi-tenancy.enabled")
 	ag.restart(t)
+	// scry refuses an export without a tenant: that it accepts every span
+	// says they came with one.
+	total := float64(len(teamA) + len(teamB))
+	testkit.EventuallyWithin(t, 60*time.Second, "scry accepted every span", func() bool {
+		return s.metric(t, "scry_receiver_spans_accepted_total", `transport="otlp_grpc"`) >= total
+	})
 	testkit.EventuallyNoError(t, 60*time.Second, "every span stored in its tenant", func() error {
 		if n, code := storedIn(t, s.HTTP, "team-a", teamA); n != len(teamA) {
 			return fmt.Errorf("team-a reads %d of its %d spans (last status %d)", n, len(teamA), code)

@@ -43,6 +43,8 @@ type Agent struct {
 	httpSrv  *httpserver.Server // serves httpRecv's handler with its tenant headers; nil when off
 	sampling *httpserver.Server // nil when off
 
+	tenantHeaders []string // Config.TenantHeader, then X-Scope-OrgID; lower case
+
 	throttled *telemetry.Throttle
 	stopping  atomic.Bool // intake refuses new spans
 
@@ -77,6 +79,10 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 	cfg.TenantHeader = strings.ToLower(cfg.TenantHeader)
 	reg := tel.Registerer
 	a := &Agent{cfg: cfg, tel: tel, logger: tel.Logger, throttled: telemetry.NewThrottle(tel, 10*time.Second)}
+	a.tenantHeaders = []string{cfg.TenantHeader}
+	if cfg.TenantHeader != orgIDHeader {
+		a.tenantHeaders = append(a.tenantHeaders, orgIDHeader)
+	}
 	a.buf = newBuffer(cfg.BufferBytes, cfg.BatchSpans, cfg.BatchTimeout, a.releaseSpool)
 	m, err := newMetrics(reg, a)
 	if err != nil {
@@ -120,9 +126,9 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 		if a.httpRecv, err = otlphttp.New(c, otlpConsumer{a: a}, intake, tel.For("otlp-http")); err != nil {
 			return nil, err
 		}
-		// The receiver's handler on a server of the agent's, which passes
-		// the tenant headers on (the receiver's context has no headers).
-		a.httpSrv = httpserver.New("otlp http receiver", c.Addr, a.withTenantHeaders(a.httpRecv.Handler()), c.TLS, tel.For("otlp-http"))
+		// The receiver's handler on a server of the agent's, which decides
+		// the tenant from the headers (the receiver's context has none).
+		a.httpSrv = httpserver.New("otlp http receiver", c.Addr, a.withTenant(a.httpRecv.Handler()), c.TLS, tel.For("otlp-http"))
 	}
 	if cfg.SamplingAddr != "" {
 		sc := sampling.DefaultConfig()

@@ -2,14 +2,15 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/metadata"
 
 	"github.com/scrytrace/scry/collector"
+	"github.com/scrytrace/scry/internal/auth"
 	"github.com/scrytrace/scry/storage"
 )
 
@@ -29,56 +30,104 @@ const DefaultTenantHeader = "x-tenant"
 // orgIDHeader is Tempo's tenant header, accepted in OTLP exports too.
 const orgIDHeader = "x-scope-orgid"
 
-// errBadTenantHeader is wrapped by the refusal of an export whose tenant
-// header is malformed.
-var errBadTenantHeader = errors.New("bad tenant header")
+// tenantRefusal is why an export's tenant is refused.
+type tenantRefusal struct {
+	forbidden bool // the credential may not use it (else: malformed)
+	msg       string
+}
 
-// tenantHeadersKey keys the tenant header values of an OTLP/HTTP request
-// on its context (gRPC's are in its metadata).
-type tenantHeadersKey struct{}
+func (r *tenantRefusal) Error() string { return r.msg }
 
-// withTenantHeaders passes the tenant headers of OTLP/HTTP requests on to
-// the consumer in the request's context, where tenantOf finds them.
-func (a *Agent) withTenantHeaders(h http.Handler) http.Handler {
+// resolvedTenantKey keys the tenant the OTLP/HTTP middleware decided on
+// a request's context (gRPC exports are decided in ConsumeSpans, from their
+// metadata).
+type resolvedTenantKey struct{}
+
+// withTenant decides the tenant of OTLP/HTTP requests before the receiver
+// sees them: a refused one is answered 400 (malformed) or 403 (not the
+// credential's) in plain text, as the collectors answer; else the tenant
+// goes on the request's context, where tenantOf finds it.
+func (a *Agent) withTenant(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vals := r.Header.Values(a.cfg.TenantHeader)
-		if a.cfg.TenantHeader != orgIDHeader {
-			vals = append(vals[:len(vals):len(vals)], r.Header.Values(orgIDHeader)...)
+		t, ref := a.resolveTenant(r.Context(), r.Header.Values)
+		if ref != nil {
+			code := http.StatusBadRequest
+			if ref.forbidden {
+				code = http.StatusForbidden
+			}
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, ref.msg, code)
+			return
 		}
-		if len(vals) > 0 {
-			r = r.WithContext(context.WithValue(r.Context(), tenantHeadersKey{}, vals))
-		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resolvedTenantKey{}, t)))
 	})
 }
 
-// tenantOf returns the tenant of an OTLP export whose context is ctx: that
-// of its tenant headers, else Config.Tenant. Malformed headers (an invalid
-// name, two different ones) make a permanent error: the export is refused
-// as invalid (HTTP 400, gRPC INVALID_ARGUMENT).
+// tenantOf returns the tenant of an OTLP export whose context is ctx (see
+// resolveTenant). A refusal is a permanent error: the export is refused as
+// invalid (gRPC INVALID_ARGUMENT; the HTTP middleware answers first).
 func (a *Agent) tenantOf(ctx context.Context) (string, error) {
-	vals, ok := ctx.Value(tenantHeadersKey{}).([]string)
-	if !ok {
-		if md, ok := metadata.FromIncomingContext(ctx); ok {
-			vals = md.Get(a.cfg.TenantHeader)
-			if a.cfg.TenantHeader != orgIDHeader {
-				vals = append(vals[:len(vals):len(vals)], md.Get(orgIDHeader)...)
+	if t, ok := ctx.Value(resolvedTenantKey{}).(string); ok {
+		return t, nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	t, ref := a.resolveTenant(ctx, md.Get)
+	if ref != nil {
+		return "", collector.NewPermanent(ref)
+	}
+	return t, nil
+}
+
+// resolveTenant decides the tenant of an export whose tenant headers have
+// the values values returns for each name, on a ctx that carries the
+// sender's identity (auth.FromContext) when the agent has an auth file.
+// The headers name it (all the values must agree and be a valid name),
+// else Config.Tenant does; but a credential bound to tenants decides: a
+// header naming another tenant is refused, not believed, and without a
+// header the credential's one tenant is taken (or Config.Tenant if it may
+// use it).
+func (a *Agent) resolveTenant(ctx context.Context, values func(string) []string) (string, *tenantRefusal) {
+	name, from, given := "", "", false
+	for _, h := range a.tenantHeaders {
+		for _, v := range values(h) {
+			switch {
+			case !given:
+				name, from, given = v, h, true
+			case v != name:
+				return "", &tenantRefusal{msg: fmt.Sprintf("bad tenant header: %s and %s name two different tenants, %q and %q", from, h, clip(name), clip(v))}
 			}
 		}
 	}
-	if len(vals) == 0 {
-		return a.cfg.Tenant, nil
-	}
-	t := vals[0]
-	for _, v := range vals[1:] {
-		if v != t {
-			return "", collector.NewPermanent(fmt.Errorf("%w: two different tenants, %q and %q", errBadTenantHeader, t, v))
+	if given {
+		if err := storage.ValidateTenant(name); err != nil {
+			return "", &tenantRefusal{msg: fmt.Sprintf("bad tenant header %s: %v", from, err)}
 		}
 	}
-	if err := storage.ValidateTenant(t); err != nil {
-		return "", collector.NewPermanent(fmt.Errorf("%w: %w", errBadTenantHeader, err))
+	if id, ok := auth.FromContext(ctx); ok && !slices.Contains(id.Tenants, auth.AnyTenant) {
+		switch {
+		case given && !id.AllowsTenant(name):
+			return "", &tenantRefusal{forbidden: true, msg: fmt.Sprintf("%s may not use tenant %q", id, name)}
+		case given:
+		case len(id.Tenants) == 1 && storage.ValidateTenant(id.Tenants[0]) == nil:
+			return id.Tenants[0], nil
+		case a.cfg.Tenant != "" && id.AllowsTenant(a.cfg.Tenant):
+			return a.cfg.Tenant, nil
+		default:
+			return "", &tenantRefusal{forbidden: true, msg: fmt.Sprintf("%s may use several tenants: say which in the %s header", id, a.cfg.TenantHeader)}
+		}
 	}
-	return t, nil
+	if !given {
+		return a.cfg.Tenant, nil
+	}
+	return name, nil
+}
+
+// clip cuts a name that failed validation to 40 bytes for an answer.
+func clip(s string) string {
+	if len(s) <= 40 {
+		return s
+	}
+	return s[:40] + fmt.Sprintf("…(%d bytes)", len(s))
 }
 
 // validHeaderName says whether name can name an HTTP header and a gRPC

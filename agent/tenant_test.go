@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,8 +25,10 @@ import (
 
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/collector/otlpgrpc"
+	"github.com/scrytrace/scry/internal/auth/authtest"
 	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/testkit"
+	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/model"
 )
 
@@ -442,4 +446,63 @@ func TestConfigValidateTenant(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("tenant header X-Scope-OrgID: %v", err)
 	}
+}
+
+func TestCredentialBoundToTenantsDecides(t *testing.T) {
+	col := startTenantCollector(t, "127.0.0.1:0")
+	cfg := testConfig(col.Addr)
+	cfg.Tenant = "team-u"
+	sf := tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.Sampling)
+	sf.Auth.File = authtest.Write(t,
+		authtest.Entry{Token: "tok-a", Tenants: []string{"team-a"}, Scopes: []string{"write"}},
+		authtest.Entry{Token: "tok-ab", Tenants: []string{"team-a", "team-b"}, Scopes: []string{"write"}},
+		authtest.Entry{Token: "tok-any", Scopes: []string{"write"}},
+	)
+	srv, err := sf.Build(telemetry.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ListenTLS = srv
+	a := startAgent(t, cfg)
+	want := map[string][]sentSpan{}
+	for _, tc := range []struct {
+		token, header string
+		tenant        string // "" : refused as not the credential's
+	}{
+		{"tok-a", "", "team-a"},        // its one tenant, not --tenant
+		{"tok-a", "team-a", "team-a"},  // its own, named
+		{"tok-a", "team-b", ""},        // another: refused, not believed
+		{"tok-ab", "team-b", "team-b"}, // one of its own
+		{"tok-ab", "", ""},             // which of them? --tenant is not one
+		{"tok-any", "", "team-u"},      // any tenant: --tenant
+		{"tok-any", "team-c", "team-c"},
+	} {
+		name := fmt.Sprintf("%s %q", tc.token, tc.header)
+		kv := []string{"authorization", "Bearer " + tc.token}
+		hdr := slices.Clone(kv)
+		if tc.header != "" {
+			kv = append(kv, "x-tenant", tc.header)
+			hdr = append(hdr, "X-Tenant", tc.header)
+		}
+		req, sent := otlpRequest("svc", 3)
+		err := exportWith(t, a, req, kv...)
+		req2, sent2 := otlpRequest("svc", 3)
+		body, _ := proto.Marshal(req2)
+		code := postOTLP(t, a, body, hdr...)
+		if tc.tenant == "" {
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "tenant") {
+				t.Errorf("%s over gRPC: %v, want INVALID_ARGUMENT naming the tenant", name, err)
+			}
+			if code != http.StatusForbidden {
+				t.Errorf("%s over HTTP: %d, want 403", name, code)
+			}
+			continue
+		}
+		if err != nil || code != http.StatusOK {
+			t.Errorf("%s: gRPC %v, HTTP %d; want both taken", name, err, code)
+			continue
+		}
+		want[tc.tenant] = append(want[tc.tenant], append(sent, sent2...)...)
+	}
+	col.arrivedIn(t, want)
 }

@@ -51,7 +51,8 @@
 // export's is named by its Config.TenantHeader (x-tenant) or X-Scope-OrgID
 // header, checked with storage.ValidateTenant (malformed: refused as
 // invalid, HTTP 400 / INVALID_ARGUMENT); without one it is Config.Tenant,
-// as is every UDP span's. The buffer keeps a queue per tenant, so a batch
+// as is every UDP span's; a credential of the auth file bound to tenants
+// decides instead (a header naming another tenant is refused). The buffer keeps a queue per tenant, so a batch
 // holds one tenant's spans, and sends it with the tenant in the
 // Config.TenantHeader metadata (spans of no tenant go without it). Spool
 // records keep their tenant (SPOOL.md, format 2).

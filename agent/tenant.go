@@ -70,8 +70,7 @@ func (a *Agent) tenantOf(ctx context.Context) (string, error) {
 	if t, ok := ctx.Value(resolvedTenantKey{}).(string); ok {
 		return t, nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	t, ref := a.resolveTenant(ctx, md.Get)
+	t, ref := a.resolveTenant(ctx, func(key string) []string { return metadata.ValueFromIncomingContext(ctx, key) })
 	if ref != nil {
 		return "", collector.NewPermanent(ref)
 	}

@@ -245,6 +245,11 @@ func gather[T any](ctx context.Context, c *Client, what string, call func(contex
 
 // gatherBackends is gather with a call that is given the backend.
 func gatherBackends[T any](ctx context.Context, c *Client, what string, call func(context.Context, *backend) (T, error)) ([]T, []failure, error) {
+	if t := storage.TenantFrom(ctx); t != "" {
+		if err := storage.ValidateTenant(t); err != nil {
+			return nil, nil, fmt.Errorf("cannot %s: %w", what, err) // nothing is sent
+		}
+	}
 	targets, err := c.targets()
 	if err != nil {
 		return nil, nil, err

@@ -33,7 +33,7 @@ func main() {
 		lim         = wiring.DefaultLimitsFlags()
 		storageAddr string
 		adminAddr   string
-		listenTLS   = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.Storage, tlsconf.Admin)
+		listenTLS   = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.Storage, tlsconf.Admin).WithTenancy()
 	)
 	cmd := &cobra.Command{
 		Use:          "scry-collector",

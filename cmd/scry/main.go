@@ -40,7 +40,7 @@ func command() *cobra.Command {
 		qry       = wiring.DefaultQueryFlags()
 		lim       = wiring.DefaultLimitsFlags()
 		adminAddr string
-		listenTLS = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin)
+		listenTLS = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin).WithTenancy()
 	)
 	cmd := &cobra.Command{
 		Use:          "scry",

@@ -13,9 +13,11 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,7 +45,7 @@ type Config struct {
 func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.File, "auth-file", c.File,
 		"YAML file of the credentials every listener requires: bearer tokens (as SHA-256), users (bcrypt) and client certificate subjects, each with its tenants and scopes "+
-			"(write, read, admin); re-read when it changes; must not be readable by group or others (empty: no credential required)")
+			"(write, read, admin); re-read when it changes; must not be readable by others or by a group this process is not in (empty: no credential required)")
 	fs.DurationVar(&c.ReloadInterval, "auth-reload-interval", c.ReloadInterval, "how often --auth-file is looked at again when a request comes; changes apply to the next requests (0: never)")
 }
 
@@ -84,8 +86,9 @@ type state struct {
 
 // New reads and validates cfg.File and registers
 // scry_auth_failures_total on tel's registry. With no File it returns nil
-// (nothing required). The file is refused if it is readable by its group
-// or others (it holds hashes that could be attacked offline).
+// (nothing required). The file is refused if it is readable by others, or
+// by a group this process is not in (it holds hashes that could be
+// attacked offline).
 func New(cfg Config, tel telemetry.Settings) (*Authenticator, error) {
 	if cfg.File == "" {
 		return nil, nil
@@ -127,8 +130,8 @@ func (a *Authenticator) load(prev *state) (*state, error) {
 	if prev != nil && fi.Size() == prev.size && fi.ModTime().Equal(prev.modTime) && fi.Mode() == prev.mode {
 		return nil, nil
 	}
-	if perm := fi.Mode().Perm(); perm&0o044 != 0 {
-		return nil, fmt.Errorf("it is readable by its group or by others (mode %04o): chmod 600 %s (on Kubernetes: defaultMode: 0400 on the Secret's volume)", perm, a.file)
+	if perm := fi.Mode().Perm(); perm&0o004 != 0 || perm&0o040 != 0 && !ownGroup(fi) {
+		return nil, fmt.Errorf("it is readable by others, or by a group this process is not in (mode %04o): chmod 600 %s (on Kubernetes: defaultMode: 0400 on the Secret's volume; the group read a pod's fsGroup adds is accepted)", perm, a.file)
 	}
 	raw, err := os.ReadFile(a.file)
 	if err != nil {
@@ -343,4 +346,22 @@ func (a *Authenticator) basic(st *state, b64 string) (id *Identity, busy bool) {
 // failed counts a refusal.
 func (a *Authenticator) failed(listener string, r Reason) {
 	a.failures.WithLabelValues(listener, string(r)).Inc()
+}
+
+// ownGroup reports whether the file's group is one this process is in
+// (its own or a supplementary one, such as a Kubernetes pod's fsGroup):
+// then group read lets no one else read it. The kubelet adds group read to
+// every file of a Secret volume of a pod with an fsGroup, whatever
+// defaultMode says.
+func ownGroup(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	gid := int(st.Gid)
+	if gid == os.Getegid() {
+		return true
+	}
+	groups, err := os.Getgroups()
+	return err == nil && slices.Contains(groups, gid)
 }

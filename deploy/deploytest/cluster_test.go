@@ -200,7 +200,7 @@ func (cl *cluster) volumePath(p *pod, c *corev1.Container, path string) (string,
 		return "", err
 	}
 	if v, ok := volumeNamed(&p.W.Template.Spec, m.Name); ok && v.Secret != nil {
-		if err := cl.writeSecret(dir, v.Secret); err != nil {
+		if err := cl.writeSecret(dir, &p.W.Template.Spec, v.Secret); err != nil {
 			return "", err
 		}
 	}
@@ -220,12 +220,11 @@ func (cl *cluster) volumePath(p *pod, c *corev1.Container, path string) (string,
 
 // writeSecret writes a Secret volume's files into dir as the kubelet
 // does: the items (or every key), each with its item's mode or the
-// volume's defaultMode (the API server's default, 0644, when unset).
-//
-// Unlike the kubelet, it does not add group read (0440) when the pod has
-// an fsGroup: the kubelet does that whatever defaultMode says
-// (kubernetes/kubernetes#57923).
-func (cl *cluster) writeSecret(dir string, v *corev1.SecretVolumeSource) error {
+// volume's defaultMode (the API server's default, 0644, when unset), and
+// group read on top when the pod has an fsGroup, whatever the mode says
+// (kubernetes/kubernetes#57923); the group is the test's, which the
+// processes share, as they share the pod's fsGroup.
+func (cl *cluster) writeSecret(dir string, spec *corev1.PodSpec, v *corev1.SecretVolumeSource) error {
 	data, ok := cl.secrets[v.SecretName]
 	if !ok {
 		return fmt.Errorf("no Secret %s in the cluster", v.SecretName)
@@ -255,6 +254,9 @@ func (cl *cluster) writeSecret(dir string, v *corev1.SecretVolumeSource) error {
 		f := filepath.Join(dir, path)
 		if err := os.WriteFile(f, b, 0o600); err != nil {
 			return err
+		}
+		if spec.SecurityContext != nil && spec.SecurityContext.FSGroup != nil {
+			m |= 0o440
 		}
 		if err := os.Chmod(f, os.FileMode(m)); err != nil {
 			return err

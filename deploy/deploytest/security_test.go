@@ -16,9 +16,9 @@ import (
 	"github.com/scrytrace/scry/internal/telemetry"
 )
 
-// securityValues turns on everything but tenancy (whose flags the
-// binaries may not have yet: see TestChartTenancy).
-const securityValues = `tls:
+// securityValues turns everything on.
+const securityValues = `multiTenancy: {enabled: true, header: X-Org, tenants: [team-a, team-b]}
+tls:
   enabled: true
   secretName: scry-tls
   minVersion: "1.3"
@@ -284,9 +284,8 @@ func TestChartSecurityOff(t *testing.T) {
 }
 
 // TestChartTenancy: multiTenancy and agent.tenant reach the flags of
-// every serving binary and of the agents. Whether the binaries have those
-// flags is checked against their --help when they do: until multi-tenancy
-// lands, that part is skipped, saying so.
+// every serving binary and of the agents (which send the tenant in the
+// collectors' header), flags their --help lists.
 func TestChartTenancy(t *testing.T) {
 	t.Parallel()
 	for _, m := range securityModes {
@@ -307,7 +306,7 @@ func TestChartTenancy(t *testing.T) {
 					args := mustArgs(t, c)
 					want := map[string]string{"multi-tenancy.enabled": "true", "multi-tenancy.header": "X-Scope-OrgID", "multi-tenancy.tenants": "team-a,team-b"}
 					if bin == "scry-agent" {
-						want = map[string]string{"tenant": "team-a"}
+						want = map[string]string{"tenant": "team-a", "tenant-header": "X-Scope-OrgID"}
 					}
 					for flag, v := range want {
 						if got, ok := argValue(args, flag); !ok || got != v {
@@ -315,14 +314,6 @@ func TestChartTenancy(t *testing.T) {
 						}
 					}
 					flags := flagsOf(t, bin)
-					probe := "multi-tenancy.enabled"
-					if bin == "scry-agent" {
-						probe = "tenant"
-					}
-					if _, ok := flags[probe]; !ok {
-						t.Logf("%s --help has no --%s yet (multi-tenancy not merged): not checking its tenancy flags", bin, probe)
-						continue
-					}
 					for flag := range want {
 						if _, ok := flags[flag]; !ok {
 							t.Errorf("%s/%s: --%s: %s --help has no such flag", w, c.Name, flag, bin)

@@ -103,23 +103,26 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // TestTopologySecure runs the chart's production mode with the example
 // app's sidecar agent, with TLS 1.3 and mutual TLS on every listener,
-// credentials and limits (securityValues), each process with its
-// rendered arguments and the Secrets' files written with the volumes'
-// modes: the processes start and pass their HTTPS readiness probes, the
-// agent sends the app's traces to both collectors over mutual TLS with
-// its token and fetches the sampling strategies over https, scry-query
-// reads both stores over mutual TLS with its token and answers a reader
-// holding a certificate and a token, and refuses one without the token.
+// credentials, limits and tenancy (securityValues), each process with its
+// rendered arguments and the Secrets' files written as the kubelet does
+// (the volumes' modes, group read for the pod's fsGroup): the processes
+// start and pass their HTTPS readiness probes, the agent sends the app's
+// traces as team-a to both collectors over mutual TLS with its token and
+// fetches the sampling strategies over https, scry-query reads both
+// stores over mutual TLS with its token and answers a reader of team-a
+// holding a certificate and a token, and refuses one without the token,
+// one without a certificate, and one of team-b.
 func TestTopologySecure(t *testing.T) {
 	binary(t, "scry-agent")
-	objs, _ := renderChart(t, "mode: production\nexampleApp: {enabled: true}\n"+securityValues)
+	objs, _ := renderChart(t, "mode: production\nexampleApp: {enabled: true}\nagent: {tenant: team-a}\n"+securityValues)
 	pki := newTestPKI(t, append(append([]string{}, collectorIPs...), queryIP, appIP), []string{"localhost"})
-	const agentToken, queryToken, readerToken = "agent-token-1", "query-token-1", "reader-token-1"
+	const agentToken, queryToken, readerToken, otherToken = "agent-token-1", "query-token-1", "reader-token-1", "other-token-1"
 	authFile := fmt.Sprintf(`tokens:
   - {name: agent, sha256: %s, tenants: ["*"], scopes: [write]}
   - {name: query, sha256: %s, tenants: ["*"], scopes: [read]}
-  - {name: reader, sha256: %s, tenants: ["*"], scopes: [read]}
-`, sha256Hex(agentToken), sha256Hex(queryToken), sha256Hex(readerToken))
+  - {name: reader, sha256: %s, tenants: [team-a], scopes: [read]}
+  - {name: other, sha256: %s, tenants: [team-b], scopes: [read]}
+`, sha256Hex(agentToken), sha256Hex(queryToken), sha256Hex(readerToken), sha256Hex(otherToken))
 	secrets := map[string]map[string][]byte{
 		"scry-tls":         {"tls.crt": pki.Cert, "tls.key": pki.Key, "ca.crt": pki.CA},
 		"scry-client-ca":   {"ca.crt": pki.CA},
@@ -173,8 +176,26 @@ func TestTopologySecure(t *testing.T) {
 	reader := &http.Client{Timeout: 10 * time.Second, Transport: bearer{readerToken, transport}}
 	waitWholeWith(t, reader, "https://"+queryAddr, want, map[string]bool{"example-app": true})
 
+	// Tenants apart: the agent stamped the app's spans with its tenant,
+	// team-a (sent in the collectors' header, X-Org); a reader of team-b
+	// does not find them.
+	var anyID string
+	for id := range want {
+		anyID = id
+		break
+	}
+	other := &http.Client{Timeout: 10 * time.Second, Transport: bearer{otherToken, transport}}
+	resp, err := other.Get("https://" + queryAddr + "/api/traces/" + anyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("team-a's trace read by team-b: status %d, want 404", resp.StatusCode)
+	}
+
 	// Without the token: 401; without a client certificate: no TLS.
-	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: transport}).Get("https://" + queryAddr + "/api/services")
+	resp, err = (&http.Client{Timeout: 10 * time.Second, Transport: transport}).Get("https://" + queryAddr + "/api/services")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,6 +163,9 @@ The scry-agent container: include "scry.agentContainer" (dict "ctx" $ "agent" .V
     {{- with include "scry.clientArgs" (dict "ctx" .ctx "side" "collector" "tokenSecret" .ctx.Values.auth.agentTokenSecret) }}
     {{- . | nindent 4 }}
     {{- end }}
+    {{- if .ctx.Values.multiTenancy.enabled }}
+    - --tenant-header={{ .ctx.Values.multiTenancy.header }}
+    {{- end }}
     {{- with .ctx.Values.agent.tenant }}
     - --tenant={{ . }}
     {{- end }}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,10 @@ type Agent struct {
 	udp      *jaegerudp.Server
 	grpcRecv *otlpgrpc.Receiver // nil when off
 	httpRecv *otlphttp.Receiver // nil when off
+	httpSrv  *httpserver.Server // serves httpRecv's handler with its tenant headers; nil when off
 	sampling *httpserver.Server // nil when off
+
+	tenantHeaders []string // Config.TenantHeader, then X-Scope-OrgID; lower case
 
 	throttled *telemetry.Throttle
 	stopping  atomic.Bool // intake refuses new spans
@@ -72,8 +76,13 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 		return nil, err
 	}
 	tel = tel.Complete()
+	cfg.TenantHeader = strings.ToLower(cfg.TenantHeader)
 	reg := tel.Registerer
 	a := &Agent{cfg: cfg, tel: tel, logger: tel.Logger, throttled: telemetry.NewThrottle(tel, 10*time.Second)}
+	a.tenantHeaders = []string{cfg.TenantHeader}
+	if cfg.TenantHeader != orgIDHeader {
+		a.tenantHeaders = append(a.tenantHeaders, orgIDHeader)
+	}
 	a.buf = newBuffer(cfg.BufferBytes, cfg.BatchSpans, cfg.BatchTimeout, a.releaseSpool)
 	m, err := newMetrics(reg, a)
 	if err != nil {
@@ -117,6 +126,9 @@ func New(cfg Config, tel telemetry.Settings) (*Agent, error) {
 		if a.httpRecv, err = otlphttp.New(c, otlpConsumer{a: a}, intake, tel.For("otlp-http")); err != nil {
 			return nil, err
 		}
+		// The receiver's handler on a server of the agent's, which decides
+		// the tenant from the headers (the receiver's context has none).
+		a.httpSrv = httpserver.New("otlp http receiver", c.Addr, a.withTenant(a.httpRecv.Handler()), c.TLS, tel.For("otlp-http"))
 	}
 	if cfg.SamplingAddr != "" {
 		sc := sampling.DefaultConfig()
@@ -214,8 +226,8 @@ func (a *Agent) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if a.httpRecv != nil {
-		if err := a.httpRecv.Start(ctx); err != nil {
+	if a.httpSrv != nil {
+		if err := a.httpSrv.Start(ctx); err != nil {
 			return err
 		}
 	}
@@ -230,7 +242,7 @@ func (a *Agent) start(ctx context.Context) error {
 		a.samplingUp = true
 		a.mu.Unlock()
 	}
-	a.logger.Info("agent started", "collectors", a.cfg.Collectors, "spool", a.cfg.SpoolDir)
+	a.logger.Info("agent started", "collectors", a.cfg.Collectors, "spool", a.cfg.SpoolDir, "tenant", a.cfg.Tenant)
 	return nil
 }
 
@@ -240,8 +252,8 @@ func (a *Agent) Addrs() Addrs {
 	if a.grpcRecv != nil {
 		ad.OTLPGRPC = a.grpcRecv.Addr()
 	}
-	if a.httpRecv != nil {
-		ad.OTLPHTTP = a.httpRecv.Addr()
+	if a.httpSrv != nil {
+		ad.OTLPHTTP = a.httpSrv.Addr()
 	}
 	u := a.udp.Addrs()
 	ad.UDPCompact, ad.UDPBinary = u.Compact, u.Binary
@@ -283,8 +295,8 @@ func (a *Agent) shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if a.httpRecv != nil {
-		if err := a.httpRecv.Shutdown(ctx); err != nil {
+	if a.httpSrv != nil {
+		if err := a.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

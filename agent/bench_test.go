@@ -120,6 +120,18 @@ func BenchmarkForwardOTLP(b *testing.B) {
 	exportAll(b, a.Addrs().OTLPGRPC.String(), s)
 }
 
+// BenchmarkForwardOTLPTenant is BenchmarkForwardOTLP with --tenant: every
+// batch is sent with the x-tenant metadata.
+func BenchmarkForwardOTLPTenant(b *testing.B) {
+	s, addr := startSink(b)
+	cfg := testConfig(addr)
+	cfg.UDPCompactAddr, cfg.UDPBinaryAddr, cfg.OTLPHTTPAddr = "", "", ""
+	cfg.BatchTimeout = DefaultBatchTimeout
+	cfg.Tenant = "team-a"
+	a := startAgent(b, cfg)
+	exportAll(b, a.Addrs().OTLPGRPC.String(), s)
+}
+
 // BenchmarkDirectOTLP is the baseline: the same client straight to the
 // sink.
 func BenchmarkDirectOTLP(b *testing.B) {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -10,9 +11,11 @@ import (
 )
 
 // chunk is the spans of one intake call (an OTLP export, a UDP packet, a
-// spool record), held until every span of it is forwarded or dropped.
+// spool record), held until every span of it is forwarded or dropped. All
+// its spans are of one tenant.
 type chunk struct {
 	spans   []*model.Span
+	tenant  string     // "" for none
 	bytes   int64      // estimated memory (spansSize)
 	ref     *spool.Ref // its spool record; nil if not spooled
 	arrived time.Time
@@ -28,10 +31,19 @@ type piece struct {
 	from, to int
 }
 
-// batch is what one export sends.
+// batch is what one export sends: spans of one tenant.
 type batch struct {
+	tenant string
 	pieces []piece
 	spans  []*model.Span
+}
+
+// tenantQueue is the chunks of one tenant with spans not yet taken, oldest
+// first.
+type tenantQueue struct {
+	tenant string
+	chunks []*chunk
+	queued int // spans not yet taken
 }
 
 // bufferStats is what the buffer holds.
@@ -42,10 +54,12 @@ type bufferStats struct {
 }
 
 // buffer holds spans from intake until forwarded, bounded by their
-// estimated memory, and cuts them into batches: a batch is ready when it
-// has batchSpans spans or its oldest span has waited timeout (or at once
-// when flushing). Spans are batched in arrival order. All methods are safe
-// for concurrent use.
+// estimated memory, and cuts them into batches of one tenant each: a
+// tenant's batch is ready when it has batchSpans spans or its oldest span
+// has waited timeout (or at once when flushing). Each tenant's spans are
+// batched in arrival order; of the tenants with a batch ready, the one
+// whose oldest span waited longest goes first. All methods are safe for
+// concurrent use.
 type buffer struct {
 	maxBytes   int64
 	batchSpans int
@@ -53,15 +67,15 @@ type buffer struct {
 	release    func(*spool.Ref) // called, without the lock, for each spooled chunk fully done
 
 	mu       sync.Mutex
-	ready    *sync.Cond // a batch may be ready, or the buffer closed
-	room     *sync.Cond // bytes were freed
-	used     int64      // bytes held or reserved
-	held     int64      // spans held
-	queue    []*chunk   // chunks with spans not yet taken, oldest first
-	queued   int        // spans not yet taken
-	returned []*batch   // batches given back, taken first
-	closed   bool       // no more intake; batches are cut at once
-	timerAt  time.Time  // when the pending timer fires; zero if none
+	ready    *sync.Cond     // a batch may be ready, or the buffer closed
+	room     *sync.Cond     // bytes were freed
+	used     int64          // bytes held or reserved
+	held     int64          // spans held
+	queues   []*tenantQueue // tenants with spans not yet taken, in no order
+	queued   int            // spans not yet taken, of every tenant
+	returned []*batch       // batches given back, taken first
+	closed   bool           // no more intake; batches are cut at once
+	timerAt  time.Time      // when the pending timer fires; zero if none
 	timer    *time.Timer
 }
 
@@ -101,15 +115,49 @@ func (b *buffer) push(c *chunk) {
 func (b *buffer) pushLocked(c *chunk) {
 	c.arrived = time.Now()
 	c.left = len(c.spans)
-	b.queue = append(b.queue, c)
+	q := b.queueOf(c.tenant)
+	q.chunks = append(q.chunks, c)
+	q.queued += len(c.spans)
 	b.held += int64(len(c.spans))
 	b.queued += len(c.spans)
 	switch {
-	case b.queued >= b.batchSpans || b.closed:
+	case q.queued >= b.batchSpans || b.closed:
 		b.ready.Signal()
-	case len(b.queue) == 1:
+	case len(q.chunks) == 1:
 		b.armTimer(c.arrived.Add(b.timeout))
 	}
+}
+
+// queueOf returns tenant's queue, adding it if it has none. An agent sees
+// few tenants (most often one), so a list is quickest. b.mu is held.
+func (b *buffer) queueOf(tenant string) *tenantQueue {
+	for _, q := range b.queues {
+		if q.tenant == tenant {
+			return q
+		}
+	}
+	q := &tenantQueue{tenant: tenant}
+	b.queues = append(b.queues, q)
+	return q
+}
+
+// readyQueue returns the queue whose batch is ready, that of the oldest
+// waiting span if several are, or nil and when the first will be. b.mu is
+// held and b.queued > 0.
+func (b *buffer) readyQueue(now time.Time) (*tenantQueue, time.Time) {
+	var best *tenantQueue
+	var first time.Time
+	for _, q := range b.queues {
+		due := q.chunks[0].arrived.Add(b.timeout)
+		if q.queued >= b.batchSpans || b.closed || !now.Before(due) {
+			if best == nil || due.Before(best.chunks[0].arrived.Add(b.timeout)) {
+				best = q
+			}
+		} else if first.IsZero() || due.Before(first) {
+			first = due
+		}
+	}
+	return best, first
 }
 
 // tryAdd queues c if there is room for it.
@@ -192,9 +240,9 @@ func (b *buffer) take(ctx context.Context) (*batch, bool) {
 			return bt, true
 		}
 		if b.queued > 0 {
-			due := b.queue[0].arrived.Add(b.timeout)
-			if b.queued >= b.batchSpans || b.closed || !time.Now().Before(due) {
-				bt := b.cut(b.batchSpans)
+			q, due := b.readyQueue(time.Now())
+			if q != nil {
+				bt := b.cut(q, b.batchSpans)
 				if b.queued > 0 {
 					b.ready.Signal() // more for another taker
 				}
@@ -208,22 +256,30 @@ func (b *buffer) take(ctx context.Context) (*batch, bool) {
 	}
 }
 
-// cut takes up to n waiting spans, oldest first. b.mu is held.
-func (b *buffer) cut(n int) *batch {
-	bt := &batch{spans: make([]*model.Span, 0, min(n, b.queued))}
-	for n > 0 && len(b.queue) > 0 {
-		c := b.queue[0]
+// cut takes up to n spans waiting in q, oldest first; q leaves the buffer
+// once empty. b.mu is held.
+func (b *buffer) cut(q *tenantQueue, n int) *batch {
+	bt := &batch{tenant: q.tenant, spans: make([]*model.Span, 0, min(n, q.queued))}
+	for n > 0 && len(q.chunks) > 0 {
+		c := q.chunks[0]
 		k := min(n, len(c.spans)-c.taken)
 		p := piece{c: c, from: c.taken, to: c.taken + k}
 		c.taken = p.to
 		bt.pieces = append(bt.pieces, p)
 		bt.spans = append(bt.spans, c.spans[p.from:p.to]...)
 		n -= k
+		q.queued -= k
 		b.queued -= k
 		if c.taken == len(c.spans) {
-			b.queue[0] = nil
-			b.queue = b.queue[1:]
+			q.chunks[0] = nil
+			q.chunks = q.chunks[1:]
 		}
+	}
+	if len(q.chunks) == 0 {
+		i := slices.Index(b.queues, q)
+		last := len(b.queues) - 1
+		b.queues[i], b.queues[last] = b.queues[last], nil
+		b.queues = b.queues[:last]
 	}
 	return bt
 }
@@ -280,8 +336,8 @@ func (b *buffer) drain(n int) []*batch {
 	defer b.mu.Unlock()
 	out := b.returned
 	b.returned = nil
-	for b.queued > 0 {
-		out = append(out, b.cut(n))
+	for len(b.queues) > 0 {
+		out = append(out, b.cut(b.queues[0], n))
 	}
 	return out
 }

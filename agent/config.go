@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -18,6 +19,7 @@ import (
 	"github.com/scrytrace/scry/collector/otlpgrpc"
 	"github.com/scrytrace/scry/collector/otlphttp"
 	"github.com/scrytrace/scry/internal/tlsconf"
+	"github.com/scrytrace/scry/storage"
 )
 
 // Defaults of Config.
@@ -66,6 +68,16 @@ type Config struct {
 	MaxSpansPerRequest int
 	// RetryAfter is the delay suggested to OTLP senders told to retry.
 	RetryAfter time.Duration
+
+	// Tenant is the tenant of the spans that arrive without one: every UDP
+	// span, and OTLP exports without a tenant header. Empty: none, and such
+	// spans are sent without a tenant header, as before tenants.
+	Tenant string
+	// TenantHeader is the header (gRPC metadata key) that names the tenant
+	// of an OTLP export (X-Scope-OrgID does too) and that batches are sent
+	// to collectors with: the collectors' --multi-tenancy.header. Header
+	// names are case-insensitive; it is kept in lower case.
+	TenantHeader string
 
 	// Collectors are the collectors' OTLP/gRPC addresses, host:port. A host
 	// that is a DNS name stands for every address it resolves to (IPv4 ones
@@ -133,6 +145,7 @@ func DefaultConfig() Config {
 		MaxRequestBytes:     otlpgrpc.DefaultMaxRequestBytes,
 		MaxSpansPerRequest:  otlpgrpc.DefaultMaxSpansPerRequest,
 		RetryAfter:          DefaultRetryAfter,
+		TenantHeader:        DefaultTenantHeader,
 		ResolveInterval:     DefaultResolveInterval,
 		ExportTimeout:       DefaultExportTimeout,
 		Forwarders:          DefaultForwarders,
@@ -180,6 +193,14 @@ func (c Config) Validate() error {
 	}
 	if c.RetryAfter <= 0 {
 		add("retry after must be positive, got %s", c.RetryAfter)
+	}
+	if c.Tenant != "" {
+		if err := storage.ValidateTenant(c.Tenant); err != nil {
+			add("tenant %q: %w", c.Tenant, err)
+		}
+	}
+	if !validHeaderName(strings.ToLower(c.TenantHeader)) {
+		add("tenant header %q is not a header name a gRPC metadata key can be (letters, digits, - _ .; not ending in -bin, not starting with grpc-)", c.TenantHeader)
 	}
 	if len(c.Collectors) == 0 {
 		add("no collector address given")

@@ -22,9 +22,10 @@
 // the sender keeps its spans and retries.
 //
 // Buffer and batches. The buffer holds spans until a collector acknowledged
-// them, bounded by their estimated memory (Config.BufferBytes). Spans are
-// cut into batches in arrival order: a batch goes when it has
-// Config.BatchSpans spans or its oldest span has waited Config.BatchTimeout.
+// them, bounded by their estimated memory (Config.BufferBytes). Each
+// tenant's spans are cut into batches in arrival order: a batch goes when it
+// has Config.BatchSpans spans or its oldest span has waited
+// Config.BatchTimeout.
 //
 // Forwarding. Config.Forwarders goroutines each send one batch at a time
 // (model.SpansToOTLP), to the collector addresses in turn (round robin over
@@ -45,6 +46,16 @@
 // earlier run are read back into the buffer, waiting for room. Delivery is at
 // least once: the collector's writes are idempotent, so a span sent twice is
 // stored once.
+//
+// Tenants. Every span held belongs to one tenant or to none: an OTLP
+// export's is named by its Config.TenantHeader (x-tenant) or X-Scope-OrgID
+// header, checked with storage.ValidateTenant (malformed: refused as
+// invalid, HTTP 400 / INVALID_ARGUMENT); without one it is Config.Tenant,
+// as is every UDP span's; a credential of the auth file bound to tenants
+// decides instead (a header naming another tenant is refused). The buffer keeps a queue per tenant, so a batch
+// holds one tenant's spans, and sends it with the tenant in the
+// Config.TenantHeader metadata (spans of no tenant go without it). Spool
+// records keep their tenant (SPOOL.md, format 2).
 //
 // Sampling. Config.SamplingAddr serves Jaeger's remote sampling endpoint
 // (package sampling), proxied from the collector and cached per service.

@@ -7,6 +7,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/scrytrace/scry/model"
@@ -20,7 +21,7 @@ func (a *Agent) forwardLoop(ctx context.Context) {
 		if !ok {
 			return
 		}
-		if err := a.send(ctx, b.spans); err != nil {
+		if err := a.send(ctx, b.tenant, b.spans); err != nil {
 			a.buf.giveBack(b)
 			return
 		}
@@ -65,10 +66,11 @@ func classify(err error) (kind errorKind, hint time.Duration) {
 	}
 }
 
-// send exports spans to a collector, retrying (another address first, then
-// with backoff) until one acknowledges them or refuses them for good. It
-// returns an error only when ctx ends first.
-func (a *Agent) send(ctx context.Context, spans []*model.Span) error {
+// send exports spans of tenant to a collector, with the tenant in the
+// Config.TenantHeader metadata unless it is "", retrying (another address
+// first, then with backoff) until one acknowledges them or refuses them for
+// good. It returns an error only when ctx ends first.
+func (a *Agent) send(ctx context.Context, tenant string, spans []*model.Span) error {
 	req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: model.SpansToOTLP(spans)}
 	for {
 		t, wait := a.eps.pick(a.tel.Clock.Now())
@@ -86,6 +88,9 @@ func (a *Agent) send(ctx context.Context, spans []*model.Span) error {
 		}
 		start := a.tel.Clock.Now()
 		actx, cancel := context.WithTimeout(ctx, a.cfg.ExportTimeout)
+		if tenant != "" {
+			actx = metadata.AppendToOutgoingContext(actx, a.cfg.TenantHeader, tenant)
+		}
 		resp, err := t.client.Export(actx, req)
 		cancel()
 		a.m.exportDuration.Observe(a.tel.Clock.Now().Sub(start).Seconds())
@@ -113,10 +118,10 @@ func (a *Agent) send(ctx context.Context, spans []*model.Span) error {
 		case tooLarge:
 			if len(spans) > 1 {
 				half := len(spans) / 2
-				if err := a.send(ctx, spans[:half]); err != nil {
+				if err := a.send(ctx, tenant, spans[:half]); err != nil {
 					return err
 				}
-				return a.send(ctx, spans[half:])
+				return a.send(ctx, tenant, spans[half:])
 			}
 			a.dropped(dropTooLarge, 1)
 			a.throttled.Warn("collector refused a span as too large; it is dropped", "addr", t.addr, "err", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/scrytrace/scry/agent/spool"
 	"github.com/scrytrace/scry/collector"
 	"github.com/scrytrace/scry/model"
+	"github.com/scrytrace/scry/storage"
 )
 
 // otlpConsumer takes the spans of OTLP exports into the buffer: it is the
@@ -31,17 +32,24 @@ var (
 // ConsumeSpans returns nil once the spans are in the buffer, and in the
 // spool when there is one. A full buffer or spool wraps
 // collector.ErrQueueFull (the sender retries later).
-func (c otlpConsumer) ConsumeSpans(_ context.Context, spans []*model.Span, _ int) error {
-	return c.a.accept(spans)
+// The spans are of the tenant the export's headers name, else of
+// Config.Tenant; malformed tenant headers make a permanent error and
+// nothing is taken.
+func (c otlpConsumer) ConsumeSpans(ctx context.Context, spans []*model.Span, _ int) error {
+	tenant, err := c.a.tenantOf(ctx)
+	if err != nil {
+		return err
+	}
+	return c.a.accept(tenant, spans)
 }
 
-// accept puts spans in the buffer, writing them to the spool first when
-// there is one.
-func (a *Agent) accept(spans []*model.Span) error {
+// accept puts spans of tenant in the buffer, writing them to the spool
+// first when there is one.
+func (a *Agent) accept(tenant string, spans []*model.Span) error {
 	if a.stopping.Load() {
 		return collector.ErrStopped
 	}
-	c := &chunk{spans: spans, bytes: spansSize(spans)}
+	c := &chunk{spans: spans, tenant: tenant, bytes: spansSize(spans)}
 	if c.bytes > a.cfg.BufferBytes {
 		return collector.NewPermanent(fmt.Errorf("%w: the request's spans take about %d bytes, more than the agent's whole buffer (%d)",
 			collector.ErrTooLarge, c.bytes, a.cfg.BufferBytes))
@@ -50,7 +58,7 @@ func (a *Agent) accept(spans []*model.Span) error {
 		return errBufferFull
 	}
 	if a.spool != nil {
-		ref, err := a.spoolSpans(spans)
+		ref, err := a.spoolSpans(tenant, spans)
 		if err != nil {
 			a.buf.unreserve(c.bytes)
 			return err
@@ -61,13 +69,14 @@ func (a *Agent) accept(spans []*model.Span) error {
 	return nil
 }
 
-// spoolSpans writes spans to the spool as one record and returns its ref.
-func (a *Agent) spoolSpans(spans []*model.Span) (*spool.Ref, error) {
+// spoolSpans writes spans of tenant to the spool as one record and returns
+// its ref.
+func (a *Agent) spoolSpans(tenant string, spans []*model.Span) (*spool.Ref, error) {
 	payload, err := proto.Marshal(&tracepb.TracesData{ResourceSpans: model.SpansToOTLP(spans)})
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode spans for the spool: %w", err)
 	}
-	ref, err := a.spool.Append(payload)
+	ref, err := a.spool.Append(tenant, payload)
 	switch {
 	case errors.Is(err, spool.ErrFull):
 		return nil, errSpoolFull
@@ -78,9 +87,10 @@ func (a *Agent) spoolSpans(spans []*model.Span) (*spool.Ref, error) {
 }
 
 // replaySpool feeds the records left in the spool by an earlier run into
-// the buffer, waiting for room, until they are all in or ctx ends.
+// the buffer, each into its tenant, waiting for room, until they are all in
+// or ctx ends.
 func (a *Agent) replaySpool(ctx context.Context) {
-	st, err := a.spool.Replay(ctx, func(payload []byte, ref *spool.Ref) error {
+	st, err := a.spool.Replay(ctx, func(tenant string, payload []byte, ref *spool.Ref) error {
 		var td tracepb.TracesData
 		if err := proto.Unmarshal(payload, &td); err != nil {
 			// Its checksum held, so this is a bug or another format; how
@@ -92,6 +102,17 @@ func (a *Agent) replaySpool(ctx context.Context) {
 		spans, rejected := model.SpansFromOTLP(td.GetResourceSpans())
 		m := a.intake[transportSpool]
 		m.Received(len(spans) + len(rejected))
+		if tenant != "" {
+			if err := storage.ValidateTenant(tenant); err != nil {
+				// Its checksum held, so this is a bug or a hand-made file;
+				// sending its spans to another tenant is not an option.
+				a.logger.Error("a spool record names an invalid tenant; its spans are dropped", "spans", len(spans)+len(rejected), "err", err)
+				m.Rejected(collector.ReasonInvalid, len(spans)+len(rejected))
+				a.dropped(dropSpoolBad, len(spans)+len(rejected))
+				a.spool.Release(ref)
+				return nil
+			}
+		}
 		if len(rejected) > 0 {
 			m.Rejected(collector.ReasonInvalid, len(rejected))
 			a.dropped(dropSpoolBad, len(rejected))
@@ -100,7 +121,7 @@ func (a *Agent) replaySpool(ctx context.Context) {
 			a.spool.Release(ref)
 			return nil
 		}
-		if err := a.buf.addWait(ctx, &chunk{spans: spans, bytes: spansSize(spans), ref: ref}); err != nil {
+		if err := a.buf.addWait(ctx, &chunk{spans: spans, tenant: tenant, bytes: spansSize(spans), ref: ref}); err != nil {
 			m.Refused(collector.ReasonStopped, len(spans)) // they stay in the spool
 			return err
 		}
@@ -133,7 +154,7 @@ func (a *Agent) spoolLeftovers() int {
 			continue
 		}
 		if a.spool != nil {
-			_, err := a.spoolSpans(spans) // kept on disk for the next start
+			_, err := a.spoolSpans(b.tenant, spans) // kept on disk for the next start
 			if err == nil {
 				spooled += len(spans)
 				continue

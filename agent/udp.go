@@ -12,7 +12,7 @@ type udpSink struct{ a *Agent }
 
 var _ jaegerudp.Sink = udpSink{}
 
-// TakeSpans implements jaegerudp.Sink. Spans with an all-zero ID are
+// TakeSpans implements jaegerudp.Sink. The spans are of Config.Tenant. Spans with an all-zero ID are
 // rejected and dropped (reason invalid); spans that find the buffer full are
 // refused and dropped (reason buffer_full).
 func (s udpSink) TakeSpans(transport string, spans []*model.Span, rejected []error, _ int) bool {
@@ -26,7 +26,7 @@ func (s udpSink) TakeSpans(transport string, spans []*model.Span, rejected []err
 	if len(spans) == 0 {
 		return true
 	}
-	if !a.buf.tryAdd(&chunk{spans: spans, bytes: spansSize(spans)}) {
+	if !a.buf.tryAdd(&chunk{spans: spans, tenant: a.cfg.Tenant, bytes: spansSize(spans)}) {
 		m.Refused(collector.ReasonBufferFull, len(spans))
 		a.dropped(dropBufferFull, len(spans))
 		a.throttled.Warn("buffer is full; dropping udp spans (collectors slow or away?)", "transport", transport)

@@ -374,14 +374,14 @@ func (c *authCollector) metricValue(t *testing.T, name string, labels map[string
 	return s.metric(t, name, labels)
 }
 
-func startAuthCollector(t *testing.T, authFile string) *authCollector {
+func startAuthCollector(t *testing.T, authFile string, extra ...string) *authCollector {
 	t.Helper()
 	bin := buildBinary(t, "./cmd/scry-collector")
 	dir := t.TempDir()
 	return testbin.WithFreePorts(t, 3, func(a []string) (*authCollector, error) {
-		p, err := testbin.Start(t, bin, []string{"--data-dir=" + dir, "--otlp-grpc-addr=" + a[0], "--otlp-http-addr=",
+		p, err := testbin.Start(t, bin, append([]string{"--data-dir=" + dir, "--otlp-grpc-addr=" + a[0], "--otlp-http-addr=",
 			"--jaeger-http-addr=", "--zipkin-addr=", "--udp-compact-addr=", "--udp-binary-addr=",
-			"--storage-addr=" + a[1], "--admin-addr=" + a[2], "--auth-file=" + authFile}, nil, a[2])
+			"--storage-addr=" + a[1], "--admin-addr=" + a[2], "--auth-file=" + authFile}, extra...), nil, a[2])
 		if err != nil {
 			return nil, err
 		}

@@ -200,3 +200,77 @@ func exportBody(t *testing.T, n int) []byte {
 	}
 	return b
 }
+
+// TestLimitsTenants: limits are per tenant. team-a over its ingestion rate
+// is answered 429 while team-b, sending the same requests at the same
+// time, is never refused; team-a's searches are held to its own limit.
+func TestLimitsTenants(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "limits.yaml")
+	if err := os.WriteFile(path, []byte(`
+tenants:
+  team-a:
+    ingestion_rate_bytes: 2KiB
+    ingestion_burst_bytes: 4KiB
+    max_search_limit: 2
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startScry(t, "--limits-file="+path, "--multi-tenancy.enabled")
+	post := func(tenant string) int {
+		t.Helper()
+		body := exportBody(t, 30) // ~3 KiB, one trace
+		req, err := http.NewRequest(http.MethodPost, "http://"+s.OTLPHTTP+"/v1/traces", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		req.Header.Set("x-tenant", tenant)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	codes := map[string]map[int]int{"team-a": {}, "team-b": {}}
+	for range 10 {
+		for _, tenant := range []string{"team-a", "team-b"} {
+			codes[tenant][post(tenant)]++
+		}
+	}
+	if codes["team-a"][http.StatusTooManyRequests] == 0 {
+		t.Errorf("team-a, 30 KiB at once against a 4 KiB burst: answers %v, want some 429", codes["team-a"])
+	}
+	if codes["team-b"][http.StatusOK] != 10 {
+		t.Errorf("team-b, without limits, beside team-a over its rate: answers %v, want ten 200", codes["team-b"])
+	}
+
+	// Searches: team-a's ask for 10 traces is held to 2, with a warning;
+	// team-b's is not.
+	search := func(tenant string) jaegerEnvelope[[]jTrace] {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+s.Query+"/api/traces?service=limits-rate&limit=10&lookback=1h", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("x-tenant", tenant)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var env jaegerEnvelope[[]jTrace]
+		if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	if env := search("team-a"); len(env.Data) > 2 || len(env.Data) == 0 || len(env.Errors) == 0 || !strings.Contains(env.Errors[0].Msg, "search limit lowered") {
+		t.Errorf("team-a's search for 10 (of %d stored): %d traces, errors %+v; want at most 2 and a warning",
+			codes["team-a"][http.StatusOK], len(env.Data), env.Errors)
+	}
+	if env := search("team-b"); len(env.Data) != 10 || len(env.Errors) != 0 {
+		t.Errorf("team-b's search for 10: %d traces, errors %+v; want 10 and no warning", len(env.Data), env.Errors)
+	}
+}

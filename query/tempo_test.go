@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,12 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/testkit"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/query/traceql"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/badger"
+	"github.com/scrytrace/scry/storage/remote"
 )
 
 // The Tempo API's tests run over generated traces of known structure in a
@@ -485,6 +489,38 @@ func TestTempoSearchParseErrorPosition(t *testing.T) {
 func TestTempoSearchRandomIsExact(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { testRandomIsExact(t, newTempoServer(t, 150, nil)) })
 	t.Run("badger", func(t *testing.T) { testRandomIsExact(t, newTempoServerOver(t, 150, nil, newBadgerStore(t))) })
+	t.Run("remote", func(t *testing.T) { testRandomIsExact(t, newTempoServerOver(t, 150, nil, newRemoteStore(t))) })
+}
+
+// remoteStore writes into a Badger store and reads it back through the
+// storage read API: a scry-query over one collector.
+type remoteStore struct {
+	storage.Writer
+	*remote.Client
+}
+
+func (r remoteStore) WriteSpans(ctx context.Context, spans []*model.Span) error {
+	return r.Writer.WriteSpans(ctx, spans)
+}
+
+func newRemoteStore(t *testing.T) storage.Store {
+	t.Helper()
+	backing := newBadgerStore(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	remote.NewServer(backing, telemetry.Settings{Logger: slog.New(slog.DiscardHandler)}).Register(g)
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+	cfg := remote.DefaultConfig()
+	cfg.Endpoints = []string{lis.Addr().String()}
+	c, err := remote.New(cfg, telemetry.Settings{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testkit.Start[storage.Store](t, remoteStore{Writer: backing, Client: c})
 }
 
 func testRandomIsExact(t *testing.T, s *tempoServer) {

@@ -24,13 +24,14 @@ type ReplayStats struct {
 }
 
 // Replay reads back the records of the segments found at Open, oldest
-// first, and calls fn with each. fn owns payload; ref is released with
+// first, and calls fn with each: its tenant ("" for none, and for every
+// record of a version 1 segment) and payload. fn owns payload; ref is released with
 // Release once the record is no longer needed (a record fn saw but did not
 // release stays on disk). When fn returns an error or ctx ends, Replay stops
 // and returns it; the records not yet read stay on disk for the next Open.
 // A segment is deleted once read to its end and every record of it
 // released. Call Replay at most once, after Open.
-func (s *Spool) Replay(ctx context.Context, fn func(payload []byte, ref *Ref) error) (ReplayStats, error) {
+func (s *Spool) Replay(ctx context.Context, fn func(tenant string, payload []byte, ref *Ref) error) (ReplayStats, error) {
 	var st ReplayStats
 	s.mu.Lock()
 	segs := append([]*segment(nil), s.old...)
@@ -58,7 +59,7 @@ func (s *Spool) Replay(ctx context.Context, fn func(payload []byte, ref *Ref) er
 
 // replaySegment reads one segment. It returns damaged for a segment that
 // ends early, and err when fn or ctx stopped the replay.
-func (s *Spool) replaySegment(ctx context.Context, seg *segment, st *ReplayStats, fn func([]byte, *Ref) error) (damaged, err error) {
+func (s *Spool) replaySegment(ctx context.Context, seg *segment, st *ReplayStats, fn func(string, []byte, *Ref) error) (damaged, err error) {
 	f, err := os.Open(seg.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -72,7 +73,12 @@ func (s *Spool) replaySegment(ctx context.Context, seg *segment, st *ReplayStats
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return fmt.Errorf("cannot read segment header: %w", err), nil
 	}
-	if string(hdr[:]) != magic {
+	var v1 bool // records without a tenant
+	switch string(hdr[:]) {
+	case magic:
+	case magicV1:
+		v1 = true
+	default:
 		return fmt.Errorf("not a spool segment (header %q)", hdr[:]), nil
 	}
 	left := seg.size - headerLen
@@ -94,24 +100,32 @@ func (s *Spool) replaySegment(ctx context.Context, seg *segment, st *ReplayStats
 		if size > left {
 			return fmt.Errorf("record of %d bytes is longer than the %d bytes left in the file", size, left), nil
 		}
-		payload := make([]byte, size)
-		if _, err := io.ReadFull(r, payload); err != nil {
+		body := make([]byte, size)
+		if _, err := io.ReadFull(r, body); err != nil {
 			return fmt.Errorf("torn record: %w", err), nil
 		}
 		left -= size
-		if crc32.Checksum(payload, castagnoli) != sum {
+		if crc32.Checksum(body, castagnoli) != sum {
 			return fmt.Errorf("record checksum mismatch"), nil
+		}
+		var tenant string
+		payload := body
+		if !v1 {
+			if len(body) == 0 || int(body[0]) > len(body)-1 {
+				return fmt.Errorf("record of %d bytes cannot hold its tenant", len(body)), nil
+			}
+			tenant, payload = string(body[1:1+int(body[0])]), body[1+int(body[0]):]
 		}
 		s.mu.Lock()
 		seg.pending++
 		s.mu.Unlock()
-		if err := fn(payload, &Ref{seg: seg}); err != nil {
+		if err := fn(tenant, payload, &Ref{seg: seg}); err != nil {
 			s.mu.Lock()
 			seg.pending--
 			s.mu.Unlock()
 			return nil, err
 		}
 		st.Records++
-		st.Bytes += size
+		st.Bytes += int64(len(payload))
 	}
 }

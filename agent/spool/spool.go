@@ -26,11 +26,16 @@ const (
 	minSegmentBytes = 64 << 10
 )
 
-// File format constants (SPOOL.md).
+// File format constants (SPOOL.md). Segments are written in version 2,
+// whose records carry a tenant; version 1 segments (no tenant) are still
+// read back.
 const (
-	magic        = "SCRYSPL1"
+	magic        = "SCRYSPL2"
+	magicV1      = "SCRYSPL1"
 	headerLen    = int64(len(magic))
-	recHeaderLen = 8 // length (u32 LE), CRC-32C of the payload (u32 LE)
+	recHeaderLen = 8 // length (u32 LE), CRC-32C of the body (u32 LE)
+	// MaxTenantLen is the longest tenant a record can carry, in bytes.
+	MaxTenantLen = 255
 	segSuffix    = ".seg"
 	lockName     = "LOCK"
 )
@@ -184,18 +189,26 @@ func (s *Spool) HasOld() bool {
 	return len(s.old) > 0
 }
 
-// Append writes one record and returns once it is on disk. It fails with
-// ErrFull when the spool has no room for it, and with ErrClosed after
-// Close. The record is kept until Release(ref).
-func (s *Spool) Append(payload []byte) (*Ref, error) {
-	size := int64(recHeaderLen + len(payload))
-	if int64(len(payload)) > s.cfg.MaxBytes || len(payload) > 1<<32-1 {
-		return nil, fmt.Errorf("record of %d bytes is larger than the spool: %w", len(payload), ErrFull)
+// Append writes one record, payload with the tenant it belongs to ("" for
+// none), and returns once it is on disk. It fails with ErrFull when the
+// spool has no room for it, and with ErrClosed after Close. The record is
+// kept until Release(ref). The spool does not judge tenant names (the agent
+// does), but a tenant is at most MaxTenantLen bytes.
+func (s *Spool) Append(tenant string, payload []byte) (*Ref, error) {
+	if len(tenant) > MaxTenantLen {
+		return nil, fmt.Errorf("cannot spool a record: tenant of %d bytes is longer than %d", len(tenant), MaxTenantLen)
+	}
+	body := 1 + len(tenant) + len(payload)
+	size := int64(recHeaderLen + body)
+	if int64(body) > s.cfg.MaxBytes || body > 1<<32-1 {
+		return nil, fmt.Errorf("record of %d bytes is larger than the spool: %w", body, ErrFull)
 	}
 	buf := make([]byte, recHeaderLen, size)
-	binary.LittleEndian.PutUint32(buf[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(buf[4:8], crc32.Checksum(payload, castagnoli))
+	buf = append(buf, byte(len(tenant)))
+	buf = append(buf, tenant...)
 	buf = append(buf, payload...)
+	binary.LittleEndian.PutUint32(buf[0:4], uint32(body))
+	binary.LittleEndian.PutUint32(buf[4:8], crc32.Checksum(buf[recHeaderLen:], castagnoli))
 
 	s.mu.Lock()
 	if s.closed {

@@ -3,8 +3,10 @@ package spool
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,7 +38,7 @@ func segments(t *testing.T, dir string) []string {
 func replayAll(t *testing.T, s *Spool, release bool) ([][]byte, ReplayStats) {
 	t.Helper()
 	var got [][]byte
-	st, err := s.Replay(context.Background(), func(p []byte, ref *Ref) error {
+	st, err := s.Replay(context.Background(), func(_ string, p []byte, ref *Ref) error {
 		got = append(got, p)
 		if release {
 			s.Release(ref)
@@ -58,7 +60,7 @@ func TestReleasedRecordsLeaveNoFile(t *testing.T) {
 	s := open(t, dir, 1<<20)
 	var refs []*Ref
 	for i := range 10 {
-		ref, err := s.Append(rec(i))
+		ref, err := s.Append("", rec(i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +79,7 @@ func TestReleasedRecordsLeaveNoFile(t *testing.T) {
 		t.Fatalf("Bytes = %d after everything was released", s.Bytes())
 	}
 	// The spool goes on working after its active segment was deleted.
-	ref, err := s.Append(rec(99))
+	ref, err := s.Append("", rec(99))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func TestRecordsSurviveReopen(t *testing.T) {
 	s := open(t, dir, 1<<20)
 	var want [][]byte
 	for i := range 50 {
-		ref, err := s.Append(rec(i))
+		ref, err := s.Append("", rec(i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +131,7 @@ func TestSegmentsRotate(t *testing.T) {
 	s := open(t, dir, 1<<20) // segments of 128 KiB
 	big := bytes.Repeat([]byte{'y'}, 40<<10)
 	for range 10 {
-		if _, err := s.Append(big); err != nil {
+		if _, err := s.Append("", big); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -150,7 +152,7 @@ func TestFull(t *testing.T) {
 	payload := bytes.Repeat([]byte{'z'}, 10<<10)
 	var refs []*Ref
 	for {
-		ref, err := s.Append(payload)
+		ref, err := s.Append("", payload)
 		if errors.Is(err, ErrFull) {
 			break
 		}
@@ -168,7 +170,7 @@ func TestFull(t *testing.T) {
 	for _, r := range refs {
 		s.Release(r)
 	}
-	if _, err := s.Append(payload); err != nil {
+	if _, err := s.Append("", payload); err != nil {
 		t.Fatalf("append after releasing everything: %v", err)
 	}
 }
@@ -177,7 +179,7 @@ func TestTornTail(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, 1<<20)
 	for i := range 3 {
-		if _, err := s.Append(rec(i)); err != nil {
+		if _, err := s.Append("", rec(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -198,14 +200,14 @@ func TestChecksumMismatch(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, 1<<20)
 	for i := range 3 {
-		if _, err := s.Append(rec(i)); err != nil {
+		if _, err := s.Append("", rec(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s.Close()
 	seg := segments(t, dir)[0]
 	b, _ := os.ReadFile(seg)
-	second := int(headerLen) + recHeaderLen + len(rec(0)) + recHeaderLen
+	second := int(headerLen) + recHeaderLen + 1 + len(rec(0)) + recHeaderLen + 1
 	b[second] ^= 0xff // first byte of the second record's payload
 	if err := os.WriteFile(seg, b, 0o640); err != nil {
 		t.Fatal(err)
@@ -233,7 +235,7 @@ func TestHugeDeclaredLength(t *testing.T) {
 		t.Fatalf("got %d records, stats %+v; want none and 2 damaged", len(got), st)
 	}
 	// New segments are numbered after the old ones.
-	if _, err := s.Append(rec(1)); err != nil {
+	if _, err := s.Append("", rec(1)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, segName(9))); err != nil {
@@ -245,7 +247,7 @@ func TestReplayStopsAndResumes(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, 1<<20)
 	for i := range 5 {
-		if _, err := s.Append(rec(i)); err != nil {
+		if _, err := s.Append("", rec(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -253,7 +255,7 @@ func TestReplayStopsAndResumes(t *testing.T) {
 	s2 := open(t, dir, 1<<20)
 	stop := errors.New("stop")
 	n := 0
-	_, err := s2.Replay(context.Background(), func(_ []byte, ref *Ref) error {
+	_, err := s2.Replay(context.Background(), func(_ string, _ []byte, ref *Ref) error {
 		if n == 2 {
 			return stop
 		}
@@ -281,7 +283,7 @@ func TestConcurrentAppends(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 50 {
-				ref, err := s.Append(rec(w*1000 + i))
+				ref, err := s.Append("", rec(w*1000+i))
 				if err != nil {
 					t.Error(err)
 					return
@@ -312,7 +314,100 @@ func TestLocked(t *testing.T) {
 func TestAppendAfterClose(t *testing.T) {
 	s := open(t, t.TempDir(), 1<<20)
 	s.Close()
-	if _, err := s.Append(rec(1)); !errors.Is(err, ErrClosed) {
+	if _, err := s.Append("", rec(1)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Append after Close = %v, want ErrClosed", err)
+	}
+}
+
+// tenantRec is a record as Replay hands it out.
+type tenantRec struct {
+	tenant  string
+	payload string
+}
+
+func replayTenants(t *testing.T, s *Spool) ([]tenantRec, ReplayStats) {
+	t.Helper()
+	var got []tenantRec
+	st, err := s.Replay(context.Background(), func(tenant string, p []byte, ref *Ref) error {
+		got = append(got, tenantRec{tenant, string(p)})
+		s.Release(ref)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, st
+}
+
+func TestTenantsSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20)
+	long := string(bytes.Repeat([]byte{'t'}, MaxTenantLen))
+	want := []tenantRec{{"team-a", "a1"}, {"", "none"}, {"team-b", "b1"}, {"team-a", ""}, {long, "long"}}
+	for _, r := range want {
+		if _, err := s.Append(r.tenant, []byte(r.payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Append(long+"x", []byte("too long")); err == nil {
+		t.Fatalf("a tenant of %d bytes was spooled", MaxTenantLen+1)
+	}
+	s.Close()
+	got, st := replayTenants(t, open(t, dir, 1<<20))
+	if !slices.Equal(got, want) || st.Damaged != 0 {
+		t.Fatalf("read back %q (stats %+v), want %q", got, st, want)
+	}
+}
+
+// v1Segment builds a version 1 segment (records without a tenant), as
+// agents before tenants wrote them.
+func v1Segment(payloads ...string) []byte {
+	b := []byte(magicV1)
+	for _, p := range payloads {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+		b = binary.LittleEndian.AppendUint32(b, crc32.Checksum([]byte(p), castagnoli))
+		b = append(b, p...)
+	}
+	return b
+}
+
+func TestVersion1SegmentsAreReadWithoutTenant(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, segName(3)), v1Segment("old one", "\x06team-a looks like a tenant"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dir, 1<<20)
+	got, st := replayTenants(t, s)
+	want := []tenantRec{{"", "old one"}, {"", "\x06team-a looks like a tenant"}}
+	if !slices.Equal(got, want) || st.Damaged != 0 {
+		t.Fatalf("read back %q (stats %+v), want %q", got, st, want)
+	}
+	if n := segments(t, dir); len(n) != 0 {
+		t.Fatalf("the version 1 segment is still there once read and released: %v", n)
+	}
+	// What is written now is version 2.
+	if _, err := s.Append("team-a", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, segName(4)))
+	if err != nil || !bytes.HasPrefix(b, []byte(magic)) {
+		t.Fatalf("new segment starts %q (%v), want %q", b[:min(len(b), 8)], err, magic)
+	}
+}
+
+func TestRecordTooShortForItsTenant(t *testing.T) {
+	dir := t.TempDir()
+	for i, body := range []string{"", "\x09team-a"} { // no tenant length; a length past the body
+		b := []byte(magic)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(body)))
+		b = binary.LittleEndian.AppendUint32(b, crc32.Checksum([]byte(body), castagnoli))
+		b = append(b, body...)
+		if err := os.WriteFile(filepath.Join(dir, segName(uint64(i+1))), b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, st := replayTenants(t, open(t, dir, 1<<20))
+	if len(got) != 0 || st.Damaged != 2 {
+		t.Fatalf("read back %q (stats %+v), want nothing and 2 damaged segments", got, st)
 	}
 }

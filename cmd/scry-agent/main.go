@@ -36,7 +36,11 @@ to the collectors given with --collector over OTLP/gRPC, round robin across
 their addresses, retrying with backoff. An OTLP export is acknowledged once
 its spans are in the buffer (and, with --spool-dir, on disk); when the buffer
 is full OTLP senders are told to retry later and UDP spans are dropped and
-counted (scry_agent_spans_dropped_total). It also serves Jaeger's remote
+counted (scry_agent_spans_dropped_total). Tenants are kept apart: an OTLP
+export's tenant is its x-tenant (--tenant-header) or X-Scope-OrgID header,
+else --tenant, which UDP spans get too; each batch holds one tenant's spans
+and is sent with its tenant in --tenant-header, and the spool keeps each
+record's tenant across restarts. It also serves Jaeger's remote
 sampling strategies (GET /sampling?service=) fetched from the collector.
 
 ` + cli.EnvHelp,

@@ -34,7 +34,7 @@ func main() {
 		redf        = wiring.DefaultREDFlags()
 		storageAddr string
 		adminAddr   string
-		listenTLS   = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.Storage, tlsconf.Admin)
+		listenTLS   = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.Storage, tlsconf.Admin).WithTenancy()
 	)
 	cmd := &cobra.Command{
 		Use:          "scry-collector",

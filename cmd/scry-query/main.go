@@ -25,7 +25,7 @@ func main() {
 		qry       = wiring.DefaultQueryFlags()
 		lim       = wiring.DefaultLimitsFlags()
 		adminAddr string
-		listenTLS = tlsconf.NewServerFlags(tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin)
+		listenTLS = tlsconf.NewServerFlags(tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin).WithTenancy()
 	)
 	cmd := &cobra.Command{
 		Use:   "scry-query",

@@ -17,6 +17,7 @@ import (
 	"github.com/scrytrace/scry/internal/cli"
 	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/internal/tracegen"
+	"github.com/scrytrace/scry/storage"
 )
 
 var version = "dev"
@@ -73,6 +74,11 @@ func main() {
 					queryAuthz = qt.Authorization
 				}
 			}
+			if cfg.Tenant != "" {
+				if err := storage.ValidateTenant(cfg.Tenant); err != nil {
+					return fmt.Errorf("--tenant: %w", err)
+				}
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+10*time.Minute)
 			defer cancel()
 			if cfg.Duration > 0 {
@@ -86,7 +92,7 @@ func main() {
 				}
 			}
 			if queryURL != "" {
-				res, err := tracegen.QueryBench(ctx, queryURL, queryRounds, cfg.TLS, queryAuthz)
+				res, err := tracegen.QueryBench(ctx, queryURL, queryRounds, cfg.TLS, queryAuthz, cfg.Tenant)
 				if err != nil {
 					return err
 				}
@@ -98,6 +104,7 @@ func main() {
 	f := cmd.Flags()
 	f.StringVar(&cfg.Endpoint, "endpoint", "127.0.0.1:4317", "OTLP endpoint: host:port for gRPC, or a URL (http://host:4318/v1/traces, https:// for TLS) for HTTP")
 	f.StringVar(&cfg.Protocol, "protocol", "grpc", "grpc or http")
+	f.StringVar(&cfg.Tenant, "tenant", "", "tenant sent as the x-tenant header of every export and query, for a server with --multi-tenancy.enabled (empty: none)")
 	f.Float64Var(&cfg.Rate, "rate", 0, "spans per second to send (0: as fast as the server answers)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send (0: send nothing, only query)")
 	f.StringVar(&queryURL, "query-url", "", "after sending, time Jaeger API searches and trace fetches against this query URL (http://127.0.0.1:16686)")

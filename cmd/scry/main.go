@@ -41,7 +41,7 @@ func command() *cobra.Command {
 		lim       = wiring.DefaultLimitsFlags()
 		redf      = wiring.DefaultREDFlags()
 		adminAddr string
-		listenTLS = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin)
+		listenTLS = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.HTTP, tlsconf.TempoHTTP, tlsconf.Admin).WithTenancy()
 	)
 	cmd := &cobra.Command{
 		Use:          "scry",

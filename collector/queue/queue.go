@@ -99,6 +99,7 @@ const (
 type request struct {
 	spans  []*model.Span
 	size   int64
+	tenant string     // of the call's context (storage.TenantFrom)
 	result chan error // buffered: a writer never blocks answering
 }
 
@@ -210,7 +211,7 @@ func (q *Queue) ConsumeSpans(ctx context.Context, spans []*model.Span, size int)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cannot enqueue spans: %w", err)
 	}
-	r := &request{spans: spans, size: int64(max(size, 0)), result: make(chan error, 1)}
+	r := &request{spans: spans, size: int64(max(size, 0)), tenant: storage.TenantFrom(ctx), result: make(chan error, 1)}
 	if err := q.push(r); err != nil {
 		return err
 	}
@@ -294,36 +295,23 @@ func (q *Queue) take() []*request {
 	return batch
 }
 
-// commit writes a batch with one WriteSpans call and answers its requests.
+// commit writes a batch and answers its requests: with one WriteSpans call
+// when they are all of one tenant (the usual case), else with one for each
+// tenant, each with its own tenant on the context, so that no request's
+// spans are stored for another's tenant.
 func (q *Queue) commit(batch []*request) {
-	all := batch[0].spans
-	if len(batch) > 1 {
-		n := 0
-		for _, r := range batch {
-			n += len(r.spans)
-		}
-		all = make([]*model.Span, 0, n)
-		for _, r := range batch {
-			all = append(all, r.spans...)
-		}
-	}
 	start := q.clock.Now()
-	err := q.w.WriteSpans(q.writeCtx, all)
 	results := make([]error, len(batch))
-	var rej *storage.RejectedError
-	if len(batch) > 1 && errors.As(err, &rej) {
-		// Find out whose spans were rejected: write each request again on
-		// its own. Writes are idempotent, so stored spans stay stored once.
-		for i, r := range batch {
-			results[i] = q.w.WriteSpans(q.writeCtx, r.spans)
+	n := 0
+	if mixed(batch) {
+		for _, part := range byTenant(batch) {
+			n += q.write(part.reqs, part.idx, results)
 		}
 	} else {
-		for i := range batch {
-			results[i] = err
-		}
+		n = q.write(batch, nil, results)
 	}
 	q.m.commitDuration.Observe(q.clock.Now().Sub(start).Seconds())
-	q.m.commitSpans.Observe(float64(len(all)))
+	q.m.commitSpans.Observe(float64(n))
 
 	q.mu.Lock()
 	for _, r := range batch {
@@ -338,6 +326,80 @@ func (q *Queue) commit(batch []*request) {
 	if failed {
 		q.m.commitErrors.Inc()
 	}
+}
+
+// mixed reports whether batch holds requests of more than one tenant.
+func mixed(batch []*request) bool {
+	for _, r := range batch[1:] {
+		if r.tenant != batch[0].tenant {
+			return true
+		}
+	}
+	return false
+}
+
+// part is the requests of one tenant in a batch, with their indexes.
+type part struct {
+	reqs []*request
+	idx  []int
+}
+
+// byTenant splits batch by tenant, in the order each first appears.
+func byTenant(batch []*request) []part {
+	var parts []part
+	at := map[string]int{}
+	for i, r := range batch {
+		j, ok := at[r.tenant]
+		if !ok {
+			j = len(parts)
+			at[r.tenant] = j
+			parts = append(parts, part{})
+		}
+		parts[j].reqs = append(parts[j].reqs, r)
+		parts[j].idx = append(parts[j].idx, i)
+	}
+	return parts
+}
+
+// write stores the spans of reqs, all of one tenant, with one WriteSpans
+// call, and sets each one's error in results (at idx[i], or i when idx is
+// nil). It returns the spans written.
+func (q *Queue) write(reqs []*request, idx []int, results []error) int {
+	ctx := q.writeCtx
+	if t := reqs[0].tenant; t != "" {
+		ctx = storage.WithTenant(ctx, t)
+	}
+	all := reqs[0].spans
+	if len(reqs) > 1 {
+		n := 0
+		for _, r := range reqs {
+			n += len(r.spans)
+		}
+		all = make([]*model.Span, 0, n)
+		for _, r := range reqs {
+			all = append(all, r.spans...)
+		}
+	}
+	at := func(i int) int {
+		if idx == nil {
+			return i
+		}
+		return idx[i]
+	}
+	err := q.w.WriteSpans(ctx, all)
+	var rej *storage.RejectedError
+	if len(reqs) > 1 && errors.As(err, &rej) {
+		// Find out whose spans were rejected: write each request again on
+		// its own. Writes are idempotent, so stored spans stay stored once.
+		for i, r := range reqs {
+			results[at(i)] = q.w.WriteSpans(ctx, r.spans)
+		}
+	} else {
+		for i := range reqs {
+			results[at(i)] = err
+		}
+	}
+	return len(all)
 }
 
 // outcome turns a write's error into the answer for r and counts its spans.

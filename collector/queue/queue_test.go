@@ -463,3 +463,57 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("metric %s not registered", name)
 	return 0
 }
+
+// TestGroupCommitTenants: requests of several tenants committed together
+// are each stored for their own tenant, with one write per tenant, and
+// each is answered after its commit.
+func TestGroupCommitTenants(t *testing.T) {
+	f := start(t, queue.Config{MaxBytes: 1 << 20, MaxBatchSpans: 1000, Writers: 1})
+	f.w.Hold()
+	first := make(chan error, 1)
+	sp := spans(t, 299, 1, 1)
+	go func() { first <- f.q.ConsumeSpans(context.Background(), sp, 100) }()
+	testkit.Eventually(t, "the writer holds the first request", func() bool { return f.w.Waiting() == 1 })
+
+	// The same trace ID from three tenants (and "a" twice), different spans.
+	reqs := []struct {
+		tenant   string
+		first, n int
+	}{{"a", 1, 3}, {"b", 4, 2}, {"", 6, 1}, {"a", 7, 1}}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(reqs))
+	for _, r := range reqs {
+		sp := spans(t, 300, r.first, r.n)
+		ctx := storage.WithTenant(context.Background(), r.tenant)
+		wg.Go(func() { errs <- f.q.ConsumeSpans(ctx, sp, 100) })
+	}
+	testkit.Eventually(t, "all requests queued", func() bool { return f.q.Stats().Requests == 1+len(reqs) })
+	f.w.Release()
+	wg.Wait()
+	close(errs)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls := f.w.Calls(); calls != 4 {
+		t.Fatalf("%d WriteSpans calls, want 4: the first request, then one for each of the 3 tenants of the batch", calls)
+	}
+	id, err := model.TraceIDFromBytes(collectortest.TraceID(300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tenant, want := range map[string]int{"a": 4, "b": 2, "": 1} {
+		ctx := storage.WithTenant(context.Background(), tenant)
+		got, err := f.store.GetTrace(ctx, id, storage.TimeHint{})
+		if err != nil {
+			t.Fatalf("tenant %q: %v", tenant, err)
+		}
+		if len(got) != want {
+			t.Errorf("tenant %q reads %d spans of the trace, want its own %d", tenant, len(got), want)
+		}
+	}
+}

@@ -4,7 +4,6 @@ package deploytest
 // and helm lint.
 
 import (
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/diff"
+	"sigs.k8s.io/yaml"
 )
 
 // TestChartMatchesOverlays: the chart, released as "scry" in namespace
@@ -29,6 +29,7 @@ import (
 func TestChartMatchesOverlays(t *testing.T) {
 	t.Parallel()
 	prod := renderOverlay(t, "production")
+	prodSecure := renderWithComponent(t, "production", "security")
 	cases := []struct {
 		values string
 		want   []object
@@ -36,8 +37,11 @@ func TestChartMatchesOverlays(t *testing.T) {
 		{"mode: allInOne", renderOverlay(t, "all-in-one")},
 		{"mode: production", prod},
 		{"mode: production\ningress: {enabled: true}", renderWithComponent(t, "production", "ingress")},
+		{"mode: production\n" + securedByComponents, prodSecure},
 		{"mode: production\nexampleApp: {enabled: true}", append(renderOverlay(t, "sidecar"), prod...)},
 		{"mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}", append(renderOverlay(t, "daemonset"), prod...)},
+		{"mode: production\nexampleApp: {enabled: true}\n" + securedByComponents, append(renderWithComponent(t, "sidecar", "sidecar-security"), prodSecure...)},
+		{"mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}\n" + securedByComponents, append(renderWithComponent(t, "daemonset", "daemonset-security"), prodSecure...)},
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.values, "\n", " "), func(t *testing.T) {
@@ -63,6 +67,10 @@ func TestChartMatchesOverlays(t *testing.T) {
 		})
 	}
 }
+
+// securedByComponents are the chart's values that components/security
+// and components/sidecar-security (or daemonset-security) stand for.
+const securedByComponents = "tls: {enabled: true, secretName: scry-tls}\nauth: {secretName: scry-auth, agentTokenSecret: scry-agent-token, queryTokenSecret: scry-query-token}"
 
 // matchingObject finds the chart's object for an overlay's: same kind and
 // name (the chart prefixes the example app's name with the release's, and
@@ -132,10 +140,10 @@ func compareObjects(t *testing.T, want, got object) {
 		}
 		for k, v := range w.Data {
 			var a, b any
-			if err := json.Unmarshal([]byte(v), &a); err != nil {
+			if err := yaml.Unmarshal([]byte(v), &a); err != nil {
 				t.Fatalf("ConfigMap %s key %s: %v", w.Name, k, err)
 			}
-			if err := json.Unmarshal([]byte(g.Data[k]), &b); err != nil {
+			if err := yaml.Unmarshal([]byte(g.Data[k]), &b); err != nil {
 				t.Fatalf("chart's ConfigMap %s key %s: %v", g.Name, k, err)
 			}
 			if !reflect.DeepEqual(a, b) {

@@ -12,6 +12,7 @@ package deploytest
 // agent), a Service with a virtual IP for one of its pods.
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,11 +44,14 @@ type pod struct {
 func (p *pod) String() string { return fmt.Sprintf("%s-%d", p.W.Name, p.Ordinal) }
 
 type cluster struct {
-	t     *testing.T
-	objs  []object
-	pods  []*pod
-	ports map[int32]int // container port -> host port, on every pod address
-	procs []*testbin.Proc
+	t    *testing.T
+	objs []object
+	// secrets are the Secrets the manifests mount, by name and key: the
+	// cluster's, which no manifest makes.
+	secrets map[string]map[string][]byte
+	pods    []*pod
+	ports   map[int32]int // container port -> host port, on every pod address
+	procs   []*testbin.Proc
 }
 
 // newCluster plans pods for the given workloads of objs: plan maps a
@@ -195,6 +199,11 @@ func (cl *cluster) volumePath(p *pod, c *corev1.Container, path string) (string,
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	if v, ok := volumeNamed(&p.W.Template.Spec, m.Name); ok && v.Secret != nil {
+		if err := cl.writeSecret(dir, &p.W.Template.Spec, v.Secret); err != nil {
+			return "", err
+		}
+	}
 	if v, ok := volumeNamed(&p.W.Template.Spec, m.Name); ok && v.ConfigMap != nil {
 		cm, ok := find[*corev1.ConfigMap](cl.objs, v.ConfigMap.Name)
 		if !ok {
@@ -207,6 +216,53 @@ func (cl *cluster) volumePath(p *pod, c *corev1.Container, path string) (string,
 		}
 	}
 	return filepath.Join(dir, filepath.FromSlash(rel)), nil
+}
+
+// writeSecret writes a Secret volume's files into dir as the kubelet
+// does: the items (or every key), each with its item's mode or the
+// volume's defaultMode (the API server's default, 0644, when unset), and
+// group read on top when the pod has an fsGroup, whatever the mode says
+// (kubernetes/kubernetes#57923); the group is the test's, which the
+// processes share, as they share the pod's fsGroup.
+func (cl *cluster) writeSecret(dir string, spec *corev1.PodSpec, v *corev1.SecretVolumeSource) error {
+	data, ok := cl.secrets[v.SecretName]
+	if !ok {
+		return fmt.Errorf("no Secret %s in the cluster", v.SecretName)
+	}
+	mode := int32(0o644)
+	if v.DefaultMode != nil {
+		mode = *v.DefaultMode
+	}
+	files := map[string]int32{}
+	keys := map[string]string{}
+	if len(v.Items) == 0 {
+		for k := range data {
+			files[k], keys[k] = mode, k
+		}
+	}
+	for _, it := range v.Items {
+		files[it.Path], keys[it.Path] = mode, it.Key
+		if it.Mode != nil {
+			files[it.Path] = *it.Mode
+		}
+	}
+	for path, m := range files {
+		b, ok := data[keys[path]]
+		if !ok {
+			return fmt.Errorf("Secret %s has no key %s", v.SecretName, keys[path])
+		}
+		f := filepath.Join(dir, path)
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			return err
+		}
+		if spec.SecurityContext != nil && spec.SecurityContext.FSGroup != nil {
+			m |= 0o440
+		}
+		if err := os.Chmod(f, os.FileMode(m)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // args translates the manifest's args of container c in pod p. extra is
@@ -305,9 +361,15 @@ func (cl *cluster) start(p *pod, bin string, extra ...string) (*testbin.Proc, er
 	if err != nil {
 		return nil, err
 	}
+	scheme, readyTLS := "http", (*tls.Config)(nil)
+	if rp.HTTPGet.Scheme == corev1.URISchemeHTTPS {
+		// As the kubelet: TLS without checking the certificate.
+		scheme, readyTLS = "https", &tls.Config{InsecureSkipVerify: true}
+	}
 	pr, err := testbin.Cmd{
 		Bin: binary(cl.t, bin), Args: args, Name: p.String() + "/" + c.Name,
-		Ready:        "http://" + net.JoinHostPort(p.IP, strconv.Itoa(h)) + rp.HTTPGet.Path,
+		Ready:        scheme + "://" + net.JoinHostPort(p.IP, strconv.Itoa(h)) + rp.HTTPGet.Path,
+		ReadyTLS:     readyTLS,
 		ReadyTimeout: readyTimeout,
 		// Neither the test's OpenTelemetry settings nor its memory limit.
 		DropEnv: []string{"OTEL_", "GOMEMLIMIT="},

@@ -29,6 +29,9 @@ var helmValueSets = []struct{ Name, Values string }{
 	{"production+ingress+sidecar", "mode: production\ningress: {enabled: true, className: nginx}\nexampleApp: {enabled: true}"},
 	{"production+daemonset", "mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}"},
 	{"allInOne+daemonset", "mode: allInOne\nagent: {daemonSet: {enabled: true}}"},
+	{"allInOne+sidecar+security", "mode: allInOne\nexampleApp: {enabled: true}\n" + securityValues},
+	{"production+sidecar+security", "mode: production\nexampleApp: {enabled: true}\n" + securityValues},
+	{"production+daemonset+security", "mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}\n" + securityValues},
 }
 
 // allRenderings renders every overlay, the production overlay with the
@@ -45,6 +48,11 @@ func allRenderings(t *testing.T) []rendering {
 		out = append(out, r)
 	}
 	out = append(out, rendering{Name: "kustomize/production+ingress", Objects: renderWithComponent(t, "production", "ingress")})
+	prodSecure := renderWithComponent(t, "production", "security")
+	out = append(out, rendering{Name: "kustomize/production+security", Objects: prodSecure})
+	for _, o := range []string{"sidecar", "daemonset"} {
+		out = append(out, rendering{Name: "kustomize/" + o + "+security", Objects: renderWithComponent(t, o, o+"-security"), Cluster: prodSecure})
+	}
 	for _, v := range helmValueSets {
 		objs, _ := renderChart(t, v.Values)
 		out = append(out, rendering{Name: "helm/" + v.Name, Objects: objs})

@@ -51,7 +51,7 @@ var (
 //
 //	-v, --version                     version for scry
 //	    --data-dir string             folder for the Badger store (default "scry-data")
-var helpLine = regexp.MustCompile(`^\s+(?:-\w, )?--([a-z0-9][a-z0-9-]*)(?: (\w+))?\s{2,}(.*)$`)
+var helpLine = regexp.MustCompile(`^\s+(?:-\w, )?--([a-z0-9][a-z0-9.-]*)(?: (\w+))?\s{2,}(.*)$`)
 var helpDefault = regexp.MustCompile(`\(default (.*)\)$`)
 
 // flagsOf returns the flags that `<binary> --help` lists, by name.

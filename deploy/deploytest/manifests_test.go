@@ -292,8 +292,8 @@ func checkScryContainer(t *testing.T, r rendering, w workload, c *corev1.Contain
 		values := strings.Split(a.Value, ",")
 		if a.Name == "sampling-url" {
 			u, err := url.Parse(a.Value)
-			if err != nil || u.Scheme != "http" || u.Path != "/api/sampling" {
-				t.Errorf("--sampling-url=%s: want http://<collector>:<jaeger-http port>/api/sampling", a.Value)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "/api/sampling" {
+				t.Errorf("--sampling-url=%s: want http[s]://<collector>:<jaeger-http port>/api/sampling", a.Value)
 				continue
 			}
 			values = []string{u.Host}

@@ -156,8 +156,8 @@ func renderOverlay(t testing.TB, name string) []object {
 }
 
 // renderWithComponent builds an overlay with one of the components that
-// its kustomization.yaml lists commented out (as "# components:" and
-// "#   - ../../components/<name>") turned on, as its comment tells a user
+// its kustomization.yaml lists commented out (under "# components:", as
+// "#   - ../../components/<name>") turned on, the others left out, as its comment tells a user
 // to do, in a copy of deploy/kubernetes in memory.
 func renderWithComponent(t testing.TB, overlay, component string) []object {
 	t.Helper()
@@ -182,11 +182,12 @@ func renderWithComponent(t testing.TB, overlay, component string) []object {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commented := "# components:\n#   - ../../components/" + component + "\n"
-	if !strings.Contains(string(k), commented) {
-		t.Fatalf("overlays/%s/kustomization.yaml does not offer component %s as %q", overlay, component, commented)
+	entry := "\n#   - ../../components/" + component + "\n"
+	if !strings.Contains(string(k), "\n# components:\n") || !strings.Contains(string(k), entry) {
+		t.Fatalf("overlays/%s/kustomization.yaml does not offer component %s as a commented %q under \"# components:\"", overlay, component, entry)
 	}
-	on := strings.Replace(string(k), commented, "components:\n  - ../../components/"+component+"\n", 1)
+	on := strings.Replace(string(k), "\n# components:\n", "\ncomponents:\n", 1)
+	on = strings.Replace(on, entry, "\n  - ../../components/"+component+"\n", 1)
 	if err := mem.WriteFile(kpath, []byte(on)); err != nil {
 		t.Fatal(err)
 	}

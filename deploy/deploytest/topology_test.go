@@ -345,16 +345,22 @@ type jaegerTraces struct {
 // IDs) comes back with exactly those spans, from the given services.
 func waitWhole(t *testing.T, queryAddr string, want map[string][]string, services map[string]bool) {
 	t.Helper()
+	waitWholeWith(t, &http.Client{Timeout: 10 * time.Second}, "http://"+queryAddr, want, services)
+}
+
+// waitWholeWith is waitWhole with the client c (its TLS, its credential)
+// and scry-query at base (scheme://host:port).
+func waitWholeWith(t *testing.T, c *http.Client, base string, want map[string][]string, services map[string]bool) {
+	t.Helper()
 	ids := make([]string, 0, len(want))
 	for id := range want {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	c := &http.Client{Timeout: 10 * time.Second}
 	var problems []string
 	whole := testkit.Poll(traceTimeout, func() bool {
 		problems = problems[:0]
-		resp, err := c.Get("http://" + queryAddr + "/api/traces?" + url.Values{"traceID": ids}.Encode())
+		resp, err := c.Get(base + "/api/traces?" + url.Values{"traceID": ids}.Encode())
 		if err != nil {
 			t.Fatalf("scry-query: %v", err)
 		}

@@ -43,7 +43,7 @@ func TestHelp(t *testing.T) {
 		"max-message-bytes", "max-spans-per-request", "collector-resolve-interval", "collector-timeout", "forwarders",
 		"batch-spans", "batch-timeout", "buffer-bytes", "retry-initial-backoff", "retry-max-backoff", "spool-bytes",
 		"sampling-addr", "sampling-url", "shutdown-timeout", "admin-addr", "log-level", "log-format", "memory-limit-mb",
-		"tls-min-version", "tls-reload-interval", "collector-tls-min-version", "http-cors-max-age",
+		"tls-min-version", "tls-reload-interval", "collector-tls-min-version", "http-cors-max-age", "tenant-header",
 	} {
 		line := ""
 		for _, l := range strings.Split(help, "\n") {
@@ -55,7 +55,7 @@ func TestHelp(t *testing.T) {
 			t.Errorf("--help has no default for --%s: %q", f, line)
 		}
 	}
-	for _, f := range []string{"--collector ", "--spool-dir ", "--config ", "SCRY_", "--tls-cert-file ", "--sampling-tls-cert-file ",
+	for _, f := range []string{"--collector ", "--spool-dir ", "--tenant ", "--config ", "SCRY_", "--tls-cert-file ", "--sampling-tls-cert-file ",
 		"--collector-tls-ca-file ", "--collector-tls-cert-file ", "--collector-tls-key-file ", "--collector-tls-server-name ", "--require-tls ",
 		"--http-cors-allowed-origins ", "--http-cors-allowed-headers "} {
 		if !strings.Contains(help, f) {

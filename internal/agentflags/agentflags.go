@@ -98,6 +98,10 @@ func (f *Flags) Add(fs *pflag.FlagSet) {
 	fs.StringVar(&c.OTLPHTTPAddr, "otlp-http-addr", c.OTLPHTTPAddr, "OTLP/HTTP listen address, POST /v1/traces (empty: off)")
 	fs.IntVar(&c.MaxRequestBytes, "max-message-bytes", c.MaxRequestBytes, "largest OTLP request accepted, after decompression")
 	fs.IntVar(&c.MaxSpansPerRequest, "max-spans-per-request", c.MaxSpansPerRequest, "most spans accepted in one OTLP request")
+	fs.StringVar(&c.Tenant, "tenant", c.Tenant,
+		"tenant of the spans that arrive without one: every UDP span, and OTLP exports without a --tenant-header (or X-Scope-OrgID) header; sent to the collectors in --tenant-header (empty: no tenant, no header sent)")
+	fs.StringVar(&c.TenantHeader, "tenant-header", c.TenantHeader,
+		"header (gRPC metadata key) naming the tenant of an OTLP export, X-Scope-OrgID accepted too, and sent with each batch to the collectors: their --multi-tenancy.header")
 	fs.StringSliceVar(&c.Collectors, "collector", nil,
 		"a collector's OTLP/gRPC address, host:port (required); repeat or separate by commas for several. A DNS name stands for every address it resolves to (a Kubernetes headless Service)")
 	fs.DurationVar(&c.ResolveInterval, "collector-resolve-interval", c.ResolveInterval, "how often DNS names in --collector are resolved again")

@@ -252,7 +252,8 @@ func TestValidation(t *testing.T) {
 }
 
 func TestFileReadableByOthersRefused(t *testing.T) {
-	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
+	write := func(mode os.FileMode) string {
+		t.Helper()
 		path := filepath.Join(t.TempDir(), "auth.yaml")
 		if err := os.WriteFile(path, []byte(sampleFile(t)), mode); err != nil {
 			t.Fatal(err)
@@ -260,10 +261,29 @@ func TestFileReadableByOthersRefused(t *testing.T) {
 		if err := os.Chmod(path, mode); err != nil { // whatever the umask
 			t.Fatal(err)
 		}
+		return path
+	}
+	for _, mode := range []os.FileMode{0o644, 0o604, 0o444} {
+		path := write(mode)
 		_, err := New(Config{File: path}, telemetry.Nop())
 		if err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) {
 			t.Errorf("mode %04o: %v, want a refusal saying chmod 600", mode, err)
 		}
+	}
+	// Group read by the process's own group (a Kubernetes pod's fsGroup)
+	// is accepted; by another group it is not.
+	own := write(0o440)
+	if err := os.Chown(own, -1, os.Getegid()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{File: own}, telemetry.Nop()); err != nil {
+		t.Errorf("mode 0440, the process's own group: %v, want accepted", err)
+	}
+	foreign := write(0o640)
+	if err := os.Chown(foreign, -1, 54321); err != nil {
+		t.Logf("cannot give the file another group (not root?): %v; that case is not checked", err)
+	} else if _, err := New(Config{File: foreign}, telemetry.Nop()); err == nil || !strings.Contains(err.Error(), "chmod 600 "+foreign) {
+		t.Errorf("mode 0640, a group the process is not in: %v, want a refusal", err)
 	}
 	path := filepath.Join(t.TempDir(), "missing.yaml")
 	if _, err := New(Config{File: path}, telemetry.Nop()); err == nil || !strings.Contains(err.Error(), path) {
@@ -425,5 +445,26 @@ proxies:
 		if _, err := parse([]byte(bad)); err == nil {
 			t.Errorf("%s: accepted %q", name, bad)
 		}
+	}
+}
+
+// TestPasswordFloodBounded: with every bcrypt slot taken, a basic-auth
+// request waits a bounded time and is told it was busy, rather than
+// queueing behind a flood of attempts.
+func TestPasswordFloodBounded(t *testing.T) {
+	a, _ := newAuth(t, sampleFile(t), nil, nil)
+	a.slotWait = 20 * time.Millisecond
+	for range cap(a.bcrypts) {
+		a.bcrypts <- struct{}{}
+	}
+	id, r := a.Authenticate(Credentials{Authorization: basicAuth("alice", "wonderland")})
+	if id != nil || r != Busy {
+		t.Errorf("with every slot taken: %v, %q; want busy", id, r)
+	}
+	for range cap(a.bcrypts) {
+		<-a.bcrypts
+	}
+	if id, r := a.Authenticate(Credentials{Authorization: basicAuth("alice", "wonderland")}); id == nil || r != "" {
+		t.Errorf("with slots free: %v, %q; want alice", id, r)
 	}
 }

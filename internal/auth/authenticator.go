@@ -13,9 +13,11 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,7 +45,7 @@ type Config struct {
 func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.File, "auth-file", c.File,
 		"YAML file of the credentials every listener requires: bearer tokens (as SHA-256), users (bcrypt) and client certificate subjects, each with its tenants and scopes "+
-			"(write, read, admin); re-read when it changes; must not be readable by group or others (empty: no credential required)")
+			"(write, read, admin); re-read when it changes; must not be readable by others or by a group this process is not in (empty: no credential required)")
 	fs.DurationVar(&c.ReloadInterval, "auth-reload-interval", c.ReloadInterval, "how often --auth-file is looked at again when a request comes; changes apply to the next requests (0: never)")
 }
 
@@ -61,6 +63,7 @@ type Authenticator struct {
 	failures *prometheus.CounterVec
 	cacheKey []byte        // HMAC key of the cache of verified passwords
 	bcrypts  chan struct{} // bounds the bcrypt comparisons run at once
+	slotWait time.Duration // bcryptWait; tests shorten it
 
 	cur     atomic.Pointer[state]
 	checked atomic.Int64 // Unix ns of the last look at the file
@@ -83,8 +86,9 @@ type state struct {
 
 // New reads and validates cfg.File and registers
 // scry_auth_failures_total on tel's registry. With no File it returns nil
-// (nothing required). The file is refused if it is readable by its group
-// or others (it holds hashes that could be attacked offline).
+// (nothing required). The file is refused if it is readable by others, or
+// by a group this process is not in (it holds hashes that could be
+// attacked offline).
 func New(cfg Config, tel telemetry.Settings) (*Authenticator, error) {
 	if cfg.File == "" {
 		return nil, nil
@@ -95,7 +99,7 @@ func New(cfg Config, tel telemetry.Settings) (*Authenticator, error) {
 	tel = tel.Complete()
 	a := &Authenticator{
 		file: cfg.File, interval: cfg.ReloadInterval, clock: tel.Clock, logger: tel.Logger,
-		cacheKey: make([]byte, 32), bcrypts: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		cacheKey: make([]byte, 32), bcrypts: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)), slotWait: bcryptWait,
 	}
 	_, _ = rand.Read(a.cacheKey)
 	st, err := a.load(nil)
@@ -106,7 +110,7 @@ func New(cfg Config, tel telemetry.Settings) (*Authenticator, error) {
 	a.checked.Store(a.clock.Now().UnixNano())
 	a.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "scry_auth_failures_total",
-		Help: "Requests refused by authentication, by listener and reason: missing (no credential), bad (a credential the auth file does not accept), forbidden (a valid credential without the listener's scope).",
+		Help: "Requests refused by authentication, by listener and reason: missing (no credential), bad (a credential the auth file does not accept), forbidden (a valid credential without the listener's scope), busy (a password not checked: every bcrypt slot stayed taken for a second; answered 503 / UNAVAILABLE).",
 	}, []string{"listener", "reason"})
 	if err := tel.Registerer.Register(a.failures); err != nil {
 		return nil, fmt.Errorf("cannot register auth metrics: %w", err)
@@ -126,8 +130,8 @@ func (a *Authenticator) load(prev *state) (*state, error) {
 	if prev != nil && fi.Size() == prev.size && fi.ModTime().Equal(prev.modTime) && fi.Mode() == prev.mode {
 		return nil, nil
 	}
-	if perm := fi.Mode().Perm(); perm&0o044 != 0 {
-		return nil, fmt.Errorf("it is readable by its group or by others (mode %04o): chmod 600 %s (on Kubernetes: defaultMode: 0400 on the Secret's volume)", perm, a.file)
+	if perm := fi.Mode().Perm(); perm&0o004 != 0 || perm&0o040 != 0 && !ownGroup(fi) {
+		return nil, fmt.Errorf("it is readable by others, or by a group this process is not in (mode %04o): chmod 600 %s (on Kubernetes: defaultMode: 0400 on the Secret's volume; the group read a pod's fsGroup adds is accepted)", perm, a.file)
 	}
 	raw, err := os.ReadFile(a.file)
 	if err != nil {
@@ -187,7 +191,17 @@ const (
 	Missing   Reason = "missing"   // no credential the auth file could know
 	Bad       Reason = "bad"       // a credential it does not accept
 	Forbidden Reason = "forbidden" // a valid one without the scope needed
+	// Busy: a password could not be checked because as many bcrypt
+	// comparisons as there are slots waited longer than bcryptWait (a
+	// flood of basic-auth attempts); the client may retry.
+	Busy Reason = "busy"
 )
+
+// bcryptWait bounds how long a basic-auth request waits for a bcrypt slot:
+// a comparison takes tens of milliseconds, so a second is a queue of tens
+// of attempts per slot; past it the request is told to retry rather than
+// pile up goroutines behind a flood.
+const bcryptWait = time.Second
 
 // Credentials are what a request presents.
 type Credentials struct {
@@ -247,7 +261,11 @@ func (a *Authenticator) Authenticate(c Credentials) (*Identity, Reason) {
 				return id, ""
 			}
 		case strings.EqualFold(scheme, "Basic") && rest != "":
-			if id := a.basic(st, rest); id != nil {
+			id, busy := a.basic(st, rest)
+			if busy {
+				return nil, Busy
+			}
+			if id != nil {
 				return id, ""
 			}
 		}
@@ -280,16 +298,17 @@ func (c *compiled) token(tok string) *Identity {
 // unknown user takes as long as a wrong password.
 var dummyHash = []byte("$2a$10$Oeu7v9lcybTs4c0PKryLk.RDssxM1G1UHnbSNq.ldEAe4hvA5Tq3G")
 
-// basic checks a basic-auth credential (base64 of user:password).
-func (a *Authenticator) basic(st *state, b64 string) *Identity {
+// basic checks a basic-auth credential (base64 of user:password); busy
+// when no bcrypt slot came free within bcryptWait.
+func (a *Authenticator) basic(st *state, b64 string) (id *Identity, busy bool) {
 	// Go's decoder skips CR and LF; a credential has one spelling.
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || strings.ContainsAny(b64, "\r\n") {
-		return nil
+		return nil, false
 	}
 	name, pass, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return nil
+		return nil, false
 	}
 	mac := hmac.New(sha256.New, a.cacheKey)
 	mac.Write([]byte(name))
@@ -299,26 +318,50 @@ func (a *Authenticator) basic(st *state, b64 string) *Identity {
 	u := st.c.users[name]
 	if u != nil {
 		if v, ok := st.verified.Load(name); ok && hmac.Equal(v.([]byte), sum) {
-			return u.id
+			return u.id, false
 		}
 	}
-	a.bcrypts <- struct{}{}
+	wait := time.NewTimer(a.slotWait)
+	defer wait.Stop()
+	select {
+	case a.bcrypts <- struct{}{}:
+	case <-wait.C:
+		return nil, true
+	}
 	defer func() { <-a.bcrypts }()
 	if u == nil {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
-		return nil
+		return nil, false
 	}
 	if v, ok := st.verified.Load(name); ok && hmac.Equal(v.([]byte), sum) {
-		return u.id // verified by another request while this one waited
+		return u.id, false // verified by another request while this one waited
 	}
 	if bcrypt.CompareHashAndPassword(u.hash, []byte(pass)) != nil {
-		return nil
+		return nil, false
 	}
 	st.verified.Store(name, sum)
-	return u.id
+	return u.id, false
 }
 
 // failed counts a refusal.
 func (a *Authenticator) failed(listener string, r Reason) {
 	a.failures.WithLabelValues(listener, string(r)).Inc()
+}
+
+// ownGroup reports whether the file's group is one this process is in
+// (its own or a supplementary one, such as a Kubernetes pod's fsGroup):
+// then group read lets no one else read it. The kubelet adds group read to
+// every file of a Secret volume of a pod with an fsGroup, whatever
+// defaultMode says.
+func ownGroup(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	gid := int(st.Gid)
+	if gid == os.Getegid() {
+		return true
+	}
+	groups, err := os.Getgroups()
+	return err == nil && slices.Contains(groups, gid)
 }

@@ -76,6 +76,8 @@ func (g *Guard) check(route string, c Credentials, remote string) (*Identity, *r
 	switch {
 	case reason == Missing:
 		r = &refusal{Missing, "authentication required: send Authorization: Bearer <token>, or basic auth (user and password), or a client certificate the auth file names"}
+	case reason == Busy:
+		r = &refusal{Busy, "too many password checks under way; retry in a second"}
 	case reason == Bad:
 		r = &refusal{Bad, "the credential was not accepted"}
 	case !slices.ContainsFunc(need, id.Has):
@@ -118,6 +120,11 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 			c.Cert = r.TLS.VerifiedChains[0][0]
 		}
 		id, ref := g.check(r.URL.Path, c, r.RemoteAddr)
+		if ref != nil && ref.reason == Busy {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, ref.msg, http.StatusServiceUnavailable)
+			return
+		}
 		if ref != nil {
 			code := http.StatusForbidden
 			if ref.reason != Forbidden {
@@ -165,7 +172,11 @@ func (g *Guard) grpcCheck(ctx context.Context, method string) (context.Context, 
 	id, ref := g.check(method, c, remote)
 	if ref != nil {
 		code := codes.PermissionDenied
-		if ref.reason != Forbidden {
+		switch ref.reason {
+		case Busy:
+			code = codes.Unavailable
+		case Forbidden:
+		default:
 			code = codes.Unauthenticated
 		}
 		return nil, status.Error(code, ref.msg)

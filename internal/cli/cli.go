@@ -1,5 +1,5 @@
 // Package cli is the configuration plumbing shared by Scry's binaries: every
-// flag can also be set as SCRY_<FLAG> in the environment (dashes become
+// flag can also be set as SCRY_<FLAG> in the environment (dashes and dots become
 // underscores) or in a YAML file given with --config. A flag on the command
 // line wins over the environment, which wins over the file, which wins over
 // the default. In the file a block stands for the flags its keys extend,
@@ -24,7 +24,7 @@ import (
 
 // EnvName is the environment variable that sets flag name.
 func EnvName(flag string) string {
-	return "SCRY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+	return "SCRY_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flag))
 }
 
 // AddConfigFlags adds --config, --log-level and --log-format to cmd.
@@ -68,6 +68,13 @@ func Apply(cmd *cobra.Command) error {
 	flatten(nested, "", "", values, keys)
 	for name, v := range values {
 		f := fs.Lookup(name)
+		if f == nil {
+			// A block of a dotted flag's prefix: "multi-tenancy: {enabled:
+			// true}" is --multi-tenancy.enabled.
+			if d := strings.ReplaceAll(keys[name], "_", "-"); fs.Lookup(d) != nil {
+				name, f = d, fs.Lookup(d)
+			}
+		}
 		if f == nil {
 			if keys[name] != name {
 				return fmt.Errorf("config file %s: unknown setting %q (%s; settings are flag names, see --help)", path, keys[name], name)
@@ -145,7 +152,7 @@ func splitList(s string) []string {
 
 // EnvHelp is the paragraph every binary's --help ends with.
 const EnvHelp = `Every flag can also be set in the environment as SCRY_<FLAG>, upper case
-with dashes as underscores (--data-dir is SCRY_DATA_DIR), or in the YAML file
+with dashes and dots as underscores (--data-dir is SCRY_DATA_DIR), or in the YAML file
 given with --config (keys are flag names; a block such as
 "tls: {cert_file: a.crt, key_file: a.key, client_ca_file: ca.crt, min_version: "1.3"}"
 or "otlp-grpc-tls: {...}" sets the flags its keys extend, as the OpenTelemetry

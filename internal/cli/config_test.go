@@ -102,3 +102,28 @@ func writeFile(t *testing.T, content string) string {
 	}
 	return p
 }
+
+// The --multi-tenancy.* flags are set by a multi-tenancy: block, by their
+// dotted names as keys, and by SCRY_MULTI_TENANCY_* (dots as underscores).
+func TestConfigTenancy(t *testing.T) {
+	for _, content := range []string{
+		"multi-tenancy:\n  enabled: true\n  tenants: [team-a, team-b]\n",
+		"multi-tenancy.enabled: true\nmulti-tenancy.tenants: [team-a, team-b]\n",
+	} {
+		srv := tlsconf.NewServerFlags(tlsconf.OTLPHTTP).WithTenancy()
+		cmd := &cobra.Command{Use: "test", RunE: func(*cobra.Command, []string) error { return nil }}
+		srv.Add(cmd.Flags())
+		AddConfigFlags(cmd)
+		t.Setenv("SCRY_MULTI_TENANCY_HEADER", "X-Org")
+		cmd.SetArgs([]string{"--config", writeFile(t, content)})
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		if err := Apply(cmd); err != nil {
+			t.Fatal(err)
+		}
+		if c := srv.Tenancy; !c.Enabled || c.Header != "X-Org" || !slices.Equal(c.Tenants, []string{"team-a", "team-b"}) {
+			t.Errorf("%q: %+v", content, c)
+		}
+	}
+}

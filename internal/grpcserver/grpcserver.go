@@ -36,13 +36,14 @@ type Server struct {
 
 // New returns a server on addr of a grpc.Server made with opts, the TLS
 // of l (nil: plain text) and its auth guard, which checks every call's
-// credential before the service sees it; register its services on GRPC before Start. name
+// credential before the service sees it, then its tenant resolver; register its services on GRPC before Start. name
 // is used in logs and errors. If the server stops serving on its own after
 // Start, it reports the error with tel.Fail.
 func New(name, addr string, l *tlsconf.Listener, tel telemetry.Settings, opts ...grpc.ServerOption) *Server {
 	tel = tel.Complete()
-	// The guard's interceptors first, so that they run before any of opts.
-	opts = append(append(l.Auth().ServerOptions(), opts...), l.GRPCServerOption())
+	// The guard's interceptors first, so that they run before any of opts;
+	// then the tenant's, which needs the identity the guard found.
+	opts = append(append(append(l.Auth().ServerOptions(), l.Tenant().ServerOptions()...), opts...), l.GRPCServerOption())
 	srv := grpc.NewServer(opts...)
 	return &Server{name: name, addr: addr, srv: srv, tls: l, tel: tel, logger: tel.Logger}
 }

@@ -39,7 +39,8 @@ type Server struct {
 }
 
 // New returns a server of h on addr with the TLS of l (nil: plain text),
-// its auth guard in front of h and its browser policy (CORS, cross-origin
+// its auth guard in front of h, then the resolver of the request's tenant
+// (which needs the identity the guard found), and its browser policy (CORS, cross-origin
 // protection, security headers) in front of both;
 // name is used in logs and errors. If the server stops serving on its own
 // after Start, it reports the error with tel.Fail.
@@ -66,7 +67,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = true
 	s.bound, s.ln = ln.Addr(), ln
 	s.server = &http.Server{
-		Handler:           s.tls.Browser().Wrap(s.tls.Auth().Wrap(s.handler)),
+		Handler:           s.tls.Browser().Wrap(s.tls.Auth().Wrap(s.tls.Tenant().Wrap(s.handler))),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 		TLSConfig:         s.tls.Config("h2", "http/1.1"),

@@ -237,6 +237,9 @@ func (p *Proc) Kill() {
 // Output returns what the process wrote to stdout and stderr so far.
 func (p *Proc) Output() string { return p.out.String() }
 
+// Pid returns the process's ID.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -12,6 +13,7 @@ import (
 	"github.com/scrytrace/scry/internal/auth"
 	"github.com/scrytrace/scry/internal/browser"
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/tenant"
 )
 
 // Listener names, as in the flags --<name>-tls-cert-file and the
@@ -62,6 +64,21 @@ var browserRules = map[string]browser.Rules{
 	Admin:      {Debug: true},
 }
 
+// tenantRules are the tenant-facing listeners (with tenancy on, each of
+// their requests works for one tenant) and what of them is not: the
+// sampling strategies, and the web UI's files (everything on the query
+// port but its APIs, under /api/). The storage read API takes the tenant
+// scry-query relays (tenant.Set.Relay); the sampling and admin ports are
+// not tenant-scoped.
+var tenantRules = map[string]tenant.Rules{
+	OTLPGRPC:   {},
+	OTLPHTTP:   {},
+	JaegerHTTP: {Exempt: func(path string) bool { return path == "/api/sampling" }},
+	Zipkin:     {},
+	HTTP:       {Exempt: func(path string) bool { return !strings.Contains(path+"/", "/api/") }},
+	TempoHTTP:  {},
+}
+
 // ServerFlags are the TLS flags of a binary's listeners: --tls-cert-file,
 // --tls-key-file, --tls-client-ca-file and --tls-min-version for all of
 // them, --<listener>-tls-cert-file and so on for one, --tls-reload-interval
@@ -78,6 +95,9 @@ type ServerFlags struct {
 	RequireTLS     bool
 	Auth           auth.Config
 	CORS           browser.Config
+	// Tenancy is the binary's --multi-tenancy.* flags; nil (a binary
+	// without tenant-facing listeners): none.
+	Tenancy *tenant.Config
 
 	names []string
 	per   map[string]*ServerConfig
@@ -114,6 +134,17 @@ func (f *ServerFlags) Add(fs *pflag.FlagSet) {
 	}
 	f.Auth.AddFlags(fs)
 	f.CORS.AddFlags(fs)
+	if f.Tenancy != nil {
+		f.Tenancy.AddFlags(fs)
+	}
+}
+
+// WithTenancy gives f the --multi-tenancy.* flags, tenancy off by
+// default, and returns f.
+func (f *ServerFlags) WithTenancy() *ServerFlags {
+	c := tenant.DefaultConfig()
+	f.Tenancy = &c
+	return f
 }
 
 // Names returns the listeners the flags are for.
@@ -158,11 +189,15 @@ func (f *ServerFlags) Config(name string) ServerConfig {
 
 // Servers are the Listeners of a binary, by name.
 type Servers struct {
-	policy *Policy
-	byName map[string]*Listener
-	authn  *auth.Authenticator // nil: no auth file
-	logger *slog.Logger
+	policy  *Policy
+	byName  map[string]*Listener
+	authn   *auth.Authenticator // nil: no auth file
+	tenants *tenant.Set         // nil: no --multi-tenancy.* flags
+	logger  *slog.Logger
 }
+
+// TenancyEnabled reports whether --multi-tenancy.enabled is on.
+func (s *Servers) TenancyEnabled() bool { return s != nil && s.tenants.Enabled() }
 
 // Build reads every listener's files and the auth file, and returns the
 // listeners with the binary's Policy, whose gauge is registered on
@@ -184,7 +219,13 @@ func (f *ServerFlags) Build(tel telemetry.Settings) (*Servers, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Servers{policy: p, byName: map[string]*Listener{}, authn: authn, logger: tel.Logger}
+	var tenants *tenant.Set
+	if f.Tenancy != nil {
+		if tenants, err = tenant.NewSet(*f.Tenancy, tel.For("tenant")); err != nil {
+			return nil, err
+		}
+	}
+	s := &Servers{policy: p, byName: map[string]*Listener{}, authn: authn, tenants: tenants, logger: tel.Logger}
 	for _, n := range f.names {
 		l, err := NewListener(n, f.Config(n), f.ReloadInterval, p, tel.Logger)
 		if err != nil {
@@ -196,6 +237,11 @@ func (f *ServerFlags) Build(tel telemetry.Settings) (*Servers, error) {
 			return nil, fmt.Errorf("listener %s has no authentication rules", n)
 		}
 		l.guard = authn.Guard(n, rules)
+		if n == Storage {
+			l.tenant = tenants.Relay(n)
+		} else if tr, ok := tenantRules[n]; ok {
+			l.tenant = tenants.Edge(n, tr)
+		}
 		if l.browser, err = browser.New(n, f.CORS, browserRules[n]); err != nil {
 			return nil, err
 		}

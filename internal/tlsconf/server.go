@@ -16,6 +16,7 @@ import (
 
 	"github.com/scrytrace/scry/internal/auth"
 	"github.com/scrytrace/scry/internal/browser"
+	"github.com/scrytrace/scry/internal/tenant"
 )
 
 // ServerConfig is the TLS of one listener, as the flags and the YAML
@@ -77,8 +78,9 @@ type Listener struct {
 	minVer  uint16
 	mtls    bool
 	policy  *Policy
-	guard   *auth.Guard     // nil: no credential required
-	browser *browser.Policy // nil: none (gRPC, or a listener not built by ServerFlags)
+	guard   *auth.Guard      // nil: no credential required
+	tenant  *tenant.Resolver // nil: every request for the default tenant
+	browser *browser.Policy  // nil: none (gRPC, or a listener not built by ServerFlags)
 }
 
 // Browser returns the listener's browser safety (CORS, cross-origin
@@ -98,6 +100,17 @@ func (l *Listener) Auth() *auth.Guard {
 		return nil
 	}
 	return l.guard
+}
+
+// Tenant returns the resolver of the tenant of the listener's requests,
+// which servers put behind the auth guard; nil (every request works for
+// the default tenant) when tenancy is off or the listener is not
+// tenant-scoped, and for a nil l.
+func (l *Listener) Tenant() *tenant.Resolver {
+	if l == nil {
+		return nil
+	}
+	return l.tenant
 }
 
 // NewListener reads cfg's files and returns the listener called name (as in

@@ -34,16 +34,17 @@ func summary(d []time.Duration) string {
 // for n rounds: each round searches one service's traces of the last hour
 // (limit 20) and fetches one of the traces found by ID.
 // tc is the client TLS of an https baseURL (nil: the system's CAs);
-// authz, when set, gives the Authorization header of every request.
-func QueryBench(ctx context.Context, baseURL string, n int, tc *tls.Config, authz func() string) (QueryResult, error) {
+// authz, when set, gives the Authorization header of every request, and
+// tenant, when set, its x-tenant header.
+func QueryBench(ctx context.Context, baseURL string, n int, tc *tls.Config, authz func() string, tenant string) (QueryResult, error) {
 	var res QueryResult
 	client := NewHTTPClient(tc)
-	if authz != nil {
+	if authz != nil || tenant != "" {
 		base := client.Transport
 		if base == nil {
 			base = http.DefaultTransport
 		}
-		client.Transport = authorizing{base: base, value: authz}
+		client.Transport = authorizing{base: base, value: authz, tenant: tenant}
 	}
 	var services struct{ Data []string }
 	if _, err := getJSON(ctx, client, baseURL+"/api/services", &services); err != nil {
@@ -107,14 +108,21 @@ func getJSON(ctx context.Context, c *http.Client, u string, out any) (time.Durat
 	return d, nil
 }
 
-// authorizing sends an Authorization header value with every request.
+// authorizing sends an Authorization header value and a tenant with every
+// request.
 type authorizing struct {
-	base  http.RoundTripper
-	value func() string
+	base   http.RoundTripper
+	value  func() string // nil: none
+	tenant string        // "": none
 }
 
 func (a authorizing) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", a.value())
+	if a.value != nil {
+		r.Header.Set("Authorization", a.value())
+	}
+	if a.tenant != "" {
+		r.Header.Set(TenantHeader, a.tenant)
+	}
 	return a.base.RoundTrip(r)
 }

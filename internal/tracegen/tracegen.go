@@ -47,6 +47,9 @@ type Config struct {
 	// Authorization, when set, gives the Authorization header (gRPC
 	// metadata) of every export: "Bearer <token>".
 	Authorization func() string
+	// Tenant, when set, is sent as the x-tenant header (gRPC metadata) of
+	// every export, for a server with multi-tenancy on.
+	Tenant string
 }
 
 // Validate reports what is wrong with c.
@@ -205,8 +208,8 @@ func newExporter(cfg Config) (exporter, func(), error) {
 			creds = credentials.NewTLS(cfg.TLS)
 		}
 		opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
-		if cfg.Authorization != nil {
-			opts = append(opts, grpc.WithPerRPCCredentials(perRPC(cfg.Authorization)))
+		if cfg.Authorization != nil || cfg.Tenant != "" {
+			opts = append(opts, grpc.WithPerRPCCredentials(perRPC{authz: cfg.Authorization, tenant: cfg.Tenant}))
 		}
 		conn, err := grpc.NewClient(cfg.Endpoint, opts...)
 		if err != nil {
@@ -240,6 +243,9 @@ func newExporter(cfg Config) (exporter, func(), error) {
 		if cfg.Authorization != nil {
 			hr.Header.Set("Authorization", cfg.Authorization())
 		}
+		if cfg.Tenant != "" {
+			hr.Header.Set(TenantHeader, cfg.Tenant)
+		}
 		resp, err := client.Do(hr)
 		if err != nil {
 			return err
@@ -253,11 +259,25 @@ func newExporter(cfg Config) (exporter, func(), error) {
 	}, func() {}, nil
 }
 
-// perRPC sends an Authorization value with every gRPC call.
-type perRPC func() string
+// TenantHeader is the header that carries --tenant, Jaeger's and Scry's
+// default tenant header.
+const TenantHeader = "x-tenant"
+
+// perRPC sends an Authorization value and a tenant with every gRPC call.
+type perRPC struct {
+	authz  func() string // nil: none
+	tenant string        // "": none
+}
 
 func (p perRPC) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": p()}, nil
+	md := map[string]string{}
+	if p.authz != nil {
+		md["authorization"] = p.authz()
+	}
+	if p.tenant != "" {
+		md[TenantHeader] = p.tenant
+	}
+	return md, nil
 }
 
 // RequireTransportSecurity says no: the command refuses a token in plain

@@ -228,6 +228,10 @@ func (f *IntakeFlags) BuildIntake(w storage.Writer, srvTLS *tlsconf.Servers, tel
 			return nil, err
 		}
 		srvTLS.WarnUDP(f.UDP.CompactAddr, f.UDP.BinaryAddr)
+		if srvTLS.TenancyEnabled() {
+			tel.Logger.Warn("Jaeger Thrift over UDP carries no tenant: with --multi-tenancy.enabled its spans are stored for the default tenant, which no tenant reads; " +
+				"send through scry-agent --tenant instead, or turn UDP off with --udp-compact-addr= --udp-binary-addr=")
+		}
 		if err := f.buildUDP(in, m, tel.For("jaeger-udp")); err != nil {
 			return nil, err
 		}

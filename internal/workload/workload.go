@@ -84,11 +84,8 @@ func (g *Generator) Trace(start time.Time) []*model.Span {
 	for i := range spans {
 		sp := &store[i]
 		svc := 0
-		if i > 0 {
+		if i > 0 && g.cfg.Services > 1 {
 			svc = 1 + (i-1)%(g.cfg.Services-1)
-			if g.cfg.Services == 1 {
-				svc = 0
-			}
 		}
 		sp.Resource, sp.Scope = g.resources[svc], g.scopes[svc]
 		sp.TraceID = tid

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/scrytrace/scry/internal/hostaddr"
+	"github.com/scrytrace/scry/internal/tenant"
 	"github.com/scrytrace/scry/storage"
 	storagepb "github.com/scrytrace/scry/storage/remote/proto"
 )
@@ -79,6 +80,9 @@ func (c *Client) dial(e *endpoint, addr string) (*backend, error) {
 		// address it resolved to.
 		opts = append(opts, grpc.WithAuthority(net.JoinHostPort(e.host, e.port)))
 	}
+	// Every call carries the tenant of its context (internal/tenant), which
+	// the storage API's resolver puts on the context of its reads.
+	opts = append(opts, tenant.DialOptions()...)
 	opts = append(opts, c.cfg.DialOptions...)
 	// passthrough: the address is resolved already.
 	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)
@@ -241,6 +245,11 @@ func gather[T any](ctx context.Context, c *Client, what string, call func(contex
 
 // gatherBackends is gather with a call that is given the backend.
 func gatherBackends[T any](ctx context.Context, c *Client, what string, call func(context.Context, *backend) (T, error)) ([]T, []failure, error) {
+	if t := storage.TenantFrom(ctx); t != "" {
+		if err := storage.ValidateTenant(t); err != nil {
+			return nil, nil, fmt.Errorf("cannot %s: %w", what, err) // nothing is sent
+		}
+	}
 	targets, err := c.targets()
 	if err != nil {
 		return nil, nil, err

@@ -3,9 +3,14 @@ package remote_test
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
 	"github.com/scrytrace/scry/internal/telemetry"
+	"github.com/scrytrace/scry/internal/tenant"
 	"github.com/scrytrace/scry/model"
 	"github.com/scrytrace/scry/storage"
 	"github.com/scrytrace/scry/storage/memory"
@@ -101,4 +106,42 @@ func (s *remoteStore) Shutdown(ctx context.Context) error {
 		errs = append(errs, sh.Shutdown(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// TestConformanceTenants: tenants stay apart through the storage read API,
+// the tenant relayed with each call (x-scry-tenant) to servers that read it
+// as a collector's storage port does.
+func TestConformanceTenants(t *testing.T) {
+	storagetest.RunTenants(t, func(t *testing.T) storage.Store {
+		set, err := tenant.NewSet(tenant.Config{Enabled: true, Header: tenant.DefaultHeader}, telemetry.Settings{Logger: testLogger(t), Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay := set.Relay("storage")
+		var shards []*memory.Store
+		var srvs []*testServer
+		for range 2 {
+			s := memory.New()
+			shards = append(shards, s)
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &testServer{addr: lis.Addr().String(), g: grpc.NewServer(relay.ServerOptions()...), done: make(chan struct{})}
+			remote.NewServer(s, telemetry.Settings{Logger: testLogger(t)}).Register(srv.g)
+			go func() {
+				defer close(srv.done)
+				_ = srv.g.Serve(lis)
+			}()
+			t.Cleanup(srv.stop)
+			srvs = append(srvs, srv)
+		}
+		cfg := remote.DefaultConfig()
+		cfg.Endpoints = addrs(srvs)
+		c, err := remote.New(cfg, telemetry.Settings{Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &remoteStore{shards: shards, Client: c}
+	})
 }

@@ -57,12 +57,19 @@ limit (given in Mi or Gi).
 {{- end -}}
 {{- end -}}
 
-{{/* Liveness and readiness probes on the admin port. */}}
+{{/*
+Liveness and readiness probes on the admin port: include "scry.probes"
+(dict "https" true) when the admin listener serves TLS (the kubelet does
+not check the certificate; /healthz and /readyz need no credential).
+*/}}
 {{- define "scry.probes" -}}
 livenessProbe:
   httpGet:
     path: /healthz
     port: admin
+    {{- if .https }}
+    scheme: HTTPS
+    {{- end }}
   periodSeconds: 10
   timeoutSeconds: 5
   failureThreshold: 6
@@ -70,6 +77,9 @@ readinessProbe:
   httpGet:
     path: /readyz
     port: admin
+    {{- if .https }}
+    scheme: HTTPS
+    {{- end }}
   periodSeconds: 5
   timeoutSeconds: 5
   failureThreshold: 3
@@ -122,10 +132,11 @@ affinity:
 {{- end -}}
 
 {{- define "scry.agentSamplingURL" -}}
+{{- $scheme := ternary "https" "http" (eq (include "scry.tlsOn" .) "true") -}}
 {{- if eq .Values.mode "production" -}}
-{{- printf "http://%s-collector.%s.svc.cluster.local:14268/api/sampling" (include "scry.fullname" .) .Release.Namespace -}}
+{{- printf "%s://%s-collector.%s.svc.cluster.local:14268/api/sampling" $scheme (include "scry.fullname" .) .Release.Namespace -}}
 {{- else -}}
-{{- printf "http://%s.%s.svc.cluster.local:14268/api/sampling" (include "scry.fullname" .) .Release.Namespace -}}
+{{- printf "%s://%s.%s.svc.cluster.local:14268/api/sampling" $scheme (include "scry.fullname" .) .Release.Namespace -}}
 {{- end -}}
 {{- end -}}
 
@@ -149,6 +160,15 @@ The scry-agent container: include "scry.agentContainer" (dict "ctx" $ "agent" .V
     - --spool-dir=/spool
     - --spool-bytes={{ int64 .agent.spoolBytes }}
     - --memory-limit-mb={{ include "scry.memoryLimitMB" .agent }}
+    {{- with include "scry.clientArgs" (dict "ctx" .ctx "side" "collector" "tokenSecret" .ctx.Values.auth.agentTokenSecret) }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- if .ctx.Values.multiTenancy.enabled }}
+    - --tenant-header={{ .ctx.Values.multiTenancy.header }}
+    {{- end }}
+    {{- with .ctx.Values.agent.tenant }}
+    - --tenant={{ . }}
+    {{- end }}
     {{- with .ctx.Values.agent.extraArgs }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -182,7 +202,7 @@ The scry-agent container: include "scry.agentContainer" (dict "ctx" $ "agent" .V
       {{- end }}
     - name: admin
       containerPort: 14271
-  {{- include "scry.probes" . | nindent 2 }}
+  {{- include "scry.probes" (dict "https" false) | nindent 2 }}
   resources:
     {{- toYaml .agent.resources | nindent 4 }}
   securityContext:
@@ -190,6 +210,9 @@ The scry-agent container: include "scry.agentContainer" (dict "ctx" $ "agent" .V
   volumeMounts:
     - name: spool
       mountPath: /spool
+    {{- with include "scry.clientMounts" (dict "ctx" .ctx "tls" true "tokenSecret" .ctx.Values.auth.agentTokenSecret) | trim }}
+    {{- . | nindent 4 }}
+    {{- end }}
 {{- end -}}
 
 {{/* The spool volume of an agent: a quarter more room than --spool-bytes, in MiB. */}}
@@ -211,4 +234,176 @@ disk margin), one list item a line; only the values that are set.
 {{- end -}}
 {{- end -}}
 {{- join "\n" $args -}}
+{{- end -}}
+
+
+{{/*
+Security: TLS, credentials, limits and tenants. The files come from
+Secrets and a ConfigMap mounted read-only under /etc/scry; the binaries
+look at them again when they change (--tls-reload-interval,
+--auth-reload-interval, --limits-reload-interval), so a rotated
+certificate or an edited Secret needs no restart.
+*/}}
+{{- define "scry.tlsOn" -}}
+{{- if .Values.tls.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The flags of a serving binary (scry, scry-collector, scry-query), one list
+item a line: TLS on every listener (the admin listener without client
+certificates, for the kubelet's probes), --auth-file, --limits-file and
+tenancy. include "scry.serverArgs" (dict "ctx" $ "limits" true).
+*/}}
+{{- define "scry.serverArgs" -}}
+{{- $v := .ctx.Values -}}
+{{- $args := list -}}
+{{- if $v.tls.enabled -}}
+{{- $args = append $args "- --tls-cert-file=/etc/scry/tls/tls.crt" -}}
+{{- $args = append $args "- --tls-key-file=/etc/scry/tls/tls.key" -}}
+{{- $args = append $args (printf "- --tls-min-version=%v" $v.tls.minVersion) -}}
+{{- if $v.tls.clientCA.secretName -}}
+{{- $args = append $args "- --tls-client-ca-file=/etc/scry/client-ca/ca.crt" -}}
+{{- $args = append $args "- --admin-tls-client-ca-file=" -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.auth.secretName -}}
+{{- $args = append $args "- --auth-file=/etc/scry/auth/auth.yaml" -}}
+{{- end -}}
+{{- if and .limits $v.limits -}}
+{{- $args = append $args "- --limits-file=/etc/scry/limits/limits.yaml" -}}
+{{- end -}}
+{{- if $v.multiTenancy.enabled -}}
+{{- $args = append $args "- --multi-tenancy.enabled=true" -}}
+{{- $args = append $args (printf "- --multi-tenancy.header=%s" $v.multiTenancy.header) -}}
+{{- with $v.multiTenancy.tenants -}}
+{{- $args = append $args (printf "- --multi-tenancy.tenants=%s" (join "," .)) -}}
+{{- end -}}
+{{- end -}}
+{{- join "\n" $args -}}
+{{- end -}}
+
+{{/* The volume mounts of scry.serverArgs' files. */}}
+{{- define "scry.serverMounts" -}}
+{{- $v := .ctx.Values -}}
+{{- if $v.tls.enabled }}
+- name: tls
+  mountPath: /etc/scry/tls
+  readOnly: true
+{{- if $v.tls.clientCA.secretName }}
+- name: client-ca
+  mountPath: /etc/scry/client-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- if $v.auth.secretName }}
+- name: auth
+  mountPath: /etc/scry/auth
+  readOnly: true
+{{- end }}
+{{- if and .limits $v.limits }}
+- name: limits
+  mountPath: /etc/scry/limits
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/*
+The volumes of scry.serverArgs' files. The auth file must not be readable
+by group or others (the binary refuses it): defaultMode 0400. Certificates
+and keys: 0440, readable through the pod's fsGroup.
+*/}}
+{{- define "scry.serverVolumes" -}}
+{{- $v := .ctx.Values -}}
+{{- if $v.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ $v.tls.secretName }}
+    defaultMode: 0440
+{{- if $v.tls.clientCA.secretName }}
+- name: client-ca
+  secret:
+    secretName: {{ $v.tls.clientCA.secretName }}
+    defaultMode: 0440
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+{{- if $v.auth.secretName }}
+- name: auth
+  secret:
+    secretName: {{ $v.auth.secretName }}
+    defaultMode: 0400
+    items:
+      - key: auth.yaml
+        path: auth.yaml
+{{- end }}
+{{- if and .limits $v.limits }}
+- name: limits
+  configMap:
+    name: {{ include "scry.fullname" .ctx }}-limits
+{{- end }}
+{{- end -}}
+
+{{/*
+The flags of a dialing side, one list item a line: the agent to collectors
+(side "collector") or scry-query to their storage API (side "storage").
+TLS checks the collectors' certificates against ca.crt of tls.secretName
+and, with tls.clientCA, presents tls.crt; a bearer token from the Secret
+tokenSecret (key token).
+*/}}
+{{- define "scry.clientArgs" -}}
+{{- $v := .ctx.Values -}}
+{{- $args := list -}}
+{{- if $v.tls.enabled -}}
+{{- $args = append $args (printf "- --%s-tls-ca-file=/etc/scry/tls/ca.crt" .side) -}}
+{{- $args = append $args (printf "- --%s-tls-min-version=%v" .side $v.tls.minVersion) -}}
+{{- with $v.tls.serverName -}}
+{{- $args = append $args (printf "- --%s-tls-server-name=%s" $.side .) -}}
+{{- end -}}
+{{- if $v.tls.clientCA.secretName -}}
+{{- $args = append $args (printf "- --%s-tls-cert-file=/etc/scry/tls/tls.crt" .side) -}}
+{{- $args = append $args (printf "- --%s-tls-key-file=/etc/scry/tls/tls.key" .side) -}}
+{{- end -}}
+{{- end -}}
+{{- if .tokenSecret -}}
+{{- $args = append $args (printf "- --%s-auth-token-file=/etc/scry/token/token" .side) -}}
+{{- end -}}
+{{- join "\n" $args -}}
+{{- end -}}
+
+{{/*
+The volume mounts and volumes of scry.clientArgs' files:
+include "scry.clientMounts" (dict "ctx" $ "tls" true "tokenSecret" "...");
+"tls" false where scry.serverMounts mounts the tls volume already.
+*/}}
+{{- define "scry.clientMounts" -}}
+{{- if and .ctx.Values.tls.enabled .tls }}
+- name: tls
+  mountPath: /etc/scry/tls
+  readOnly: true
+{{- end }}
+{{- if .tokenSecret }}
+- name: token
+  mountPath: /etc/scry/token
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "scry.clientVolumes" -}}
+{{- if and .ctx.Values.tls.enabled .tls }}
+- name: tls
+  secret:
+    secretName: {{ .ctx.Values.tls.secretName }}
+    defaultMode: 0440
+{{- end }}
+{{- if .tokenSecret }}
+- name: token
+  secret:
+    secretName: {{ .tokenSecret }}
+    defaultMode: 0440
+    items:
+      - key: token
+        path: token
+{{- end }}
 {{- end -}}

@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"github.com/scrytrace/scry/internal/auth/authtest"
 	"github.com/scrytrace/scry/internal/testkit"
 )
 
@@ -199,5 +201,36 @@ func TestREDMetrics(t *testing.T) {
 		if _, body, _ := s2.get(t, q); string(body) != before[q] {
 			t.Errorf("GET %s after restart:\n%s\nbefore:\n%s", q, body, before[q])
 		}
+	}
+}
+
+// TestREDMetricsTenants: with tenancy on, each tenant's Monitor tab sees
+// the RED series of its own spans only.
+func TestREDMetricsTenants(t *testing.T) {
+	t.Parallel()
+	file := authtest.Write(t, tenantWriter, tenantReader)
+	s := startScryWith(t, scryOptions{
+		Flags:         []string{"--auth-file=" + file, "--multi-tenancy.enabled", "--red-step", "1s"},
+		Env:           []string{"SCRY_MULTI_TENANCY_HEADER=x-tenant"},
+		Authorization: authtest.Bearer(tenantReader.Token),
+	})
+	writer := map[string]string{"authorization": "Bearer " + tenantWriter.Token, "x-tenant": "team-a"}
+	for range 3 {
+		if err := sdkExport(t, s.OTLPGRPC, writer, trace.TraceID(newTraceID()), "svc-red", "op"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := func(tenant string) map[string]float64 {
+		code, body := tget(t, s.Query, monitorQuery("calls", "svc-red", time.Now(), "spanKind", "internal"),
+			"Authorization", authtest.Bearer(tenantReader.Token), "x-tenant", tenant)
+		var a redAnswer
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &a) != nil {
+			t.Fatalf("%s: %d %s", tenant, code, body)
+		}
+		return a.last()
+	}
+	testkit.Eventually(t, "team-a's 3 calls in /api/metrics/calls", func() bool { return math.Round(calls("team-a")[""]*600) == 3 })
+	if got := calls("team-b"); len(got) != 0 {
+		t.Errorf("team-b sees team-a's RED series: %v", got)
 	}
 }

@@ -55,6 +55,23 @@ func (s *Store) read(t string) *space {
 	return &space{}
 }
 
+// readLocked takes the read lock for a call of ctx's tenant and returns
+// the tenant's data (empty if it has none) with the function that releases
+// the lock; or the error of an invalid tenant or a closed store, holding
+// nothing.
+func (s *Store) readLocked(ctx context.Context) (*space, func(), error) {
+	tenant, err := tenantOf(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, nil, storage.ErrClosed
+	}
+	return s.read(tenant), s.mu.RUnlock, nil
+}
+
 // trace holds the stored spans of one trace.
 type trace struct {
 	spans []*model.Span                  // in the order they were stored
@@ -146,16 +163,11 @@ func (s *Store) GetTrace(ctx context.Context, id model.TraceID, _ storage.TimeHi
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cannot get trace %s: %w", id, err)
 	}
-	tenant, err := tenantOf(ctx)
+	d, unlock, err := s.readLocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, storage.ErrClosed
-	}
-	d := s.read(tenant)
+	defer unlock()
 	out := d.trace(id)
 	if out == nil {
 		return nil, storage.ErrTraceNotFound
@@ -169,16 +181,11 @@ func (s *Store) GetTraces(ctx context.Context, ids []model.TraceID, _ storage.Ti
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cannot get %d traces: %w", len(ids), err)
 	}
-	tenant, err := tenantOf(ctx)
+	d, unlock, err := s.readLocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, storage.ErrClosed
-	}
-	d := s.read(tenant)
+	defer unlock()
 	out := make([][]*model.Span, len(ids))
 	for i, id := range ids {
 		out[i] = d.trace(id)
@@ -213,16 +220,11 @@ func (s *Store) FindTraceIDs(ctx context.Context, q storage.Query) ([]storage.Tr
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	tenant, err := tenantOf(ctx)
+	d, unlock, err := s.readLocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, storage.ErrClosed
-	}
-	d := s.read(tenant)
+	defer unlock()
 	refs := []storage.TraceRef{}
 	for id, t := range d.traces {
 		if start, ok := storage.MatchTrace(t.spans, &q); ok {
@@ -246,16 +248,11 @@ func (s *Store) Services(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cannot list services: %w", err)
 	}
-	tenant, err := tenantOf(ctx)
+	d, unlock, err := s.readLocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, storage.ErrClosed
-	}
-	d := s.read(tenant)
+	defer unlock()
 	out := make([]string, 0, len(d.ops))
 	for svc := range d.ops {
 		out = append(out, svc)
@@ -273,16 +270,11 @@ func (s *Store) Operations(ctx context.Context, service string, kind model.SpanK
 	if kind < storage.AnyKind || kind > model.SpanKindConsumer {
 		return nil, fmt.Errorf("cannot list operations: unknown span kind %d", kind)
 	}
-	tenant, err := tenantOf(ctx)
+	d, unlock, err := s.readLocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, storage.ErrClosed
-	}
-	d := s.read(tenant)
+	defer unlock()
 	out := []storage.Operation{}
 	for op := range d.ops[service] {
 		if kind == storage.AnyKind || op.Kind == kind {
@@ -310,16 +302,11 @@ func (s *Store) Dependencies(ctx context.Context, start, end uint64) ([]storage.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cannot compute dependencies: %w", err)
 	}
-	tenant, err := tenantOf(ctx)
+	d, unlock, err := s.readLocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, storage.ErrClosed
-	}
-	d := s.read(tenant)
+	defer unlock()
 	type edge struct{ parent, child string }
 	counts := make(map[edge]uint64)
 	for _, t := range d.traces {

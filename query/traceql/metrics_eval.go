@@ -271,7 +271,12 @@ func (t *traceCtx) byLabels(m *MetricsAggregate, en env) ([]Label, string) {
 	var key strings.Builder
 	for _, f := range m.By {
 		v := t.eval(f, en).static()
-		key.WriteString(v.String())
+		key.WriteByte(byte(v.Type))
+		if v.Type == TypeString {
+			key.WriteString(v.Str) // cheaper than quoting; the type byte and NUL keep keys apart
+		} else {
+			key.WriteString(v.String())
+		}
 		key.WriteByte(0)
 		if v.Type != TypeNil {
 			labels = append(labels, Label{Name: f.String(), Value: v})

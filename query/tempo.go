@@ -15,7 +15,7 @@ import (
 
 // This file serves Grafana Tempo's HTTP query API, as Grafana's Tempo data
 // source calls it: search (TraceQL or logfmt tags), tag names and values,
-// and traces by ID in OTLP JSON or protobuf. The messages are those of
+// traces by ID in OTLP JSON or protobuf, and TraceQL metrics. The messages are those of
 // Tempo's pkg/tempopb/tempo.proto in the JSON Tempo writes (gogo jsonpb:
 // camelCase field names, 64-bit integers as strings). Errors are plain
 // text with the status, as Tempo answers them.
@@ -56,6 +56,8 @@ func (h *handler) tempoRoutes(mux *http.ServeMux, base string, traceV1 bool) {
 	api("/api/search/tag/{tag}/values", h.tempoTagValues)
 	api("/api/v2/search/tag/{tag}/values", h.tempoTagValuesV2)
 	api("/api/v2/traces/{traceID}", h.tempoTraceV2)
+	api("/api/metrics/query_range", h.tempoMetricsRange)
+	api("/api/metrics/query", h.tempoMetricsInstant)
 	if traceV1 {
 		api("/api/traces/{traceID}", h.tempoTraceV1)
 	}

@@ -24,6 +24,9 @@
 //
 // Query.Match evaluates the spanset part of a query (filters, spanset and
 // structural operators, aggregates, by, select, coalesce) on the spans of
-// one trace. Metrics functions are parsed but not evaluated: for a metrics
-// query Match answers the pipeline that feeds the metrics function.
+// one trace; for a metrics query Match answers the pipeline that feeds
+// the metrics function. MetricsEvaluator evaluates metrics queries: it
+// counts the spans Match answers per step and per series of the traces it
+// is shown (rate(), the *_over_time functions, by(), arithmetic, topk(),
+// bottomk(), comparisons; not compare()).
 package traceql

@@ -6,7 +6,6 @@ package agente2e
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -203,26 +202,40 @@ func store(t testing.TB, c *collector) *remote.Client {
 }
 
 // missing returns the spans not stored (or all, while the store does not
-// answer).
+// answer). It reads the traces a hundred at a time with GetTraces, each
+// call with its own timeout: tens of thousands of spans one GetTrace each
+// took longer than one shared timeout under -race on a loaded machine,
+// which read as "nothing stored".
 func missing(s storage.Reader, spans []sentSpan) []sentSpan {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	have := map[model.TraceID]map[model.SpanID]bool{}
+	var ids []model.TraceID
+	seen := map[model.TraceID]bool{}
+	for _, sp := range spans {
+		if !seen[sp.trace] {
+			seen[sp.trace] = true
+			ids = append(ids, sp.trace)
+		}
+	}
+	have := make(map[model.TraceID]map[model.SpanID]bool, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 100)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := s.GetTraces(ctx, ids[:n], storage.TimeHint{})
+		cancel()
+		if err != nil {
+			return spans
+		}
+		for i, id := range ids[:n] {
+			m := map[model.SpanID]bool{}
+			for _, g := range got[i] {
+				m[g.SpanID] = true
+			}
+			have[id] = m
+		}
+		ids = ids[n:]
+	}
 	var out []sentSpan
 	for _, sp := range spans {
-		ids, ok := have[sp.trace]
-		if !ok {
-			got, err := s.GetTrace(ctx, sp.trace, storage.TimeHint{})
-			if err != nil && !errors.Is(err, storage.ErrTraceNotFound) {
-				return spans
-			}
-			ids = map[model.SpanID]bool{}
-			for _, g := range got {
-				ids[g.SpanID] = true
-			}
-			have[sp.trace] = ids
-		}
-		if !ids[sp.span] {
+		if !have[sp.trace][sp.span] {
 			out = append(out, sp)
 		}
 	}

@@ -32,12 +32,6 @@ func (f *REDFlags) Add(fs *pflag.FlagSet, store *StoreFlags) {
 		"most values per tenant of each RED label (services; a service's operations; each --red-dimensions key): the spans of further values are counted under __other__ (scry_red_folded_spans_total)")
 	fs.IntVar(&f.RED.MaxSeries, "red-max-series", f.RED.MaxSeries,
 		"most RED series per tenant in one step: the spans of further series are counted in one series labelled __other__, so memory stays bounded")
-	if store.Badger.REDRetention == 0 {
-		store.Badger.REDRetention = badger.DefaultREDRetention
-	}
-	if store.Badger.REDFineRetention == 0 {
-		store.Badger.REDFineRetention = badger.DefaultREDFineRetention
-	}
 	fs.DurationVar(&store.Badger.REDRetention, "red-retention", store.Badger.REDRetention,
 		"how long RED series are kept, as 5-minute roll-ups")
 	fs.DurationVar(&store.Badger.REDFineRetention, "red-fine-retention", store.Badger.REDFineRetention,

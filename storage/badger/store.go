@@ -146,6 +146,8 @@ func DefaultConfig() Config {
 		PageReleaseInterval: DefaultPageReleaseInterval,
 		SizeCheckInterval:   DefaultSizeCheckInterval,
 		MinFreeDisk:         DefaultMinFreeDisk,
+		REDRetention:        DefaultREDRetention,
+		REDFineRetention:    DefaultREDFineRetention,
 	}
 }
 

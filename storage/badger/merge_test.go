@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,7 +105,7 @@ func TestMergedBlocksAgree(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir(), nil)
 	ref := testkit.Start(t, memory.New())
-	w := newSearchLoad(time.Now().Add(-time.Hour).Truncate(time.Second))
+	w := newSearchLoad(searchLoadStart())
 	sealedRounds(t, s, ref, w, 8)
 	attrs := w.attrs()
 	w.compare(t, s, ref, attrs, 60, "sealed, not merged")
@@ -156,7 +155,7 @@ func TestMergeLeftoversDeletedAtStart(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir(), nil)
 	ref := testkit.Start(t, memory.New())
-	w := newSearchLoad(time.Now().Add(-time.Hour).Truncate(time.Second))
+	w := newSearchLoad(searchLoadStart())
 	sealedRounds(t, s, ref, w, 4)
 	s.keepMergeInputs = true
 	merge(t, s, 2)

@@ -33,7 +33,7 @@ func TestSearchAgreesWithMemory(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir(), nil)
 	ref := testkit.Start(t, memory.New())
-	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	start := searchLoadStart()
 	w := newSearchLoad(start)
 	w.write(t, 0, 40, s, ref)
 	attrs := w.attrs()
@@ -83,7 +83,7 @@ func TestLegacyStoreSearches(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := testkit.Start(t, memory.New())
-	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	start := searchLoadStart()
 	w := newSearchLoad(start)
 	w.write(t, 0, 30, old, ref)
 	if err := old.Shutdown(ctx); err != nil {
@@ -133,6 +133,13 @@ func newSearchLoad(start time.Time) *searchLoad {
 }
 
 const searchStep = 10 * time.Minute / 70
+
+// searchLoadStart is where a search load starts: an hour boundary about an
+// hour ago, so that its ten minutes lie in one bucket (6 h wide for the
+// default retention, starting on hour boundaries). Tests count the blocks
+// sealed, and a load across a bucket's end (an hour ago starting in the
+// ten minutes before 00:00, 06:00, 12:00 or 18:00) sealed one block more.
+func searchLoadStart() time.Time { return time.Now().Add(-time.Hour).Truncate(time.Hour) }
 
 // write writes batches [from, to) (to 70 is the last).
 func (w *searchLoad) write(t *testing.T, from, to int, stores ...storage.Store) {
@@ -312,7 +319,7 @@ func TestSealedTraceAcrossWindowEnd(t *testing.T) {
 			ctx := context.Background()
 			s := openTest(t, t.TempDir(), nil)
 			s.blockVersion = tc.version
-			base := time.Now().Add(-time.Hour).Truncate(time.Second)
+			base := searchLoadStart()
 			spans := testSpans(20, "svc", base, 3)
 			// Trace 0: span 0 inside the window, the others 30 s later.
 			// Trace 1: every span 30 s later.
@@ -362,7 +369,7 @@ func TestPackedPostingsLikeWide(t *testing.T) {
 	ctx := context.Background()
 	packed, wide := openTest(t, t.TempDir(), nil), openTest(t, t.TempDir(), nil)
 	wide.widePostings = true
-	w := newSearchLoad(time.Now().Add(-time.Hour).Truncate(time.Second))
+	w := newSearchLoad(searchLoadStart())
 	w.write(t, 0, 40, packed, wide)
 	blocks := func(s *Store) []string {
 		t.Helper()

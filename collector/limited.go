@@ -96,9 +96,12 @@ func (l *Limited) ConsumeSpans(ctx context.Context, spans []*model.Span, size in
 		return rateLimited{tenant: tenant, wait: wait}
 	}
 	if t := limits.Truncate(spans, lim); t.Any() {
-		for what, n := range map[string]int{"attributes": t.Attributes, "events": t.Events, "links": t.Links, "values": t.Values} {
-			if n > 0 {
-				l.truncated.WithLabelValues(tenant, what).Add(float64(n))
+		for _, c := range [...]struct {
+			what string
+			n    int
+		}{{"attributes", t.Attributes}, {"events", t.Events}, {"links", t.Links}, {"values", t.Values}} {
+			if c.n > 0 {
+				l.truncated.WithLabelValues(tenant, c.what).Add(float64(c.n))
 			}
 		}
 	}

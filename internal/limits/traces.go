@@ -63,7 +63,7 @@ func (t *TraceSizes) Admit(tenant string, spans []*model.Span, size int, max int
 	for i, sp := range spans {
 		adds[sp.TraceID] += int64(size) * weights[i] / total
 	}
-	over := map[model.TraceID]bool{}
+	var over map[model.TraceID]bool // made for the first trace over
 	for id, add := range adds {
 		k := traceKey{tenant, id}
 		n, ok := t.cur[k]
@@ -74,6 +74,9 @@ func (t *TraceSizes) Admit(tenant string, spans []*model.Span, size int, max int
 			}
 		}
 		if n >= max || (n > 0 && n+add > max) || (n == 0 && add > max) {
+			if over == nil {
+				over = map[model.TraceID]bool{}
+			}
 			over[id] = true
 			t.cur[k] = max // remembered as full
 			continue

@@ -263,7 +263,7 @@ type engine struct {
 
 	// spacesMu guards spaces, the Stores of the tenants other than the
 	// default one, by name.
-	spacesMu sync.Mutex
+	spacesMu sync.RWMutex
 	spaces   map[string]*Store
 
 	upkeepMu sync.Mutex // serialises rounds of upkeep, size checks and sealing, of every tenant

@@ -26,9 +26,9 @@ func (s *Store) space(ctx context.Context) (*Store, error) {
 	if t == "" || s.tenant != "" {
 		return s, nil
 	}
-	s.spacesMu.Lock()
+	s.spacesMu.RLock() // every call for a tenant passes here
 	sp := s.spaces[t]
-	s.spacesMu.Unlock()
+	s.spacesMu.RUnlock()
 	if sp != nil {
 		return sp, nil
 	}
@@ -105,12 +105,12 @@ func (s *Store) loadTenants() error {
 // allSpaces returns the default tenant's Store and every tenant's, the
 // default first then by tenant name.
 func (s *Store) allSpaces() []*Store {
-	s.spacesMu.Lock()
+	s.spacesMu.RLock()
 	out := make([]*Store, 0, 1+len(s.spaces))
 	for _, sp := range s.spaces {
 		out = append(out, sp)
 	}
-	s.spacesMu.Unlock()
+	s.spacesMu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].tenant < out[j].tenant })
 	return append([]*Store{s}, out...)
 }

@@ -199,15 +199,29 @@ func (c *Client) Backends() []string {
 }
 
 // target is a backend to call, or an endpoint that has none (err says why).
+// In the partitioned mode (Config.Router) it reads one partition, and alts
+// are the partition's other addresses, tried in order when b fails.
 type target struct {
-	b    *backend
-	name string
-	err  error
+	b         *backend
+	name      string
+	err       error
+	partition int        // -1: not partitioned
+	alts      []*backend // other addresses of the partition
+	missing   bool       // the partition has no address
 }
 
 // targets returns what a call goes to: each distinct address once, and each
-// endpoint without addresses as a failure.
-func (c *Client) targets() ([]target, error) {
+// endpoint without addresses as a failure; with a Router, one target per
+// partition of parts (nil: every partition).
+func (c *Client) targets(parts []int) ([]target, error) {
+	if c.cfg.Router != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed {
+			return nil, storage.ErrClosed
+		}
+		return c.routedTargets(parts), nil
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
@@ -217,12 +231,12 @@ func (c *Client) targets() ([]target, error) {
 	seen := make(map[string]bool)
 	for _, e := range c.endpoints {
 		if len(e.backends) == 0 {
-			out = append(out, target{name: e.spec, err: e.err})
+			out = append(out, target{name: e.spec, err: e.err, partition: -1})
 		}
 		for _, b := range e.backends {
 			if !seen[b.addr] {
 				seen[b.addr] = true
-				out = append(out, target{b: b, name: b.name})
+				out = append(out, target{b: b, name: b.name, partition: -1})
 			}
 		}
 	}
@@ -231,8 +245,9 @@ func (c *Client) targets() ([]target, error) {
 
 // failure is a target that did not answer a call.
 type failure struct {
-	name string
-	err  error
+	name    string
+	err     error
+	missing bool // a partition with no address (Config.Router)
 }
 
 // gather makes call on every target concurrently. It returns the answers of
@@ -240,17 +255,18 @@ type failure struct {
 // warnings on ctx and logs. When none answered it returns an error instead,
 // wrapping the first failure (or ctx's error, or storage.ErrClosed).
 func gather[T any](ctx context.Context, c *Client, what string, call func(context.Context, storagepb.ReaderClient) (T, error)) ([]T, []failure, error) {
-	return gatherBackends(ctx, c, what, func(ctx context.Context, b *backend) (T, error) { return call(ctx, b.rpc) })
+	return gatherBackends(ctx, c, nil, what, func(ctx context.Context, b *backend) (T, error) { return call(ctx, b.rpc) })
 }
 
-// gatherBackends is gather with a call that is given the backend.
-func gatherBackends[T any](ctx context.Context, c *Client, what string, call func(context.Context, *backend) (T, error)) ([]T, []failure, error) {
+// gatherBackends is gather with a call that is given the backend, over the
+// partitions parts of a routed Client (nil: all of them; ignored otherwise).
+func gatherBackends[T any](ctx context.Context, c *Client, parts []int, what string, call func(context.Context, *backend) (T, error)) ([]T, []failure, error) {
 	if t := storage.TenantFrom(ctx); t != "" {
 		if err := storage.ValidateTenant(t); err != nil {
 			return nil, nil, fmt.Errorf("cannot %s: %w", what, err) // nothing is sent
 		}
 	}
-	targets, err := c.targets()
+	targets, err := c.targets(parts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -266,13 +282,19 @@ func gatherBackends[T any](ctx context.Context, c *Client, what string, call fun
 			continue
 		}
 		wg.Go(func() {
-			cctx := ctx
-			if c.cfg.CallTimeout > 0 {
-				var cancel context.CancelFunc
-				cctx, cancel = context.WithTimeout(ctx, c.cfg.CallTimeout)
-				defer cancel()
+			pctx := withPartition(ctx, t)
+			for _, b := range append([]*backend{t.b}, t.alts...) {
+				cctx := pctx
+				if c.cfg.CallTimeout > 0 {
+					var cancel context.CancelFunc
+					cctx, cancel = context.WithTimeout(pctx, c.cfg.CallTimeout)
+					defer cancel()
+				}
+				results[i].val, results[i].err = call(cctx, b)
+				if results[i].err == nil || ctx.Err() != nil {
+					return
+				}
 			}
-			results[i].val, results[i].err = call(cctx, t.b)
 		})
 	}
 	wg.Wait()
@@ -281,7 +303,7 @@ func gatherBackends[T any](ctx context.Context, c *Client, what string, call fun
 	var failed []failure
 	for i, r := range results {
 		if r.err != nil {
-			failed = append(failed, failure{name: targets[i].name, err: r.err})
+			failed = append(failed, failure{name: targets[i].name, err: r.err, missing: targets[i].missing})
 		} else {
 			answers = append(answers, r.val)
 		}
@@ -302,6 +324,10 @@ func gatherBackends[T any](ctx context.Context, c *Client, what string, call fun
 		return nil, nil, fmt.Errorf("cannot %s: none of %d storage endpoints answered; %s: %w", what, len(failed), f.name, f.err)
 	}
 	for _, f := range failed {
+		if f.missing {
+			storage.Warn(ctx, fmt.Sprintf("%s has no ready owner, results may be incomplete", f.name))
+			continue
+		}
 		storage.Warn(ctx, fmt.Sprintf("storage endpoint %s did not answer, results may be incomplete: %s", f.name, errText(f.err)))
 	}
 	if ctx.Err() == nil { // else failures are the caller's doing

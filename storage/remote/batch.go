@@ -51,7 +51,7 @@ func (c *Client) GetTraces(ctx context.Context, ids []model.TraceID, hint storag
 	for i := range ids {
 		req.TraceIds[i] = ids[i][:]
 	}
-	answers, _, err := gatherBackends(ctx, c, fmt.Sprintf("get %d traces", len(ids)), func(ctx context.Context, b *backend) ([][]*model.Span, error) {
+	answers, _, err := gatherBackends(ctx, c, c.partitionsOf(ids...), fmt.Sprintf("get %d traces", len(ids)), func(ctx context.Context, b *backend) ([][]*model.Span, error) {
 		return c.getTraces(ctx, b, req, ids, hint)
 	})
 	if err != nil {

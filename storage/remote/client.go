@@ -41,6 +41,9 @@ type Config struct {
 	// LookupHost resolves a host name to addresses, as net.Resolver's method
 	// of that name does. nil: net.DefaultResolver.LookupHost.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
+	// Router, instead of Endpoints, makes a partitioned Client: each call
+	// asks one address per partition, chosen by the Router (route.go).
+	Router Router
 	// DialOptions are added to those of every connection, after the
 	// defaults: for example grpc.WithTransportCredentials for TLS, where the
 	// default is plain text.
@@ -62,8 +65,11 @@ func DefaultConfig() Config {
 // Validate reports what is wrong with the config, if anything.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if len(cfg.Endpoints) == 0 {
+	switch {
+	case len(cfg.Endpoints) == 0 && cfg.Router == nil:
 		errs = append(errs, errors.New("no storage endpoint given"))
+	case len(cfg.Endpoints) > 0 && cfg.Router != nil:
+		errs = append(errs, errors.New("storage endpoints and a partition router are given: one or the other"))
 	}
 	for _, ep := range cfg.Endpoints {
 		host, port, err := net.SplitHostPort(ep)
@@ -109,6 +115,14 @@ func (cfg *Config) Validate() error {
 // on another is not counted by Dependencies: each collector answers for what
 // it stores.
 //
+// With Config.Router instead of endpoints (the scale-out topology, where
+// each store holds some partitions and each partition is held by several
+// stores), a call asks one address per partition, naming the partition in
+// its metadata (PartitionHeader), and merges as above; a trace by ID asks
+// only its partition's address. When that address fails, the partition's
+// next one is asked; a partition with no address left is a warning
+// ("partition 3 has no ready owner"), never a wrong answer passed as whole.
+//
 // A Client has the life of every long-lived part (internal/app.Part): New
 // checks the configuration, Start sets up the connections and starts
 // resolving DNS names, Shutdown closes them. Calls before Start or after
@@ -126,8 +140,9 @@ type Client struct {
 	done   chan struct{} // closed when the resolution loop has stopped
 
 	mu        sync.RWMutex
-	closed    bool        // calls fail: true before Start and after Shutdown
-	endpoints []*endpoint // one per cfg.Endpoints, in order
+	closed    bool                // calls fail: true before Start and after Shutdown
+	endpoints []*endpoint         // one per cfg.Endpoints, in order
+	routed    map[string]*backend // by address, with a Router
 }
 
 var _ storage.Reader = (*Client)(nil)
@@ -211,6 +226,10 @@ func (c *Client) Shutdown(ctx context.Context) error {
 		}
 		e.backends = nil
 	}
+	for _, b := range c.routed {
+		conns = append(conns, b.conn)
+	}
+	c.routed = nil
 	c.mu.Unlock()
 	c.cancel()
 	var errs []error
@@ -245,8 +264,8 @@ func (c *Client) GetTrace(ctx context.Context, id model.TraceID, hint storage.Ti
 		return nil, storage.ErrTraceNotFound
 	}
 	req := &storagepb.GetTraceRequest{TraceId: id[:], StartTimeUnixNano: hint.Start, EndTimeUnixNano: hint.End}
-	answers, failed, err := gather(ctx, c, "get trace "+id.String(), func(ctx context.Context, rpc storagepb.ReaderClient) ([]*model.Span, error) {
-		return getTrace(ctx, rpc, req, id)
+	answers, failed, err := gatherBackends(ctx, c, c.partitionsOf(id), "get trace "+id.String(), func(ctx context.Context, b *backend) ([]*model.Span, error) {
+		return getTrace(ctx, b.rpc, req, id)
 	})
 	if err != nil {
 		return nil, err

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/scrytrace/scry/internal/telemetry"
@@ -27,12 +29,43 @@ import (
 // else to INTERNAL, which is also logged.
 type Server struct {
 	r      storage.Reader
+	shards func(p int) (storage.Reader, error) // with NewPartitionedServer
 	logger *slog.Logger
 }
 
 // NewServer returns a Server reading from r and logging to tel.Logger.
 func NewServer(r storage.Reader, tel telemetry.Settings) *Server {
 	return &Server{r: r, logger: tel.Complete().Logger}
+}
+
+// NewPartitionedServer returns a Server of a partitioned store: each call
+// names its partition in PartitionHeader and reads shards(partition). A
+// call without one is INVALID_ARGUMENT; when shards fails (a partition not
+// held here, or not ready) the call is UNAVAILABLE with its message, so
+// that the client asks the partition's next owner.
+func NewPartitionedServer(shards func(p int) (storage.Reader, error), tel telemetry.Settings) *Server {
+	return &Server{shards: shards, logger: tel.Complete().Logger}
+}
+
+// reader returns the Reader a call reads.
+func (s *Server) reader(ctx context.Context) (storage.Reader, error) {
+	if s.shards == nil {
+		return s.r, nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get(PartitionHeader)
+	if len(v) != 1 {
+		return nil, status.Errorf(codes.InvalidArgument, "this storage API serves partitions: name one in the %s metadata", PartitionHeader)
+	}
+	p, err := strconv.Atoi(v[0])
+	if err != nil || p < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "partition %q in %s is not a number", v[0], PartitionHeader)
+	}
+	r, err := s.shards(p)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return r, nil
 }
 
 // Register adds the service to g. Call it before g.Serve.
@@ -48,6 +81,10 @@ type service struct {
 }
 
 func (v *service) GetTrace(req *storagepb.GetTraceRequest, stream grpc.ServerStreamingServer[storagepb.GetTraceResponse]) error {
+	r, err := v.s.reader(stream.Context())
+	if err != nil {
+		return err
+	}
 	id, err := traceIDFromProto(req.GetTraceId())
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
@@ -56,7 +93,7 @@ func (v *service) GetTrace(req *storagepb.GetTraceRequest, stream grpc.ServerStr
 		return status.Error(codes.NotFound, storage.ErrTraceNotFound.Error())
 	}
 	hint := storage.TimeHint{Start: req.GetStartTimeUnixNano(), End: req.GetEndTimeUnixNano()}
-	spans, err := v.s.r.GetTrace(stream.Context(), id, hint)
+	spans, err := r.GetTrace(stream.Context(), id, hint)
 	if err != nil {
 		return v.s.status("get trace "+id.String(), err)
 	}
@@ -70,6 +107,10 @@ func (v *service) GetTrace(req *storagepb.GetTraceRequest, stream grpc.ServerStr
 }
 
 func (v *service) GetTraces(req *storagepb.GetTracesRequest, stream grpc.ServerStreamingServer[storagepb.GetTracesResponse]) error {
+	r, err := v.s.reader(stream.Context())
+	if err != nil {
+		return err
+	}
 	ids := make([]model.TraceID, len(req.GetTraceIds()))
 	for i, b := range req.GetTraceIds() {
 		id, err := traceIDFromProto(b)
@@ -80,7 +121,7 @@ func (v *service) GetTraces(req *storagepb.GetTracesRequest, stream grpc.ServerS
 	}
 	what := fmt.Sprintf("get %d traces", len(ids))
 	hint := storage.TimeHint{Start: req.GetStartTimeUnixNano(), End: req.GetEndTimeUnixNano()}
-	traces, err := v.s.r.GetTraces(stream.Context(), ids, hint)
+	traces, err := r.GetTraces(stream.Context(), ids, hint)
 	if err != nil {
 		return v.s.status(what, err)
 	}
@@ -102,11 +143,15 @@ func (v *service) GetTraces(req *storagepb.GetTracesRequest, stream grpc.ServerS
 }
 
 func (v *service) FindTraceIDs(ctx context.Context, req *storagepb.FindTraceIDsRequest) (*storagepb.FindTraceIDsResponse, error) {
+	r, err := v.s.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
 	q := queryFromProto(req)
 	if err := q.Validate(); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	refs, err := v.s.r.FindTraceIDs(ctx, q)
+	refs, err := r.FindTraceIDs(ctx, q)
 	if err != nil {
 		return nil, v.s.status("find traces", err)
 	}
@@ -114,7 +159,11 @@ func (v *service) FindTraceIDs(ctx context.Context, req *storagepb.FindTraceIDsR
 }
 
 func (v *service) Services(ctx context.Context, _ *storagepb.ServicesRequest) (*storagepb.ServicesResponse, error) {
-	svcs, err := v.s.r.Services(ctx)
+	r, err := v.s.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	svcs, err := r.Services(ctx)
 	if err != nil {
 		return nil, v.s.status("list services", err)
 	}
@@ -122,7 +171,11 @@ func (v *service) Services(ctx context.Context, _ *storagepb.ServicesRequest) (*
 }
 
 func (v *service) Operations(ctx context.Context, req *storagepb.OperationsRequest) (*storagepb.OperationsResponse, error) {
-	ops, err := v.s.r.Operations(ctx, req.GetServiceName(), kindFromProto(req.Kind))
+	r, err := v.s.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := r.Operations(ctx, req.GetServiceName(), kindFromProto(req.Kind))
 	if err != nil {
 		return nil, v.s.status(fmt.Sprintf("list operations of service %q", req.GetServiceName()), err)
 	}
@@ -130,7 +183,11 @@ func (v *service) Operations(ctx context.Context, req *storagepb.OperationsReque
 }
 
 func (v *service) Dependencies(ctx context.Context, req *storagepb.DependenciesRequest) (*storagepb.DependenciesResponse, error) {
-	links, err := v.s.r.Dependencies(ctx, req.GetStartTimeUnixNano(), req.GetEndTimeUnixNano())
+	r, err := v.s.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	links, err := r.Dependencies(ctx, req.GetStartTimeUnixNano(), req.GetEndTimeUnixNano())
 	if err != nil {
 		return nil, v.s.status("list dependencies", err)
 	}

@@ -10,11 +10,13 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/scrytrace/scry/internal/admin"
 	"github.com/scrytrace/scry/internal/app"
 	"github.com/scrytrace/scry/internal/cli"
+	"github.com/scrytrace/scry/internal/telemetry"
 	"github.com/scrytrace/scry/internal/tlsconf"
 	"github.com/scrytrace/scry/internal/wiring"
 )
@@ -24,7 +26,9 @@ var version = "dev"
 // about is the description --help starts with.
 const about = "Scry collector: OTLP, Jaeger (Thrift over HTTP, and over UDP on --udp-compact-addr and --udp-binary-addr)\n" +
 	"and Zipkin intake into its own Badger store, whose reads it serves over gRPC to scry-query; Jaeger remote sampling\n" +
-	"strategies on the Jaeger HTTP port."
+	"strategies on the Jaeger HTTP port.\n\n" +
+	"With --nats-url (the scale-out topology) it keeps no store: it publishes spans to the JetStream partition streams and\n" +
+	"acknowledges a client only once every part is stored on a quorum of nats-servers; scry-ingester applies the streams."
 
 func main() {
 	var (
@@ -32,6 +36,7 @@ func main() {
 		intake      = wiring.DefaultIntakeFlags()
 		lim         = wiring.DefaultLimitsFlags()
 		redf        = wiring.DefaultREDFlags()
+		pub         = wiring.DefaultPublishFlags()
 		storageAddr string
 		adminAddr   string
 		listenTLS   = tlsconf.NewServerFlags(tlsconf.OTLPGRPC, tlsconf.OTLPHTTP, tlsconf.JaegerHTTP, tlsconf.Zipkin, tlsconf.Storage, tlsconf.Admin).WithTenancy()
@@ -58,6 +63,9 @@ func main() {
 				return err
 			}
 			adm := admin.New(adminAddr, srvTLS.For(tlsconf.Admin), reg, tel.For("admin"))
+			if pub.Enabled() {
+				return runPublisher(tel, &pub, &intake, srvTLS, adm)
+			}
 			s, err := store.NewStore(tel)
 			if err != nil {
 				return err
@@ -87,6 +95,7 @@ func main() {
 	intake.Add(cmd.Flags())
 	lim.Add(cmd.Flags())
 	redf.Add(cmd.Flags(), &store)
+	pub.Add(cmd.Flags())
 	cmd.Flags().StringVar(&storageAddr, "storage-addr", wiring.DefaultStorageAddr, "listen address of the store's read API (gRPC) for scry-query")
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14270")
 	listenTLS.Add(cmd.Flags())
@@ -95,4 +104,33 @@ func main() {
 	if err := cmd.Execute(); err != nil {
 		os.Exit(1)
 	}
+}
+
+// runPublisher runs the collector of the scale-out topology: the intake
+// writes to the JetStream partition streams; there is no store and no
+// storage API (the ingesters serve reads).
+func runPublisher(tel telemetry.Settings, pub *wiring.PublishFlags, intake *wiring.IntakeFlags, srvTLS *tlsconf.Servers, adm *admin.Server) error {
+	p, n, err := pub.BuildPublisher(tel)
+	if err != nil {
+		return err
+	}
+	adm.AddCheck(func() error { // not ready while it cannot reach NATS
+		if st := n.Conn.Status(); st != nats.CONNECTED {
+			return fmt.Errorf("NATS connection is %v", st)
+		}
+		return nil
+	})
+	in, err := intake.BuildIntake(p, srvTLS, tel)
+	if err != nil {
+		n.Conn.Close()
+		return err
+	}
+	parts := []app.Named{{Name: "NATS connection", Part: n}, {Name: "publisher", Part: p}}
+	parts = append(parts, in.Parts...)
+	parts = append(parts, app.Named{Name: "admin", Part: adm})
+	return app.Run(context.Background(), tel, parts, func() {
+		adm.SetReady(true)
+		tel.Logger.Info("scry-collector started in the scale-out topology", "version", version, "nats", n.Conn.ConnectedUrlRedacted())
+		fmt.Fprintf(os.Stderr, "scry-collector %s is running; publishing to JetStream via %s, admin on %s%s\n", version, n.Conn.ConnectedUrlRedacted(), srvTLS.For(tlsconf.Admin).Scheme(), adm.Addr())
+	}, 30*time.Second)
 }

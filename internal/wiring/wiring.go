@@ -375,6 +375,15 @@ func NewStorageServer(addr string, r storage.Reader, l *tlsconf.Listener, tel te
 	return s
 }
 
+// NewPartitionedStorageServer serves the read API of the shards of a
+// scry-ingester (remote.NewPartitionedServer) on addr with the TLS of l.
+func NewPartitionedStorageServer(addr string, shards func(p int) (storage.Reader, error), l *tlsconf.Listener, tel telemetry.Settings) *grpcserver.Server {
+	tel = tel.For("storage-api")
+	s := grpcserver.New("storage API", addr, l, tel, grpc.MaxSendMsgSize(64<<20))
+	remote.NewPartitionedServer(shards, tel).Register(s.GRPC())
+	return s
+}
+
 // RemoteFlags configure scry-query's connection to the collectors' stores.
 // Its Config starts as remote.DefaultConfig with DefaultStorageAddr as the
 // one endpoint (DefaultRemoteFlags) and the flags write into it.

@@ -224,7 +224,10 @@ func (in *Ingester) Start(ctx context.Context) error {
 func (in *Ingester) openShard(ctx context.Context, p int) error {
 	cfg := in.cfg.Store
 	cfg.Dir = filepath.Join(in.cfg.DataDir, "partition-"+strconv.Itoa(p))
-	st, err := badger.New(cfg, in.tel.For("shard-"+strconv.Itoa(p)))
+	tel := in.tel.For("shard-" + strconv.Itoa(p))
+	// Every shard's store metrics, apart by a partition label.
+	tel.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"partition": strconv.Itoa(p)}, in.tel.Registerer)
+	st, err := badger.New(cfg, tel)
 	if err != nil {
 		return fmt.Errorf("cannot set up the shard of partition %d: %w", p, err)
 	}

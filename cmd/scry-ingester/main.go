@@ -89,6 +89,10 @@ func main() {
 				return err
 			}
 			cfg.DataDir, cfg.Store = store.Badger.Dir, store.Badger
+			cfg.Stalled = func() {
+				tel.Logger.Warn("JetStream did not answer; reconnecting in case this nats-server is cut off from its cluster", "server", n.Conn.ConnectedUrlRedacted())
+				_ = n.Conn.ForceReconnect()
+			}
 			in, err := ingester.New(cfg, n.JS, tel.For("ingester"))
 			if err != nil {
 				n.Conn.Close()

@@ -63,6 +63,10 @@ type Config struct {
 	FetchBatch int
 	// LeaseTTL is how long a lease lives unless renewed (every LeaseTTL/3).
 	LeaseTTL time.Duration
+	// Stalled, if set, is called when two renewals in a row could not
+	// reach the streams: the connected nats-server may be cut off from its
+	// cluster, and the caller reconnects elsewhere.
+	Stalled func()
 }
 
 // DefaultConfig returns the defaults, with the store's defaults.
@@ -114,10 +118,11 @@ type Ingester struct {
 	kv     jetstream.KeyValue
 	topo   scaleout.Topology
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex // serialises Start and Shutdown
-	shut   bool
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
+	failedRenewals int        // renewals in a row that could not reach a stream; renewLoop's
+	mu             sync.Mutex // serialises Start and Shutdown
+	shut           bool
 
 	lagGauge, appliedGauge *prometheus.GaugeVec
 	messages               *prometheus.CounterVec
@@ -452,16 +457,26 @@ func (in *Ingester) renewLoop(ctx context.Context) {
 // renew learns each stream's end, so that a shard knows its lag even
 // when no message arrives, and writes each partition's lease.
 func (in *Ingester) renew(ctx context.Context) {
+	failed := false
+	defer func() {
+		if !failed {
+			in.failedRenewals = 0
+		} else if in.failedRenewals++; in.failedRenewals >= 2 && in.cfg.Stalled != nil && ctx.Err() == nil {
+			in.failedRenewals = 0
+			in.cfg.Stalled()
+		}
+	}()
 	for _, p := range slices.Sorted(maps.Keys(in.shards)) {
 		s := in.shards[p]
 		ictx, cancel := context.WithTimeout(ctx, in.cfg.LeaseTTL/3)
-		stream, err := in.js.Stream(ictx, s.stream)
+		stream, err := in.js.Stream(ictx, s.stream) // asks the stream's info
+		cancel()
 		var info *jetstream.StreamInfo
 		if err == nil {
-			info, err = stream.Info(ictx)
+			info = stream.CachedInfo()
 		}
-		cancel()
 		if err != nil {
+			failed = true
 			in.warn.Warn("cannot read the partition stream's state", "partition", p, "err", err)
 		} else {
 			s.mu.Lock()

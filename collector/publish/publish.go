@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -39,6 +40,10 @@ const (
 type Config struct {
 	BatchBytes int
 	Timeout    time.Duration
+	// Stalled, if set, is called (at most once a Timeout) when a write
+	// got no answer from a stream: the connected nats-server may be cut
+	// off from the cluster, and the caller reconnects elsewhere.
+	Stalled func()
 }
 
 // DefaultConfig returns the defaults above.
@@ -70,6 +75,7 @@ type Publisher struct {
 	warn   *telemetry.Throttle
 
 	bytesPerSpan atomic.Int64 // of the last message: sizes the next ones
+	lastStall    atomic.Int64 // Unix ns of the last call of cfg.Stalled
 
 	messages *prometheus.CounterVec
 	bytes    prometheus.Counter
@@ -182,6 +188,7 @@ func (p *Publisher) WriteSpans(ctx context.Context, spans []*model.Span) error {
 			errs = append(errs, p.failed(s.part, err))
 		case <-timeout.C:
 			p.messages.WithLabelValues("timeout").Inc()
+			p.stalled()
 			errs = append(errs, fmt.Errorf("no acknowledgement from JetStream stream %s within %v (no quorum?)", scaleout.StreamName(s.part), p.cfg.Timeout))
 			timeout.Reset(0) // the rest are late too
 		case <-ctx.Done():
@@ -196,6 +203,18 @@ func (p *Publisher) WriteSpans(ctx context.Context, spans []*model.Span) error {
 	return rejected
 }
 
+// stalled calls cfg.Stalled, at most once a Timeout.
+func (p *Publisher) stalled() {
+	if p.cfg.Stalled == nil {
+		return
+	}
+	now, last := time.Now().UnixNano(), p.lastStall.Load()
+	if now-last < int64(p.cfg.Timeout) || !p.lastStall.CompareAndSwap(last, now) {
+		return
+	}
+	p.cfg.Stalled()
+}
+
 // failed counts a refused or failed publish and says what happened.
 func (p *Publisher) failed(part int, err error) error {
 	stream := scaleout.StreamName(part)
@@ -206,8 +225,9 @@ func (p *Publisher) failed(part int, err error) error {
 		strings.Contains(msg, "maximum bytes exceeded"):
 		p.messages.WithLabelValues("stream_full").Inc()
 		return fmt.Errorf("JetStream stream %s is full (its --nats-stream-max-bytes): the ingesters must catch up or the limit be raised: %w", stream, err)
-	case errors.Is(err, jetstream.ErrAsyncPublishTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, jetstream.ErrAsyncPublishTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrNoResponders):
 		p.messages.WithLabelValues("timeout").Inc()
+		p.stalled()
 		return fmt.Errorf("no acknowledgement from JetStream stream %s (no quorum?): %w", stream, err)
 	}
 	p.messages.WithLabelValues("error").Inc()

@@ -197,7 +197,12 @@ func (f *PublishFlags) BuildPublisher(tel telemetry.Settings) (*publish.Publishe
 		n.Conn.Close()
 		return nil, nil, err
 	}
-	p, err := publish.New(f.Publish, n.JS, topo, tel.For("publish"))
+	cfg := f.Publish
+	cfg.Stalled = func() {
+		logger.Warn("JetStream did not answer; reconnecting in case this nats-server is cut off from its cluster", "server", n.Conn.ConnectedUrlRedacted())
+		_ = n.Conn.ForceReconnect()
+	}
+	p, err := publish.New(cfg, n.JS, topo, tel.For("publish"))
 	if err != nil {
 		n.Conn.Close()
 		return nil, nil, err

@@ -28,8 +28,6 @@ const DefaultNATSWait = 2 * time.Minute
 // without NATS, as before.
 type NATSFlags struct {
 	URLs []string
-	// CredsFile is a NATS credentials file (--nats-creds).
-	CredsFile string
 	// Wait bounds the wait for the cluster at start.
 	Wait time.Duration
 }
@@ -41,8 +39,7 @@ func DefaultNATSFlags() NATSFlags { return NATSFlags{Wait: DefaultNATSWait} }
 // is for, in the help.
 func (f *NATSFlags) Add(fs *pflag.FlagSet, what string) {
 	fs.StringSliceVar(&f.URLs, "nats-url", f.URLs,
-		"a nats-server of the JetStream cluster, nats://host:port; repeat or separate by commas. Set: "+what)
-	fs.StringVar(&f.CredsFile, "nats-creds", f.CredsFile, "NATS credentials file (user JWT and nkey seed) for --nats-url")
+		"a nats-server of the JetStream cluster, nats://host:port (nats://user:password@host:port for a server that requires a user); repeat or separate by commas. Set: "+what)
 	fs.DurationVar(&f.Wait, "nats-wait", f.Wait, "how long to wait at start for the NATS cluster and its Scry topology")
 }
 
@@ -78,9 +75,6 @@ func (n *NATS) Shutdown(ctx context.Context) error {
 // publishTimeout (0: the client's default).
 func (f *NATSFlags) Connect(name string, publishTimeout time.Duration, tel telemetry.Settings) (*NATS, error) {
 	cfg := scaleout.ConnConfig{URLs: f.URLs, Name: name}
-	if f.CredsFile != "" {
-		cfg.Options = append(cfg.Options, nats.UserCredentials(f.CredsFile))
-	}
 	nc, _, err := scaleout.Connect(cfg, tel.For("nats").Logger)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,7 @@ FUZZTIME ?= 100000x
 FUZZTIME_SPOOL ?= 20000x
 PKGS     := ./...
 
-.PHONY: all build bin ui ui-test run test unit fuzz bench bench-storage bench-query bench-agent bench-e2e bench-security lint clean images
+.PHONY: all build bin ui ui-test run test unit fuzz bench bench-storage bench-query bench-agent bench-e2e bench-security bench-scaleout lint clean images
 
 all: build
 
@@ -52,12 +52,18 @@ fuzz:
 # and in issue notes; compare runs with benchstat.
 # SCRY_BENCH_LARGE=10000000 also builds a 10M-span store and reports its
 # open time and resident memory (BenchmarkLargeStore; several minutes).
-bench: bench-storage bench-query bench-agent bench-e2e bench-security
+bench: bench-storage bench-query bench-agent bench-e2e bench-security bench-scaleout
 
 # Ingest with TLS, auth and tenancy on against plain text, alternated on
 # fresh stores (SCRY_BENCH_DURATION per phase, SCRY_BENCH_ROUNDS rounds).
 bench-security:
 	$(GO) test -run '^$$' -bench BenchmarkSecurity -benchtime 1x -timeout 30m ./e2e/
+
+# The scale-out topology (3 nats-servers, a collector, two ingesters,
+# scry-query) beside the all-in-one scry: ingest, export latency at 10k
+# spans/s, trace by ID (SCRY_BENCH_DURATION per phase).
+bench-scaleout:
+	$(GO) test -run '^$$' -bench BenchmarkScaleOut -benchtime 1x -timeout 30m ./e2e/
 
 # Agent forwarding throughput and UDP intake at 20k spans/s.
 bench-agent:

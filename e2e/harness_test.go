@@ -405,6 +405,33 @@ func (s *Scry) checkStored(t testing.TB, want map[string][]string) {
 // use).
 func (s *Scry) metric(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
+	for _, sv := range s.series(t, name) {
+		if maps.Equal(sv.labels, labels) {
+			return sv.value
+		}
+	}
+	return 0
+}
+
+// metricSum returns the sum of every series of name on the admin port's
+// /metrics (0 if there is none).
+func (s *Scry) metricSum(t testing.TB, name string) float64 {
+	t.Helper()
+	var sum float64
+	for _, sv := range s.series(t, name) {
+		sum += sv.value
+	}
+	return sum
+}
+
+type seriesValue struct {
+	labels map[string]string
+	value  float64
+}
+
+// series returns every series of name on the admin port's /metrics.
+func (s *Scry) series(t testing.TB, name string) []seriesValue {
+	t.Helper()
 	resp, err := s.http.Get(s.base(s.Admin) + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
@@ -414,6 +441,7 @@ func (s *Scry) metric(t testing.TB, name string, labels map[string]string) float
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
 	}
+	var out []seriesValue
 	for _, line := range strings.Split(string(body), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -430,16 +458,13 @@ func (s *Scry) metric(t testing.TB, name string, labels map[string]string) float
 		for _, m := range labelRE.FindAllStringSubmatch(strings.TrimSuffix(rest, "}"), -1) {
 			got[m[1]] = m[2]
 		}
-		if !maps.Equal(got, labels) {
-			continue
-		}
 		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
 		if err != nil {
 			t.Fatalf("/metrics: %q: %v", line, err)
 		}
-		return v
+		out = append(out, seriesValue{labels: got, value: v})
 	}
-	return 0
+	return out
 }
 
 var labelRE = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)

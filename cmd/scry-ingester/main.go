@@ -30,7 +30,7 @@ var version = "dev"
 const about = "Scry ingester (scale-out topology): owns partitions of the JetStream span streams that scry-collector --nats-url\n" +
 	"publishes to, applies each to a Badger shard of its own (under --data-dir, one folder per partition), and serves\n" +
 	"the shards' reads over gRPC to scry-query --nats-url. A partition is read only once its shard is within\n" +
-	"--ready-lag messages of its stream; leases in the cluster tell scry-query which ingesters are ready.\n\n" +
+	"--ready-lag messages (or --ready-delay) of its stream; leases in the cluster tell scry-query which ingesters are ready.\n\n" +
 	"Ownership is static: --partitions lists them, or --ordinal k of --ingesters N owns every partition p with\n" +
 	"p mod N = k or p mod N = k-1 (mod N), so that each partition has two owners when N >= 2. A shard started on an\n" +
 	"empty disk is rebuilt from its stream (as far back as --nats-stream-max-age keeps)."
@@ -120,8 +120,9 @@ func main() {
 	fs.StringVar(&storageAddr, "storage-addr", wiring.DefaultStorageAddr, "listen address of the shards' read API (gRPC) for scry-query")
 	fs.StringVar(&advertise, "advertise-addr", "", "host:port scry-query dials for the read API (default: --storage-addr, with the host name for an unspecified host)")
 	fs.Uint64Var(&cfg.ReadyLag, "ready-lag", cfg.ReadyLag, "messages (batches of spans) a shard may be behind its stream and still be read")
+	fs.DurationVar(&cfg.ReadyDelay, "ready-delay", cfg.ReadyDelay, "a shard is also read when the last message it applied was published at most this long ago, however many messages it is behind")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long a lease lives unless renewed (every third of it); a stopped ingester is out of reads within it")
-	fs.IntVar(&cfg.FetchBatch, "fetch-batch", cfg.FetchBatch, "messages read from a stream at once, and so the most one write to a shard holds")
+	fs.IntVar(&cfg.FetchBatch, "fetch-batch", cfg.FetchBatch, "the most messages (batches of spans) one write to a shard holds")
 	cli.AddAdminFlag(cmd, &adminAddr, "127.0.0.1:14272")
 	listenTLS.Add(fs)
 	cli.AddConfigFlags(cmd)

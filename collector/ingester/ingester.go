@@ -23,7 +23,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,6 +42,10 @@ const (
 	// DefaultFetchBatch is how many messages one read of the stream asks
 	// for, and so the most one write to the shard holds.
 	DefaultFetchBatch = 64
+	// DefaultReadyDelay is ReadyDelay's default: a shard whose stream
+	// stalls for a leader election (a few seconds, in which many small
+	// messages may queue up) stays readable; one replaying hours is not.
+	DefaultReadyDelay = 30 * time.Second
 )
 
 // Config configures an Ingester.
@@ -59,7 +62,11 @@ type Config struct {
 	Store badger.Config
 	// ReadyLag is how many messages a shard may be behind and be ready.
 	ReadyLag uint64
-	// FetchBatch is how many messages one read asks for.
+	// ReadyDelay also makes a shard ready when the last message it
+	// applied was published at most this long ago: what it lacks is then
+	// at most that much of the latest traffic, however many messages.
+	ReadyDelay time.Duration
+	// FetchBatch is the most messages one write to a shard holds.
 	FetchBatch int
 	// LeaseTTL is how long a lease lives unless renewed (every LeaseTTL/3).
 	LeaseTTL time.Duration
@@ -71,7 +78,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults, with the store's defaults.
 func DefaultConfig() Config {
-	return Config{Store: badger.DefaultConfig(), ReadyLag: DefaultReadyLag, FetchBatch: DefaultFetchBatch, LeaseTTL: scaleout.DefaultLeaseTTL}
+	return Config{Store: badger.DefaultConfig(), ReadyLag: DefaultReadyLag, ReadyDelay: DefaultReadyDelay, FetchBatch: DefaultFetchBatch, LeaseTTL: scaleout.DefaultLeaseTTL}
 }
 
 // Validate reports what is wrong with c, if anything.
@@ -120,8 +127,9 @@ type Ingester struct {
 
 	cancel         context.CancelFunc
 	wg             sync.WaitGroup
-	failedRenewals int        // renewals in a row that could not reach a stream; renewLoop's
-	mu             sync.Mutex // serialises Start and Shutdown
+	failedRenewals int           // renewals in a row that could not reach a stream; renewLoop's
+	kick           chan struct{} // renew now (kickRenew)
+	mu             sync.Mutex    // serialises Start and Shutdown
 	shut           bool
 
 	lagGauge, appliedGauge *prometheus.GaugeVec
@@ -138,6 +146,9 @@ type shard struct {
 	applied uint64 // guarded by mu: the store's position
 	last    uint64 // guarded by mu: the stream's last sequence, as last seen
 	known   bool   // guarded by mu: last has been seen
+	// appliedAt is when the message at applied was published (zero
+	// before one is applied); guarded by mu.
+	appliedAt time.Time
 }
 
 func (s *shard) state() (applied, lag uint64, known bool) {
@@ -149,6 +160,20 @@ func (s *shard) state() (applied, lag uint64, known bool) {
 	return s.applied, lag, s.known
 }
 
+// ready reports whether the shard may be read, with its lag: it knows
+// the stream's end and is within ReadyLag messages of it, or the last
+// message it applied was published within ReadyDelay.
+func (in *Ingester) ready(s *shard) (bool, uint64) {
+	_, lag, known := s.state()
+	s.mu.Lock()
+	at := s.appliedAt
+	s.mu.Unlock()
+	if !known {
+		return false, lag
+	}
+	return lag <= in.cfg.ReadyLag || !at.IsZero() && time.Since(at) <= in.cfg.ReadyDelay, lag
+}
+
 // New returns an Ingester reading through js; nothing is opened yet.
 func New(cfg Config, js jetstream.JetStream, tel telemetry.Settings) (*Ingester, error) {
 	if err := cfg.Validate(); err != nil {
@@ -157,7 +182,7 @@ func New(cfg Config, js jetstream.JetStream, tel telemetry.Settings) (*Ingester,
 	tel = tel.Complete()
 	in := &Ingester{
 		cfg: cfg, js: js, tel: tel, logger: tel.Logger, warn: telemetry.NewThrottle(tel, 10*time.Second),
-		shards: map[int]*shard{},
+		shards: map[int]*shard{}, kick: make(chan struct{}, 1),
 		lagGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "scry_ingester_partition_lag_messages",
 			Help: "Messages of a partition's stream not yet applied to its shard (ready while at most --ready-lag).",
@@ -293,7 +318,7 @@ func (in *Ingester) Shard(p int) (storage.Reader, error) {
 	if !ok {
 		return nil, fmt.Errorf("partition %d is not owned by ingester %s (it owns %v)", p, in.cfg.ID, in.cfg.Partitions)
 	}
-	if _, lag, known := s.state(); !known || lag > in.cfg.ReadyLag {
+	if ok, lag := in.ready(s); !ok {
 		return nil, fmt.Errorf("partition %d is not ready on ingester %s: %d messages behind its stream", p, in.cfg.ID, lag)
 	}
 	return s.store, nil
@@ -308,7 +333,7 @@ func (in *Ingester) Ready() error {
 		if s == nil {
 			return errors.New("the ingester has not started")
 		}
-		if _, lag, known := s.state(); !known || lag > in.cfg.ReadyLag {
+		if ok, lag := in.ready(s); !ok {
 			behind = append(behind, fmt.Sprintf("%d (%d messages behind)", p, lag))
 		}
 	}
@@ -353,18 +378,66 @@ func (in *Ingester) consume(ctx context.Context, s *shard) {
 	}
 }
 
-// drain fetches and applies batches from cons until an error or ctx ends.
+// drain applies the messages of cons until an error or ctx ends: it
+// pulls them continuously (one consumer for as long as it works; a Fetch
+// of an ordered consumer would create a consumer each time) and writes
+// what has arrived, up to FetchBatch messages, at once.
 func (in *Ingester) drain(ctx context.Context, s *shard, cons jetstream.Consumer, backoff *backoff) error {
+	// Heartbeats every second: a consumer lost with its nats-server is
+	// noticed, and made again, within about two.
+	it, err := cons.Messages(jetstream.PullMaxMessages(2*in.cfg.FetchBatch), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	defer it.Stop()
+	msgs := make(chan jetstream.Msg, in.cfg.FetchBatch)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := it.Next()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-done:
+				return
+			}
+		}
+	}()
 	label := strconv.Itoa(s.p)
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(in.cfg.FetchBatch, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return err
+	batch := make([]jetstream.Msg, 0, in.cfg.FetchBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case m, ok := <-msgs:
+			if !ok {
+				return <-errc
+			}
+			batch = append(batch, m)
+		}
+	more:
+		for len(batch) < in.cfg.FetchBatch {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, m)
+			default:
+				break more
+			}
 		}
 		byTenant := map[string][]*model.Span{}
 		var lastSeq, pending uint64
-		n := 0
-		for m := range batch.Messages() {
+		var lastAt time.Time
+		for _, m := range batch {
 			md, err := m.Metadata()
 			if err != nil {
 				return fmt.Errorf("message without metadata: %w", err)
@@ -374,8 +447,7 @@ func (in *Ingester) drain(ctx context.Context, s *shard, cons jetstream.Consumer
 				in.logger.Warn("the stream no longer holds messages this shard has not applied (aged out or over its byte limit); their spans are not in this shard",
 					"partition", s.p, "applied", applied, "first_available", md.Sequence.Stream)
 			}
-			lastSeq, pending = md.Sequence.Stream, md.NumPending
-			n++
+			lastSeq, pending, lastAt = md.Sequence.Stream, md.NumPending, md.Timestamp
 			tenant, spans, err := in.codec.Decode(m.Headers(), m.Data())
 			if err != nil {
 				in.messages.WithLabelValues("invalid").Inc()
@@ -384,30 +456,24 @@ func (in *Ingester) drain(ctx context.Context, s *shard, cons jetstream.Consumer
 			}
 			byTenant[tenant] = append(byTenant[tenant], spans...)
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-			if n == 0 {
-				return err
-			}
-			in.logger.Debug("batch ended early", "partition", s.p, "err", err)
-		}
-		if n == 0 {
-			continue
-		}
 		if err := in.apply(ctx, s, byTenant, lastSeq, backoff); err != nil {
 			return err
 		}
 		backoff.reset()
+		wasReady, _ := in.ready(s)
 		s.mu.Lock()
-		s.applied = lastSeq
+		s.applied, s.appliedAt = lastSeq, lastAt
 		s.last = max(s.last, lastSeq+pending)
 		s.known = true
 		lag := s.last - s.applied
 		s.mu.Unlock()
-		in.messages.WithLabelValues("applied").Add(float64(n))
+		if nowReady, _ := in.ready(s); nowReady != wasReady {
+			in.kickRenew() // say so in the lease now, not at the next renewal
+		}
+		in.messages.WithLabelValues("applied").Add(float64(len(batch)))
 		in.appliedGauge.WithLabelValues(label).Set(float64(lastSeq))
 		in.lagGauge.WithLabelValues(label).Set(float64(lag))
 	}
-	return ctx.Err()
 }
 
 // apply writes spans, by tenant, then the position seq, retrying each
@@ -449,8 +515,17 @@ func (in *Ingester) renewLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			in.renew(ctx)
+		case <-in.kick:
 		}
+		in.renew(ctx)
+	}
+}
+
+// kickRenew makes renewLoop renew the leases now.
+func (in *Ingester) kickRenew() {
+	select {
+	case in.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -484,9 +559,10 @@ func (in *Ingester) renew(ctx context.Context) {
 			s.known = true
 			s.mu.Unlock()
 		}
-		applied, lag, known := s.state()
+		applied, lag, _ := s.state()
+		ready, _ := in.ready(s)
 		in.lagGauge.WithLabelValues(strconv.Itoa(p)).Set(float64(lag))
-		l := scaleout.Lease{Partition: p, ID: in.cfg.ID, Addr: in.cfg.Addr, Ready: known && lag <= in.cfg.ReadyLag, Applied: applied, Lag: lag}
+		l := scaleout.Lease{Partition: p, ID: in.cfg.ID, Addr: in.cfg.Addr, Ready: ready, Applied: applied, Lag: lag}
 		lctx, cancel := context.WithTimeout(ctx, in.cfg.LeaseTTL/3)
 		if err := scaleout.PutLease(lctx, in.kv, l); err != nil && ctx.Err() == nil {
 			in.warn.Warn("cannot renew lease", "partition", p, "err", err)

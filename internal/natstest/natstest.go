@@ -59,6 +59,7 @@ type node struct {
 	exited                 chan struct{}
 	logFile                *os.File
 	stopped                bool // SIGSTOPped
+	killed                 bool // by Kill, not restarted yet
 }
 
 // Start starts the cluster, waits until every node is healthy and a
@@ -73,6 +74,17 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{t: t, bin: testbin.Build(t, ServerPackage)}
 	n := opts.Nodes
+	// The proxies hold their ports first, so that the nodes' ports,
+	// picked next, are none of them.
+	c.proxies = make([][]*proxy, n)
+	for i := range n {
+		c.proxies[i] = make([]*proxy, n)
+		for j := range n {
+			if i != j {
+				c.proxies[i][j] = newProxy(t)
+			}
+		}
+	}
 	addrs := testbin.FreeAddrs(t, 3*n)
 	root := t.TempDir()
 	for i := range n {
@@ -83,12 +95,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 		nd.conf, nd.logPath = filepath.Join(nd.dir, "nats.conf"), filepath.Join(nd.dir, "nats.log")
 		c.nodes = append(c.nodes, nd)
 	}
-	c.proxies = make([][]*proxy, n)
 	for i := range n {
-		c.proxies[i] = make([]*proxy, n)
 		for j := range n {
 			if i != j {
-				c.proxies[i][j] = newProxy(t, c.nodes[j].route)
+				c.proxies[i][j].setTarget(c.nodes[j].route)
 			}
 		}
 	}
@@ -140,7 +150,7 @@ func (c *Cluster) start(i int) {
 		f.Close()
 		c.t.Fatalf("cannot start nats-server n%d: %v", i, err)
 	}
-	nd.cmd, nd.logFile, nd.exited, nd.stopped = cmd, f, make(chan struct{}), false
+	nd.cmd, nd.logFile, nd.exited, nd.stopped, nd.killed = cmd, f, make(chan struct{}), false, false
 	go func() {
 		_ = cmd.Wait()
 		close(nd.exited)
@@ -223,7 +233,7 @@ func (c *Cluster) Kill(i int) {
 	_ = nd.cmd.Process.Kill()
 	<-nd.exited
 	nd.logFile.Close()
-	nd.logFile = nil
+	nd.logFile, nd.killed = nil, true
 }
 
 // Restart starts node i again, with its configuration, store and ports,
@@ -280,8 +290,11 @@ func (c *Cluster) setCut(i int, cut bool) {
 func (c *Cluster) WaitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	for i, nd := range c.nodes {
-		if !nd.running() {
+		if nd.killed {
 			continue
+		}
+		if !nd.running() {
+			t.Fatalf("nats-server n%d has exited:\n%s", i, tail(nd.logPath, 20))
 		}
 		testkit.EventuallyNoError(t, timeout, fmt.Sprintf("nats-server n%d to be healthy with a meta leader", i), func() error {
 			if err := c.healthy(i, ""); err != nil {
@@ -306,9 +319,14 @@ func (c *Cluster) WaitReady(t testing.TB, timeout time.Duration) {
 	}
 }
 
-// StreamLeaders returns, as node i sees them, the leader of every stream
-// by name (a stream without a leader maps to "").
-func (c *Cluster) StreamLeaders(t testing.TB, i int) map[string]string {
+// StreamState is a stream as a node's monitoring port shows it.
+type StreamState struct {
+	Leader  string // "" when it has none
+	LastSeq uint64
+}
+
+// Streams returns, as node i sees them, every stream by name.
+func (c *Cluster) Streams(t testing.TB, i int) map[string]StreamState {
 	t.Helper()
 	var jsz struct {
 		Accounts []struct {
@@ -317,16 +335,19 @@ func (c *Cluster) StreamLeaders(t testing.TB, i int) map[string]string {
 				Cluster struct {
 					Leader string `json:"leader"`
 				} `json:"cluster"`
+				State struct {
+					LastSeq uint64 `json:"last_seq"`
+				} `json:"state"`
 			} `json:"stream_detail"`
 		} `json:"account_details"`
 	}
 	if err := c.getJSON(i, "/jsz?accounts=true&streams=true", &jsz); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
+	out := map[string]StreamState{}
 	for _, a := range jsz.Accounts {
 		for _, s := range a.Streams {
-			out[s.Name] = s.Cluster.Leader
+			out[s.Name] = StreamState{Leader: s.Cluster.Leader, LastSeq: s.State.LastSeq}
 		}
 	}
 	return out
@@ -370,18 +391,25 @@ type proxy struct {
 	wg    sync.WaitGroup
 }
 
-func newProxy(t testing.TB, target string) *proxy {
+// newProxy listens; it forwards once setTarget has named the target.
+func newProxy(t testing.TB) *proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &proxy{ln: ln, conns: map[net.Conn]struct{}{}}
 	p.wg.Go(p.serve)
 	return p
 }
 
 func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) setTarget(target string) {
+	p.mu.Lock()
+	p.target = target
+	p.mu.Unlock()
+}
 
 func (p *proxy) serve() {
 	for {
@@ -403,7 +431,13 @@ func (p *proxy) serve() {
 
 func (p *proxy) forward(in net.Conn) {
 	defer p.drop(in)
-	out, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+	p.mu.Lock()
+	target := p.target
+	p.mu.Unlock()
+	if target == "" {
+		return
+	}
+	out, err := net.DialTimeout("tcp", target, 2*time.Second)
 	if err != nil {
 		return
 	}

@@ -189,28 +189,39 @@ func (o *Owners) Partitions() int {
 	return o.topo.Partitions
 }
 
-// Ready returns the addresses of partition p's live, ready owners, least
-// lag first (ties by ID, so that calls keep going to the same owner).
+// Ready returns the addresses of partition p's owners to ask, best first:
+// the live, ready ones, least lag first (ties by ID, so that calls keep
+// going to the same owner), then those whose lease has lapsed while they
+// were ready, most recently heard first. A lease lapses when its owner
+// stops, but also when NATS cannot take renewals for a while (a stream
+// leader lost); an owner refuses a read of a shard that is not ready, so
+// asking a lapsed one is never wrong, only slower when it is gone.
 func (o *Owners) Ready(p int) []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.readyLocked(p)
-}
-
-func (o *Owners) readyLocked(p int) []string {
-	var ls []seenLease
 	now := o.now()
-	for _, l := range o.leases {
-		if l.Partition == p && l.Ready && now.Sub(l.at) < o.ttl {
-			ls = append(ls, l)
+	var live, lapsed []seenLease
+	for k, l := range o.leases {
+		switch age := now.Sub(l.at); {
+		case age > forgetAfter*o.ttl:
+			delete(o.leases, k)
+		case l.Partition != p || !l.Ready:
+		case age < o.ttl:
+			live = append(live, l)
+		default:
+			lapsed = append(lapsed, l)
 		}
 	}
-	slices.SortFunc(ls, func(a, b seenLease) int { return cmp.Or(cmp.Compare(a.Lag, b.Lag), strings.Compare(a.ID, b.ID)) })
-	addrs := make([]string, 0, len(ls))
-	for _, l := range ls {
+	slices.SortFunc(live, func(a, b seenLease) int { return cmp.Or(cmp.Compare(a.Lag, b.Lag), strings.Compare(a.ID, b.ID)) })
+	slices.SortFunc(lapsed, func(a, b seenLease) int { return cmp.Or(b.at.Compare(a.at), strings.Compare(a.ID, b.ID)) })
+	addrs := make([]string, 0, len(live)+len(lapsed))
+	for _, l := range slices.Concat(live, lapsed) {
 		if !slices.Contains(addrs, l.Addr) {
 			addrs = append(addrs, l.Addr)
 		}
 	}
 	return addrs
 }
+
+// forgetAfter is how many TTLs a lapsed lease is still asked after.
+const forgetAfter = 20

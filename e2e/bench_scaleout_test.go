@@ -20,13 +20,7 @@ import (
 // least 25k spans/s acknowledged, p99 export at 10k spans/s at most 100 ms,
 // trace by ID p99 at most 5 ms. Run with `make bench-scaleout`.
 func BenchmarkScaleOut(b *testing.B) {
-	d := 20 * time.Second
-	if v := os.Getenv("SCRY_BENCH_DURATION"); v != "" {
-		var err error
-		if d, err = time.ParseDuration(v); err != nil {
-			b.Fatalf("SCRY_BENCH_DURATION: %v", err)
-		}
-	}
+	d := benchDuration(b)
 	base := tracegen.Config{Protocol: "grpc", Workers: 8, BatchSpans: 500, Services: 8, SpansPerTrace: 10, Duration: d}
 	run := func(name, endpoint string, rate float64, pid int) tracegen.Result {
 		cfg := base
@@ -91,3 +85,17 @@ func BenchmarkScaleOut(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// benchDuration is SCRY_BENCH_DURATION, the length of one phase of the
+// end-to-end benchmarks (default 20s).
+func benchDuration(b *testing.B) time.Duration {
+	v := os.Getenv("SCRY_BENCH_DURATION")
+	if v == "" {
+		return 20 * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		b.Fatalf("SCRY_BENCH_DURATION: %v", err)
+	}
+	return d
+}

@@ -24,13 +24,7 @@ import (
 // (target: at least 85; p99 at 20k spans/s under 50 ms). Run with
 // `make bench-security`.
 func BenchmarkSecurity(b *testing.B) {
-	d := 20 * time.Second
-	if v := os.Getenv("SCRY_BENCH_DURATION"); v != "" {
-		var err error
-		if d, err = time.ParseDuration(v); err != nil {
-			b.Fatalf("SCRY_BENCH_DURATION: %v", err)
-		}
-	}
+	d := benchDuration(b)
 	rounds := 2
 	if v := os.Getenv("SCRY_BENCH_ROUNDS"); v != "" {
 		fmt.Sscan(v, &rounds)

@@ -225,7 +225,9 @@ func (in *Ingester) Start(ctx context.Context) error {
 			return fmt.Errorf("partition %d is not in the cluster's %d partitions (0 to %d)", p, topo.Partitions, topo.Partitions-1)
 		}
 	}
-	kv, err := scaleout.OpenOwners(ctx, in.js, topo, in.cfg.LeaseTTL)
+	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	kv, err := scaleout.OpenOwners(octx, in.js, topo, in.cfg.LeaseTTL)
+	cancel()
 	if err != nil {
 		return err
 	}

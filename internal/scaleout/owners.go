@@ -50,19 +50,29 @@ func leaseKey(p int, id string) string { return strconv.Itoa(p) + "." + id }
 
 // OpenOwners opens (creating it if missing) the owners bucket, whose
 // entries live ttl, replicated like the streams of t.
+// A failure (a JetStream API timeout while the cluster is busy or
+// electing a leader) is tried again until ctx ends.
 func OpenOwners(ctx context.Context, js jetstream.JetStream, t Topology, ttl time.Duration) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      OwnersBucket,
-		Description: "Scry ingesters' leases on partitions",
-		History:     1,
-		TTL:         ttl,
-		Storage:     jetstream.FileStorage,
-		Replicas:    t.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot open the owners bucket %s: %w", OwnersBucket, err)
+	wait := 250 * time.Millisecond
+	for {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      OwnersBucket,
+			Description: "Scry ingesters' leases on partitions",
+			History:     1,
+			TTL:         ttl,
+			Storage:     jetstream.FileStorage,
+			Replicas:    t.Replicas,
+		})
+		if err == nil {
+			return kv, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cannot open the owners bucket %s: %w", OwnersBucket, err)
+		case <-time.After(wait):
+			wait = min(2*wait, 5*time.Second)
+		}
 	}
-	return kv, nil
 }
 
 // PutLease writes (renews) l.

@@ -239,9 +239,10 @@ func (p *prober) stop() { p.cancel(); p.wg.Wait() }
 // load it SIGKILLs a nats-server and restarts it, SIGKILLs an ingester and
 // restarts it on its disk, SIGSTOPs a collector, and cuts a nats-server
 // off its routes; then every acknowledged trace must be whole through
-// scry-query, and queries must have answered throughout. Last, an
-// ingester on an empty disk rebuilds every partition from the streams and
-// alone answers for every acknowledged trace.
+// scry-query, queries must have answered throughout, and the idle cluster
+// keeps its leaders. Last, a standby on an empty disk takes over every
+// partition when the owners stop, rebuilds it from the streams, and alone
+// answers for every acknowledged trace.
 func TestScaleOut(t *testing.T) {
 	nc := natstest.Start(t, natstest.Options{Nodes: 3})
 	urls := nc.URLs()
@@ -326,24 +327,24 @@ func TestScaleOut(t *testing.T) {
 		}
 	}
 
-	// An ingester on an empty disk rebuilds its partitions from the
-	// streams and is ready only then; with the others gone it alone
-	// answers for every acknowledged trace.
-	i2 := startIngester(t, urls, "i2", "", "--partitions=0-3")
+	// A standby on an empty disk takes over the partitions whose owners
+	// stop renewing (one SIGKILLed, one stopped), rebuilds them from the
+	// streams, and alone answers for every acknowledged trace.
+	i2 := startIngester(t, urls, "i2", "", "--standby")
+	i1.Kill()
 	if err := i0.Stop(); err != nil {
 		t.Logf("stopping i0: %v", err)
 	}
-	if err := i1.Stop(); err != nil {
-		t.Logf("stopping i1: %v", err)
-	}
-	testkit.EventuallyWithin(t, 30*time.Second, "scry-query to ask only the rebuilt ingester", func() bool {
+	s2 := &Scry{Proc: i2.Proc, http: i2.http}
+	testkit.EventuallyWithin(t, 90*time.Second, "the standby to take over and rebuild every partition", func() bool {
+		return len(s2.series(t, "scry_ingester_partition_applied_sequence")) == 4 && i2.ready() &&
+			s2.metricSum(t, "scry_ingester_partition_lag_messages") == 0
+	})
+	testkit.EventuallyWithin(t, 30*time.Second, "scry-query to ask the standby", func() bool {
 		code, body, _ := q.get(t, "/api/services")
 		var env jaegerEnvelope[[]string]
 		return code == http.StatusOK && json.Unmarshal(body, &env) == nil && len(env.Errors) == 0 && len(env.Data) > 0
 	})
-	if !i2.ready() {
-		t.Fatal("the rebuilt ingester is not ready")
-	}
 	q.checkStored(t, acked)
 }
 

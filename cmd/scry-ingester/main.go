@@ -31,8 +31,9 @@ const about = "Scry ingester (scale-out topology): owns partitions of the JetStr
 	"publishes to, applies each to a Badger shard of its own (under --data-dir, one folder per partition), and serves\n" +
 	"the shards' reads over gRPC to scry-query --nats-url. A partition is read only once its shard is within\n" +
 	"--ready-lag messages (or --ready-delay) of its stream; leases in the cluster tell scry-query which ingesters are ready.\n\n" +
-	"Ownership is static: --partitions lists them, or --ordinal k of --ingesters N owns every partition p with\n" +
-	"p mod N = k or p mod N = k-1 (mod N), so that each partition has two owners when N >= 2. A shard started on an\n" +
+	"Ownership: --partitions lists them, or --ordinal k of --ingesters N owns every partition p with\n" +
+	"p mod N = k or p mod N = k-1 (mod N), so that each partition has two owners when N >= 2; with --standby it also\n" +
+	"takes over partitions whose owners stopped renewing their leases. A shard started on an\n" +
 	"empty disk is rebuilt from its stream (as far back as --nats-stream-max-age keeps)."
 
 func main() {
@@ -84,7 +85,9 @@ func main() {
 				n.Conn.Close()
 				return err
 			}
-			if cfg.Partitions, err = owned(partitions, ordinal, ingesters, host, topo.Partitions); err != nil {
+			if cfg.Standby && partitions == "" && ordinal == -2 && ingesters == 0 {
+				cfg.Partitions = nil // a standby only
+			} else if cfg.Partitions, err = owned(partitions, ordinal, ingesters, host, topo.Partitions); err != nil {
 				n.Conn.Close()
 				return err
 			}
@@ -117,6 +120,7 @@ func main() {
 	fs.StringVar(&partitions, "partitions", "", `partitions to own, e.g. "0,1,4-7" (or use --ordinal and --ingesters)`)
 	fs.IntVar(&ordinal, "ordinal", ordinal, "this ingester's ordinal k among --ingesters N (-1: the number ending the host name, as in a StatefulSet pod scry-ingester-2)")
 	fs.IntVar(&ingesters, "ingesters", 0, "how many ingesters share the partitions, with --ordinal")
+	fs.BoolVar(&cfg.Standby, "standby", false, "also take over any partition that has had fewer than two live owners for two --lease-ttl: replay it into a shard of its own and serve it until this ingester stops (alone, without --partitions or --ordinal: a standby only)")
 	fs.StringVar(&storageAddr, "storage-addr", wiring.DefaultStorageAddr, "listen address of the shards' read API (gRPC) for scry-query")
 	fs.StringVar(&advertise, "advertise-addr", "", "host:port scry-query dials for the read API (default: --storage-addr, with the host name for an unspecified host)")
 	fs.Uint64Var(&cfg.ReadyLag, "ready-lag", cfg.ReadyLag, "messages (batches of spans) a shard may be behind its stream and still be read")

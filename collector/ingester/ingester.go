@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -56,6 +57,11 @@ type Config struct {
 	Addr string
 	// Partitions are the partitions it owns.
 	Partitions []int
+	// Standby makes it also take over any partition that has had fewer
+	// than two live owners (leases renewed, ready or replaying) for two
+	// lease TTLs: it opens a shard for it, replays its stream and serves
+	// it like its own until it stops.
+	Standby bool
 	// DataDir holds one shard per partition, in partition-<p>.
 	DataDir string
 	// Store is every shard's configuration but for its Dir.
@@ -90,8 +96,8 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		errs = append(errs, errors.New("no storage API address to advertise"))
 	}
-	if len(c.Partitions) == 0 {
-		errs = append(errs, errors.New("no partition to own"))
+	if len(c.Partitions) == 0 && !c.Standby {
+		errs = append(errs, errors.New("no partition to own, and not a standby"))
 	}
 	for _, p := range c.Partitions {
 		if p < 0 {
@@ -121,9 +127,11 @@ type Ingester struct {
 	warn   *telemetry.Throttle
 	codec  *scaleout.Codec
 
-	shards map[int]*shard
-	kv     jetstream.KeyValue
-	topo   scaleout.Topology
+	shardsMu sync.RWMutex
+	shards   map[int]*shard // guarded by shardsMu; a standby adds to it
+	started  atomic.Bool
+	kv       jetstream.KeyValue
+	topo     scaleout.Topology
 
 	cancel         context.CancelFunc
 	wg             sync.WaitGroup
@@ -243,14 +251,91 @@ func (in *Ingester) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	var owners *scaleout.Owners
+	if in.cfg.Standby {
+		owners = scaleout.NewOwners(in.js, in.cfg.LeaseTTL, time.Now, in.logger)
+		if err := owners.Start(ctx); err != nil {
+			in.closeShards(context.Background())
+			codec.Close()
+			return err
+		}
+	}
 	rctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
-	for _, s := range in.shards {
+	for _, s := range in.shardList() {
 		in.wg.Go(func() { in.consume(rctx, s) })
 	}
 	in.renew(rctx) // the first leases before Start returns
 	in.wg.Go(func() { in.renewLoop(rctx) })
+	if owners != nil {
+		in.wg.Go(func() {
+			in.standby(rctx, owners)
+			_ = owners.Shutdown(context.Background())
+		})
+	}
+	in.started.Store(true)
 	return nil
+}
+
+// standby takes over, until ctx ends, every partition not held here that
+// has had fewer than two live owners for two lease TTLs (Config.Standby).
+func (in *Ingester) standby(ctx context.Context, owners *scaleout.Owners) {
+	const wanted = 2
+	grace := 2 * in.cfg.LeaseTTL
+	short := map[int]time.Time{} // partition → since when it has lacked owners
+	t := time.NewTicker(in.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for p := range in.topo.Partitions {
+			if in.shard(p) != nil {
+				continue
+			}
+			if n := owners.Live(p, in.cfg.ID); n >= wanted {
+				delete(short, p)
+				continue
+			}
+			since, ok := short[p]
+			if !ok {
+				short[p] = time.Now()
+				continue
+			}
+			if time.Since(since) < grace {
+				continue
+			}
+			in.logger.Warn("taking over a partition whose owners stopped renewing their leases", "partition", p, "live_owners", owners.Live(p, in.cfg.ID))
+			if err := in.openShard(ctx, p); err != nil {
+				in.warn.Warn("cannot take over partition", "partition", p, "err", err)
+				continue
+			}
+			delete(short, p)
+			s := in.shard(p)
+			in.wg.Go(func() { in.consume(ctx, s) })
+			in.kickRenew()
+		}
+	}
+}
+
+// shard returns partition p's shard, nil if it is not held here.
+func (in *Ingester) shard(p int) *shard {
+	in.shardsMu.RLock()
+	defer in.shardsMu.RUnlock()
+	return in.shards[p]
+}
+
+// shardList returns the shards held, by partition.
+func (in *Ingester) shardList() []*shard {
+	in.shardsMu.RLock()
+	defer in.shardsMu.RUnlock()
+	out := make([]*shard, 0, len(in.shards))
+	for _, p := range slices.Sorted(maps.Keys(in.shards)) {
+		out = append(out, in.shards[p])
+	}
+	return out
 }
 
 func (in *Ingester) openShard(ctx context.Context, p int) error {
@@ -271,7 +356,9 @@ func (in *Ingester) openShard(ctx context.Context, p int) error {
 		_ = st.Shutdown(ctx)
 		return fmt.Errorf("shard of partition %d: %w", p, err)
 	}
+	in.shardsMu.Lock()
 	in.shards[p] = &shard{p: p, stream: scaleout.StreamName(p), store: st, applied: pos}
+	in.shardsMu.Unlock()
 	in.appliedGauge.WithLabelValues(strconv.Itoa(p)).Set(float64(pos))
 	in.logger.Info("opened shard", "partition", p, "dir", cfg.Dir, "position", pos)
 	return nil
@@ -292,9 +379,9 @@ func (in *Ingester) Shutdown(ctx context.Context) error {
 	in.cancel()
 	in.wg.Wait()
 	var errs []error
-	for p := range in.shards {
-		if err := scaleout.DropLease(ctx, in.kv, p, in.cfg.ID); err != nil {
-			in.logger.Warn("cannot drop lease; it expires by itself", "partition", p, "err", err)
+	for _, s := range in.shardList() {
+		if err := scaleout.DropLease(ctx, in.kv, s.p, in.cfg.ID); err != nil {
+			in.logger.Warn("cannot drop lease; it expires by itself", "partition", s.p, "err", err)
 		}
 	}
 	errs = append(errs, in.closeShards(ctx))
@@ -304,9 +391,9 @@ func (in *Ingester) Shutdown(ctx context.Context) error {
 
 func (in *Ingester) closeShards(ctx context.Context) error {
 	var errs []error
-	for p, s := range in.shards {
+	for _, s := range in.shardList() {
 		if err := s.store.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("cannot close the shard of partition %d: %w", p, err))
+			errs = append(errs, fmt.Errorf("cannot close the shard of partition %d: %w", s.p, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -316,9 +403,9 @@ func (in *Ingester) closeShards(ctx context.Context) error {
 // else an error saying why, which the storage API answers as UNAVAILABLE
 // so that scry-query asks the partition's other owner.
 func (in *Ingester) Shard(p int) (storage.Reader, error) {
-	s, ok := in.shards[p]
-	if !ok {
-		return nil, fmt.Errorf("partition %d is not owned by ingester %s (it owns %v)", p, in.cfg.ID, in.cfg.Partitions)
+	s := in.shard(p)
+	if s == nil {
+		return nil, fmt.Errorf("partition %d is not held by ingester %s", p, in.cfg.ID)
 	}
 	if ok, lag := in.ready(s); !ok {
 		return nil, fmt.Errorf("partition %d is not ready on ingester %s: %d messages behind its stream", p, in.cfg.ID, lag)
@@ -329,14 +416,13 @@ func (in *Ingester) Shard(p int) (storage.Reader, error) {
 // Ready returns nil when every owned partition is ready, else an error
 // naming those that are not: the process's readiness (admin /readyz).
 func (in *Ingester) Ready() error {
+	if !in.started.Load() {
+		return errors.New("the ingester has not started")
+	}
 	var behind []string
-	for _, p := range in.cfg.Partitions {
-		s := in.shards[p]
-		if s == nil {
-			return errors.New("the ingester has not started")
-		}
+	for _, s := range in.shardList() {
 		if ok, lag := in.ready(s); !ok {
-			behind = append(behind, fmt.Sprintf("%d (%d messages behind)", p, lag))
+			behind = append(behind, fmt.Sprintf("%d (%d messages behind)", s.p, lag))
 		}
 	}
 	if len(behind) > 0 {
@@ -349,8 +435,8 @@ func (in *Ingester) Ready() error {
 // (badger.Store.DiskFull).
 func (in *Ingester) Stores() []*badger.Store {
 	var out []*badger.Store
-	for _, p := range slices.Sorted(maps.Keys(in.shards)) {
-		out = append(out, in.shards[p].store)
+	for _, s := range in.shardList() {
+		out = append(out, s.store)
 	}
 	return out
 }
@@ -543,8 +629,8 @@ func (in *Ingester) renew(ctx context.Context) {
 			in.cfg.Stalled()
 		}
 	}()
-	for _, p := range slices.Sorted(maps.Keys(in.shards)) {
-		s := in.shards[p]
+	for _, s := range in.shardList() {
+		p := s.p
 		ictx, cancel := context.WithTimeout(ctx, in.cfg.LeaseTTL/3)
 		stream, err := in.js.Stream(ictx, s.stream) // asks the stream's info
 		cancel()

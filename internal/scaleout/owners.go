@@ -233,5 +233,20 @@ func (o *Owners) Ready(p int) []string {
 	return addrs
 }
 
+// Live returns how many ingesters other than except hold a live lease
+// (renewed within the TTL, ready or not) on partition p.
+func (o *Owners) Live(p int, except string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.now()
+	var ids []string
+	for _, l := range o.leases {
+		if l.Partition == p && l.ID != except && now.Sub(l.at) < o.ttl && !slices.Contains(ids, l.ID) {
+			ids = append(ids, l.ID)
+		}
+	}
+	return len(ids)
+}
+
 // forgetAfter is how many TTLs a lapsed lease is still asked after.
 const forgetAfter = 20

@@ -542,3 +542,52 @@ func natsServerVersion(t *testing.T) string {
 	t.Fatal("go.mod does not require github.com/nats-io/nats-server/v2")
 	return ""
 }
+
+// TestChartScaleOutValues: the scale-out values reach the objects, and
+// what must agree is derived from one value: --ingesters from
+// ingester.replicas, the routes from nats.replicas, the stream flags from
+// nats.streams, the namespace of the routes and the advertised address from
+// the release's.
+func TestChartScaleOutValues(t *testing.T) {
+	t.Parallel()
+	objs, _ := renderChart(t, `mode: scaleOut
+nats:
+  replicas: 5
+  storage: {size: 50Gi, storageClassName: fast-ssd}
+  jetstream: {maxFileStore: 45Gi}
+  streams: {partitions: 16, replicas: 3, maxBytes: 2GiB, maxAge: 168h}
+ingester:
+  replicas: 4
+  storage: {size: 100Gi}
+`)
+	nw, nc := natsWorkload(t, objs)
+	_, cfg := natsConfig(t, objs, nw, nc)
+	if nw.Replicas != 5 {
+		t.Errorf("nats replicas %d, want 5", nw.Replicas)
+	}
+	routes, _ := cfg["cluster"].(map[string]any)["routes"].([]any)
+	if len(routes) != 5 || fmt.Sprint(routes[4]) != "nats://scry-nats-4.scry-nats.scry.svc:6222" {
+		t.Errorf("routes %v: want 5, the last nats://scry-nats-4.scry-nats.scry.svc:6222", routes)
+	}
+	if v := cfg["jetstream"].(map[string]any)["max_file_store"]; v != int64(45<<30) {
+		t.Errorf("max_file_store %v, want 45Gi", v)
+	}
+	if q := nw.Claims[0].Spec.Resources.Requests[corev1.ResourceStorage]; q.String() != "50Gi" || nw.Claims[0].Spec.StorageClassName == nil || *nw.Claims[0].Spec.StorageClassName != "fast-ssd" {
+		t.Errorf("nats claim %v", nw.Claims[0].Spec)
+	}
+	col := scryWorkloads(objs, "scry-collector")
+	args := mustArgs(t, scryContainer(col[0], "scry-collector"))
+	for flag, want := range map[string]string{"nats-partitions": "16", "nats-replicas": "3", "nats-stream-max-bytes": "2GiB", "nats-stream-max-age": "168h"} {
+		if v, _ := argValue(args, flag); v != want {
+			t.Errorf("collector --%s=%s, want %s", flag, v, want)
+		}
+	}
+	ing := scryWorkloads(objs, "scry-ingester")
+	iargs := mustArgs(t, scryContainer(ing[0], "scry-ingester"))
+	if ing[0].Replicas != 4 || flagOr(iargs, "ingesters", "") != "4" {
+		t.Errorf("ingesters: %d replicas, --ingesters=%s; want 4 and 4", ing[0].Replicas, flagOr(iargs, "ingesters", ""))
+	}
+	if v := flagOr(iargs, "advertise-addr", ""); v != "$(POD_NAME).scry-ingester.scry.svc:17271" {
+		t.Errorf("--advertise-addr=%s", v)
+	}
+}

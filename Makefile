@@ -98,7 +98,7 @@ IMAGE_REPO ?= ghcr.io/scrytrace
 IMAGE_TAG  ?= latest
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 DOCKER     ?= docker
-IMAGES     := scry scry-collector scry-query scry-agent
+IMAGES     := scry scry-collector scry-ingester scry-query scry-agent
 
 images: $(addprefix image-,$(IMAGES))
 

@@ -30,6 +30,7 @@ func TestChartMatchesOverlays(t *testing.T) {
 	t.Parallel()
 	prod := renderOverlay(t, "production")
 	prodSecure := renderWithComponent(t, "production", "security")
+	scaleOut := renderOverlay(t, "scale-out")
 	cases := []struct {
 		values string
 		want   []object
@@ -42,6 +43,9 @@ func TestChartMatchesOverlays(t *testing.T) {
 		{"mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}", append(renderOverlay(t, "daemonset"), prod...)},
 		{"mode: production\nexampleApp: {enabled: true}\n" + securedByComponents, append(renderWithComponent(t, "sidecar", "sidecar-security"), prodSecure...)},
 		{"mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}\n" + securedByComponents, append(renderWithComponent(t, "daemonset", "daemonset-security"), prodSecure...)},
+		{"mode: scaleOut", scaleOut},
+		{"mode: scaleOut\nexampleApp: {enabled: true}", append(renderOverlay(t, "sidecar"), scaleOut...)},
+		{"mode: scaleOut\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}", append(renderOverlay(t, "daemonset"), scaleOut...)},
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.values, "\n", " "), func(t *testing.T) {
@@ -139,6 +143,20 @@ func compareObjects(t *testing.T, want, got object) {
 			t.Errorf("ConfigMap %s: keys %v, chart's %v", w.Name, keys(w.Data), keys(g.Data))
 		}
 		for k, v := range w.Data {
+			if strings.HasSuffix(k, ".conf") { // nats-server's format
+				a, err := parseNATSConf(v)
+				if err != nil {
+					t.Fatalf("ConfigMap %s key %s: %v", w.Name, k, err)
+				}
+				b, err := parseNATSConf(g.Data[k])
+				if err != nil {
+					t.Fatalf("chart's ConfigMap %s key %s: %v\n%s", g.Name, k, err, g.Data[k])
+				}
+				if !reflect.DeepEqual(a, b) {
+					t.Errorf("ConfigMap %s key %s differs from the chart's:\n%s", w.Name, k, diff.Diff(a, b))
+				}
+				continue
+			}
 			var a, b any
 			if err := yaml.Unmarshal([]byte(v), &a); err != nil {
 				t.Fatalf("ConfigMap %s key %s: %v", w.Name, k, err)
@@ -194,6 +212,15 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"minFreeDisk: some", "minFreeDisk"},
 		{"query: {basePath: scry/}", "basePath"},
 		{"collector: {extraArgs: [-v]}", "extraArgs"},
+		{"mode: scaleOut\nnats: {replicas: 1}", "replicas"},
+		{"mode: scaleOut\nnats: {replicas: 3, streams: {replicas: 5}}", "nats.streams.replicas"},
+		{"mode: scaleOut\nnats: {streams: {replicas: 2}}", "replicas"},
+		{"mode: scaleOut\nnats: {streams: {partitions: 2}}\ningester: {replicas: 3}", "ingester.replicas"},
+		{"mode: scaleOut\nnats: {streams: {maxBytes: lots}}", "maxBytes"},
+		{"mode: scaleOut\nnats: {jetstream: {maxFileStore: 9 gigs}}", "maxFileStore"},
+		{"mode: scaleOut\ningester: {replica: 3}", "replica"},
+		{"mode: scaleOut\ntls: {enabled: true, secretName: scry-tls}", "scaleOut"},
+		{"mode: scaleOut\nauth: {secretName: scry-auth}", "scaleOut"},
 	} {
 		t.Run(c.values, func(t *testing.T) {
 			_, _, err := tryRenderChart(t, c.values)
@@ -258,6 +285,7 @@ func TestChartNotes(t *testing.T) {
 	for values, want := range map[string]string{
 		"mode: allInOne":   "port-forward svc/scry 16686",
 		"mode: production": "port-forward svc/scry-query 16686",
+		"mode: scaleOut":   "port-forward svc/scry-query 16686",
 	} {
 		_, notes := renderChart(t, values)
 		if !strings.Contains(notes, want) {

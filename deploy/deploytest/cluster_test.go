@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/scrytrace/scry/internal/testbin"
@@ -274,9 +275,14 @@ func (cl *cluster) args(p *pod, c *corev1.Container, extra ...string) ([]string,
 	}
 	var out []string
 	for _, a := range parsed {
-		v := a.Value
+		v := expandEnv(p, c, a.Value)
 		host, port, splitErr := net.SplitHostPort(v)
 		switch {
+		case splitErr == nil && cl.podNamed(host) != nil:
+			// A StatefulSet pod's own name under its headless Service.
+			v, err = cl.podAddr(host, port)
+		case a.Name == "nats-url":
+			v, err = cl.natsURLs(p, v)
 		case splitErr == nil && host == "0.0.0.0":
 			pn, _ := strconv.Atoi(port)
 			v = net.JoinHostPort(p.IP, strconv.Itoa(cl.ports[int32(pn)]))
@@ -310,6 +316,71 @@ func (cl *cluster) args(p *pod, c *corev1.Container, extra ...string) ([]string,
 		out = append(out, "--"+a.Name+"="+v)
 	}
 	return append(out, extra...), nil
+}
+
+// expandEnv expands $(NAME) in an argument as the kubelet does, from the
+// container's environment: values, and the downward API's metadata.name
+// (the pod's name).
+func expandEnv(p *pod, c *corev1.Container, v string) string {
+	for _, e := range c.Env {
+		val := e.Value
+		if f := e.ValueFrom; f != nil && f.FieldRef != nil && f.FieldRef.FieldPath == "metadata.name" {
+			val = p.String()
+		} else if e.ValueFrom != nil {
+			continue
+		}
+		v = strings.ReplaceAll(v, "$("+e.Name+")", val)
+	}
+	return v
+}
+
+// podNamed returns the planned StatefulSet pod that host names as
+// <pod>.<service>.<namespace>.svc[.cluster.local], where service is the
+// StatefulSet's serviceName, or nil.
+func (cl *cluster) podNamed(host string) *pod {
+	parts := strings.Split(strings.TrimSuffix(strings.TrimSuffix(host, "."), ".cluster.local"), ".")
+	if len(parts) != 4 || parts[3] != "svc" {
+		return nil
+	}
+	for _, p := range cl.pods {
+		ss, ok := p.W.Obj.(*appsv1.StatefulSet)
+		if ok && p.String() == parts[0] && ss.Spec.ServiceName == parts[1] && p.W.Namespace == parts[2] {
+			return p
+		}
+	}
+	return nil
+}
+
+// podAddr is what a pod's DNS name and a container port come to: the pod's
+// address and H(port).
+func (cl *cluster) podAddr(host, port string) (string, error) {
+	p := cl.podNamed(host)
+	pn, _ := strconv.Atoi(port)
+	h, ok := cl.ports[int32(pn)]
+	if p == nil || !ok {
+		return "", fmt.Errorf("%s:%s is no port of a planned pod", host, port)
+	}
+	return net.JoinHostPort(p.IP, strconv.Itoa(h)), nil
+}
+
+// natsURLs translates nats://<Service>:<port>[,...] (--nats-url) to the
+// addresses the Services reach.
+func (cl *cluster) natsURLs(p *pod, v string) (string, error) {
+	var out []string
+	for _, raw := range strings.Split(v, ",") {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "nats" {
+			return "", fmt.Errorf("%q is not nats://host:port", raw)
+		}
+		addrs, err := cl.serviceAddrs(u.Host, p.W.Namespace)
+		if err != nil {
+			return "", err
+		}
+		for _, a := range addrs {
+			out = append(out, "nats://"+a)
+		}
+	}
+	return strings.Join(out, ","), nil
 }
 
 // endpointFor translates a URL from a container's environment (such as

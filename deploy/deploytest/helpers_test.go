@@ -32,6 +32,10 @@ var helmValueSets = []struct{ Name, Values string }{
 	{"allInOne+sidecar+security", "mode: allInOne\nexampleApp: {enabled: true}\n" + securityValues},
 	{"production+sidecar+security", "mode: production\nexampleApp: {enabled: true}\n" + securityValues},
 	{"production+daemonset+security", "mode: production\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}\n" + securityValues},
+	{"scaleOut", "mode: scaleOut"},
+	{"scaleOut+ingress+sidecar", "mode: scaleOut\ningress: {enabled: true}\nexampleApp: {enabled: true}"},
+	{"scaleOut+daemonset", "mode: scaleOut\nagent: {daemonSet: {enabled: true}}\nexampleApp: {enabled: true, agent: daemonSet}"},
+	{"scaleOut+tenancy", "mode: scaleOut\nexampleApp: {enabled: true}\nmultiTenancy: {enabled: true, header: X-Org, tenants: [team-a]}\nagent: {tenant: team-a}\nlimits: {defaults: {ingestion_rate_bytes: 10MiB}}"},
 }
 
 // allRenderings renders every overlay, the production overlay with the
@@ -52,6 +56,11 @@ func allRenderings(t *testing.T) []rendering {
 	out = append(out, rendering{Name: "kustomize/production+security", Objects: prodSecure})
 	for _, o := range []string{"sidecar", "daemonset"} {
 		out = append(out, rendering{Name: "kustomize/" + o + "+security", Objects: renderWithComponent(t, o, o+"-security"), Cluster: prodSecure})
+	}
+	// The agents unchanged, in front of the scale-out topology.
+	scaleOut := renderOverlay(t, "scale-out")
+	for _, o := range []string{"sidecar", "daemonset"} {
+		out = append(out, rendering{Name: "kustomize/" + o + "+scale-out", Objects: renderOverlay(t, o), Cluster: scaleOut})
 	}
 	for _, v := range helmValueSets {
 		objs, _ := renderChart(t, v.Values)

@@ -12,7 +12,7 @@ import (
 )
 
 // The Scry binaries that images and manifests run.
-var scryBinaries = []string{"scry", "scry-collector", "scry-query", "scry-agent"}
+var scryBinaries = []string{"scry", "scry-collector", "scry-ingester", "scry-query", "scry-agent"}
 
 func TestMain(m *testing.M) {
 	code := m.Run()

@@ -113,9 +113,9 @@ affinity:
 {{- end }}
 {{- end -}}
 
-{{/* The UI's Service: scry in allInOne, scry-query in production. */}}
+{{/* The UI's Service: scry in allInOne, scry-query in production and scaleOut. */}}
 {{- define "scry.uiService" -}}
-{{- if eq .Values.mode "production" -}}
+{{- if ne .Values.mode "allInOne" -}}
 {{- printf "%s-query" (include "scry.fullname" .) -}}
 {{- else -}}
 {{- include "scry.fullname" . -}}
@@ -124,7 +124,7 @@ affinity:
 
 {{/* Where agents send (--collector) and ask for sampling strategies (--sampling-url). */}}
 {{- define "scry.agentCollector" -}}
-{{- if eq .Values.mode "production" -}}
+{{- if ne .Values.mode "allInOne" -}}
 {{- printf "%s-collector-headless.%s.svc.cluster.local:4317" (include "scry.fullname" .) .Release.Namespace -}}
 {{- else -}}
 {{- printf "%s.%s.svc.cluster.local:4317" (include "scry.fullname" .) .Release.Namespace -}}
@@ -133,7 +133,7 @@ affinity:
 
 {{- define "scry.agentSamplingURL" -}}
 {{- $scheme := ternary "https" "http" (eq (include "scry.tlsOn" .) "true") -}}
-{{- if eq .Values.mode "production" -}}
+{{- if ne .Values.mode "allInOne" -}}
 {{- printf "%s://%s-collector.%s.svc.cluster.local:14268/api/sampling" $scheme (include "scry.fullname" .) .Release.Namespace -}}
 {{- else -}}
 {{- printf "%s://%s.%s.svc.cluster.local:14268/api/sampling" $scheme (include "scry.fullname" .) .Release.Namespace -}}
@@ -405,5 +405,20 @@ include "scry.clientMounts" (dict "ctx" $ "tls" true "tokenSecret" "...");
     items:
       - key: token
         path: token
+{{- end }}
+{{- end -}}
+
+{{/*
+The scale-out topology: the NATS client URL the Scry binaries connect to
+(the client Service), and the routes of the nats-servers to each other.
+*/}}
+{{- define "scry.natsURL" -}}
+{{- printf "nats://%s-nats-client:4222" (include "scry.fullname" .) -}}
+{{- end -}}
+
+{{- define "scry.natsRoutes" -}}
+{{- $name := include "scry.fullname" . -}}
+{{- range $i := until (int .Values.nats.replicas) }}
+nats://{{ $name }}-nats-{{ $i }}.{{ $name }}-nats.{{ $.Release.Namespace }}.svc:6222
 {{- end }}
 {{- end -}}

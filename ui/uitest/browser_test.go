@@ -374,8 +374,7 @@ func TestHostileStringsStayText(t *testing.T) {
 	if got := text(t, ctx, `.result[data-trace-id=`+q(e.fixtures.hostile)+`] .result-title`); !strings.Contains(got, xssImg) || !strings.Contains(got, xssScript) {
 		t.Errorf("hostile result title is %q, want the names as text", got)
 	}
-	run(t, ctx, "hover the hostile point", chromedp.Click(chromedp.CSS(`.scatter circle[data-trace-id=`+q(e.fixtures.hostile)+`]`)))
-	waitJS(t, ctx, "the hostile trace", `document.querySelector('.timeline .row')`)
+	clickUntil(t, ctx, "open the hostile trace from its point", `.scatter circle[data-trace-id=`+q(e.fixtures.hostile)+`]`, `document.querySelector('.timeline .row')`)
 	pwned("search and scatter")
 
 	// The timeline, the span detail (attributes, resource, events, status).

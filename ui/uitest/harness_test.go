@@ -288,6 +288,26 @@ func js[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
+// clickUntil clicks sel until cond holds, polling cond for a while after
+// each click: on a loaded machine a click can land while the page is
+// still re-rendering the element, and then does nothing.
+func clickUntil(t *testing.T, ctx context.Context, what, sel, cond string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		run(t, ctx, what, chromedp.Click(chromedp.CSS(sel)))
+		held := testkit.Poll(15*time.Second, func() bool {
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
+			return err == nil && ok
+		})
+		if held {
+			return
+		}
+		if attempt == 3 {
+			t.Fatalf("%s: after 3 clicks on %s, %s stayed false", what, sel, cond)
+		}
+	}
+}
+
 // waitJS polls a JavaScript condition until it is true, failing the test
 // after a deadline.
 func waitJS(t *testing.T, ctx context.Context, what, cond string) {

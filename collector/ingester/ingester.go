@@ -224,7 +224,10 @@ func (in *Ingester) Start(ctx context.Context) error {
 	if in.cancel != nil || in.shut {
 		return errors.New("cannot start the ingester twice")
 	}
-	topo, err := scaleout.Load(ctx, in.js)
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	ctx = sctx
+	topo, err := scaleout.LoadWait(ctx, in.js)
 	if err != nil {
 		return err
 	}
@@ -233,9 +236,7 @@ func (in *Ingester) Start(ctx context.Context) error {
 			return fmt.Errorf("partition %d is not in the cluster's %d partitions (0 to %d)", p, topo.Partitions, topo.Partitions-1)
 		}
 	}
-	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	kv, err := scaleout.OpenOwners(octx, in.js, topo, in.cfg.LeaseTTL)
-	cancel()
+	kv, err := scaleout.OpenOwners(ctx, in.js, topo, in.cfg.LeaseTTL)
 	if err != nil {
 		return err
 	}

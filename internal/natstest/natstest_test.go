@@ -34,6 +34,18 @@ func connect(t *testing.T, url string) jetstream.JetStream {
 	return js
 }
 
+// createStream creates a stream, trying again while a just-formed cluster
+// is too busy to answer within the API timeout.
+func createStream(t *testing.T, js jetstream.JetStream, cfg jetstream.StreamConfig) {
+	t.Helper()
+	testkit.EventuallyNoError(t, time.Minute, "stream "+cfg.Name+" to be created", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+}
+
 // publish publishes n messages, each acknowledged (retried while the
 // cluster elects a leader).
 func publish(t *testing.T, js jetstream.JetStream, n int, what string) {
@@ -56,9 +68,7 @@ func TestClusterSurvivesKillAndCut(t *testing.T) {
 	c := Start(t, Options{Nodes: 3})
 	js := connect(t, c.URL(0))
 	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3, Storage: jetstream.FileStorage}); err != nil {
-		t.Fatal(err)
-	}
+	createStream(t, js, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3, Storage: jetstream.FileStorage})
 	publish(t, js, 100, "before the kill")
 	c.Kill(2)
 	publish(t, js, 100, "with n2 killed")
@@ -90,8 +100,6 @@ func TestClusterSurvivesKillAndCut(t *testing.T) {
 func TestSingleNode(t *testing.T) {
 	c := Start(t, Options{Nodes: 1})
 	js := connect(t, c.URLs()[0])
-	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {
-		t.Fatal(err)
-	}
+	createStream(t, js, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}})
 	publish(t, js, 10, "one node")
 }

@@ -122,7 +122,7 @@ func NewOwners(js jetstream.JetStream, ttl time.Duration, now func() time.Time, 
 
 // Start loads the topology and follows the owners bucket until Shutdown.
 func (o *Owners) Start(ctx context.Context) error {
-	t, err := Load(ctx, o.js)
+	t, err := LoadWait(ctx, o.js)
 	if err != nil {
 		return err
 	}

@@ -191,6 +191,26 @@ func Load(ctx context.Context, js jetstream.JetStream) (Topology, error) {
 	return t, nil
 }
 
+// LoadWait is Load tried again (each try bounded by 10 s) until it
+// succeeds or ctx ends; the last error is returned.
+func LoadWait(ctx context.Context, js jetstream.JetStream) (Topology, error) {
+	wait := 250 * time.Millisecond
+	for {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		t, err := Load(tctx, js)
+		cancel()
+		if err == nil {
+			return t, nil
+		}
+		select {
+		case <-ctx.Done():
+			return Topology{}, err
+		case <-time.After(wait):
+			wait = min(2*wait, 5*time.Second)
+		}
+	}
+}
+
 func readTopology(ctx context.Context, kv jetstream.KeyValue) (Topology, uint64, error) {
 	e, err := kv.Get(ctx, topologyKey)
 	if err != nil {

@@ -399,32 +399,7 @@ func (s *Store) open() error {
 // On failure it leaves nothing open.
 func (s *Store) openBadger(readOnly bool) error {
 	cfg := s.cfg
-	opts := badger.DefaultOptions(cfg.Dir).
-		WithLogger(badgerLogger{s.log}).
-		WithMetricsEnabled(false).
-		WithDetectConflicts(false).
-		WithSyncWrites(!cfg.NoSync).
-		WithMemTableSize(cfg.MemTableSize).
-		WithNumMemtables(2).
-		// Two level-0 tables per compaction rather than Badger's five:
-		// each compaction's new tables stay mapped until it ends, and
-		// smaller ones cut peak memory at 60k spans/s by ~70 MB (for ~8%
-		// of peak ingest and a few ms of p99 export latency).
-		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(12).
-		WithNumCompactors(2).
-		// No block or index cache: Badger reads uncompressed, unencrypted
-		// tables straight from their memory maps, and its caches (256 MiB
-		// of blocks by default) would only add copies.
-		WithBlockCacheSize(0).
-		WithIndexCacheSize(0).
-		// Span groups are zstd-compressed already; Snappy over the
-		// tables saved ~4% of disk and cost ~15% of ingest throughput.
-		WithCompression(options.None).
-		WithValueThreshold(1 << 20).
-		WithValueLogFileSize(256 << 20).
-		WithNumGoroutines(2).
-		WithReadOnly(readOnly)
+	opts := badgerOptions(cfg, s.log).WithReadOnly(readOnly)
 	zenc, zdec, err := newZstd()
 	if err != nil {
 		return err
@@ -454,6 +429,35 @@ func (s *Store) openBadger(readOnly bool) error {
 		return fmt.Errorf("cannot open store in %s: %w", cfg.Dir, err)
 	}
 	return nil
+}
+
+// badgerOptions returns how a store in cfg.Dir opens Badger.
+func badgerOptions(cfg Config, log *slog.Logger) badger.Options {
+	return badger.DefaultOptions(cfg.Dir).
+		WithLogger(badgerLogger{log}).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false).
+		WithSyncWrites(!cfg.NoSync).
+		WithMemTableSize(cfg.MemTableSize).
+		WithNumMemtables(2).
+		// Two level-0 tables per compaction rather than Badger's five:
+		// each compaction's new tables stay mapped until it ends, and
+		// smaller ones cut peak memory at 60k spans/s by ~70 MB (for ~8%
+		// of peak ingest and a few ms of p99 export latency).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(12).
+		WithNumCompactors(2).
+		// No block or index cache: Badger reads uncompressed, unencrypted
+		// tables straight from their memory maps, and its caches (256 MiB
+		// of blocks by default) would only add copies.
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(0).
+		// Span groups are zstd-compressed already; Snappy over the
+		// tables saved ~4% of disk and cost ~15% of ingest throughput.
+		WithCompression(options.None).
+		WithValueThreshold(1 << 20).
+		WithValueLogFileSize(256 << 20).
+		WithNumGoroutines(2)
 }
 
 // loadSpace sets up this Store's in-memory state from its key space: the

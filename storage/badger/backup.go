@@ -106,59 +106,70 @@ func cutShort(err error) error {
 }
 
 // Restore fills cfg.Dir, which must not hold a store, from a copy Backup
-// wrote; a Store then opens it as it was when the copy was made. A damaged
-// or truncated copy is an error, and Restore removes what it wrote so that
-// the folder is empty again.
-func Restore(cfg Config, r io.Reader, log *slog.Logger) (err error) {
+// wrote; a Store then opens it as it was when the copy was made. The copy
+// is loaded into a folder beside cfg.Dir and renamed into place when it is
+// whole, so that a crash midway never leaves a partial store to open. A
+// damaged or truncated copy is an error, and Restore removes what it
+// wrote.
+func Restore(cfg Config, r io.Reader, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid badger store config: %w", err)
 	}
 	if hasStore(cfg.Dir) {
 		return fmt.Errorf("cannot restore into %s: it holds a store already", cfg.Dir)
 	}
+	if ents, err := os.ReadDir(cfg.Dir); err == nil && len(ents) > 0 {
+		return fmt.Errorf("cannot restore into %s: the folder is not empty", cfg.Dir)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return fmt.Errorf("cannot create data directory: %w", err)
+	tmp := filepath.Clean(cfg.Dir) + ".restoring"
+	if err := os.RemoveAll(tmp); err != nil { // what a crash midway left
+		return fmt.Errorf("cannot restore into %s: %w", cfg.Dir, err)
 	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, emptyDir(cfg.Dir))
-		}
-	}()
-	db, err := openBadger(badgerOptions(cfg, log))
-	if err != nil {
-		return fmt.Errorf("cannot create a store in %s: %w", cfg.Dir, err)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("cannot restore into %s: %w", cfg.Dir, err)
 	}
+	tcfg := cfg
+	tcfg.Dir = tmp
+	if err := load(tcfg, r, log); err != nil {
+		return errors.Join(fmt.Errorf("cannot restore into %s: %w", cfg.Dir, err), os.RemoveAll(tmp))
+	}
+	_ = os.Remove(cfg.Dir) // empty, if it exists
+	if err := os.Rename(tmp, cfg.Dir); err != nil {
+		return errors.Join(fmt.Errorf("cannot restore into %s: %w", cfg.Dir, err), os.RemoveAll(tmp))
+	}
+	return syncDir(filepath.Dir(filepath.Clean(cfg.Dir)))
+}
+
+// load writes the copy r into a new Badger database in cfg.Dir.
+func load(cfg Config, r io.Reader, log *slog.Logger) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	magic := make([]byte, len(backupMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != backupMagic {
-		db.Close()
-		return fmt.Errorf("cannot restore into %s: not a Scry store backup", cfg.Dir)
+		return errors.New("not a Scry store backup")
+	}
+	db, err := openBadger(badgerOptions(cfg, log))
+	if err != nil {
+		return err
 	}
 	if err := db.Load(&frameReader{r: br}, 64); err != nil {
 		db.Close()
-		return fmt.Errorf("cannot restore the store in %s: %w", cfg.Dir, err)
+		return err
 	}
-	if err := db.Close(); err != nil {
-		return fmt.Errorf("cannot restore the store in %s: %w", cfg.Dir, err)
+	return db.Close()
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer f.Close()
+	return f.Sync()
 }
 
 // HasStore reports whether dir holds a store (or another Badger database).
 func HasStore(dir string) bool { return hasStore(dir) }
-
-// emptyDir removes what dir holds, leaving dir.
-func emptyDir(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, e := range ents {
-		errs = append(errs, os.RemoveAll(filepath.Join(dir, e.Name())))
-	}
-	return errors.Join(errs...)
-}

@@ -146,6 +146,9 @@ func TestBackupRestore(t *testing.T) {
 		if ents, _ := os.ReadDir(d); len(ents) != 0 || HasStore(d) {
 			t.Errorf("restore of a %s copy left %d entries", name, len(ents))
 		}
+		if _, err := os.Stat(d + ".restoring"); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("restore of a %s copy left its work folder: %v", name, err)
+		}
 	}
 }
 
